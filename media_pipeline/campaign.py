@@ -1,0 +1,230 @@
+"""The campaign manifest: what a drop folder asks the pipeline to make.
+
+A campaign is one folder of images in the drop zone plus an optional ``campaign.yaml``. This module parses and
+validates that manifest with pydantic (unknown keys are rejected by name) and resolves it against the files
+actually dropped, so every later stage works from one checked ``Campaign``. It imports no Dagster.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import PurePosixPath
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CAMPAIGN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+MANIFEST_NAME = "campaign.yaml"
+DEFAULT_MODEL = "grok-imagine-video-1.5-preview"
+LAST_FRAME_MODEL_PREFIX = "grok-imagine-video-1.5"
+
+Resolution = Literal["480p", "720p", "1080p"]
+AspectRatio = Literal["1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"]
+RenditionRatio = Literal["16:9", "9:16", "1:1"]
+
+
+class CampaignError(ValueError):
+    """A campaign that cannot be run as dropped; the message names the campaign and the file."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Shot(_Strict):
+    """One image animated into one clip."""
+
+    image: str
+    prompt: str = ""
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    duration: int | None = Field(default=None, ge=1, le=15)
+    chain: bool = False
+    end_image: str | None = None
+
+    @property
+    def shot_id(self) -> str:
+        """The shot's name in records, store keys and the UI: its ``id`` or its image's file stem."""
+        return self.id or PurePosixPath(self.image).stem
+
+
+class PosterChoice(_Strict):
+    """Which frame becomes the poster: a shot and a time into it, else the middle of the programme."""
+
+    shot: str | None = None
+    at: float | None = Field(default=None, ge=0)
+
+
+class DeliverableSpec(_Strict):
+    """How the clips become the finished files."""
+
+    transition: Literal["cut", "crossfade", "fade_black"] = "cut"
+    transition_seconds: float = Field(default=0.5, ge=0.0, le=5.0)
+    renditions: list[RenditionRatio] = Field(default_factory=lambda: ["16:9"], min_length=1)
+    fit: Literal["crop", "pad"] = "crop"
+    audio: Literal["keep", "mute"] = "keep"
+    soundtrack: str | None = None
+    fps: int = Field(default=24, ge=12, le=60)
+    poster: PosterChoice = Field(default_factory=PosterChoice)
+
+    @field_validator("renditions")
+    @classmethod
+    def _unique_renditions(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("renditions must not repeat")
+        return value
+
+
+class Manifest(_Strict):
+    """``campaign.yaml`` as written by the user; every field has a default."""
+
+    model: str = DEFAULT_MODEL
+    resolution: Resolution = "720p"
+    duration: int = Field(default=5, ge=1, le=15)
+    aspect_ratio: AspectRatio = "16:9"
+    style: str = ""
+    budget_usd: float | None = Field(default=None, ge=0)
+    shots: list[Shot] | None = None
+    deliverable: DeliverableSpec = Field(default_factory=DeliverableSpec)
+
+    @model_validator(mode="after")
+    def _check_shots(self) -> Manifest:
+        shots = self.shots or []
+        seen: set[str] = set()
+        for shot in shots:
+            if shot.shot_id in seen:
+                raise ValueError(f"shot id {shot.shot_id!r} is used twice; give one of them an 'id'")
+            seen.add(shot.shot_id)
+        if shots and shots[0].chain:
+            raise ValueError(f"shot {shots[0].shot_id!r} is first, so it has no previous clip to chain from")
+        pinned = [s.shot_id for s in shots if s.end_image]
+        if pinned and not self.model.startswith(LAST_FRAME_MODEL_PREFIX):
+            raise ValueError(
+                f"end_image on shot(s) {', '.join(pinned)} needs a model that pins the last frame "
+                f"({LAST_FRAME_MODEL_PREFIX} family); model {self.model!r} does not"
+            )
+        if self.deliverable.poster.shot and self.deliverable.poster.shot not in seen and shots:
+            raise ValueError(f"poster.shot {self.deliverable.poster.shot!r} is not a shot of this campaign")
+        return self
+
+
+class ResolvedShot(_Strict):
+    """A shot with the campaign defaults applied: everything a generator needs, nothing it has to look up."""
+
+    shot_id: str
+    index: int
+    image: str
+    prompt: str
+    duration: int
+    chain: bool = False
+    end_image: str | None = None
+
+
+class Campaign(_Strict):
+    """A validated campaign: its id, the manifest with defaults, and its shots in delivery order."""
+
+    campaign_id: str
+    manifest: Manifest
+    shots: list[ResolvedShot]
+
+    def full_prompt(self, shot: ResolvedShot) -> str:
+        """The prompt sent for a shot: its own words with the campaign style appended for a consistent look."""
+        parts = [p.strip() for p in (shot.prompt, self.manifest.style) if p and p.strip()]
+        return ". ".join(parts)
+
+    def shot(self, shot_id: str) -> ResolvedShot:
+        """The shot named ``shot_id``; a ``KeyError`` naming the campaign otherwise."""
+        for shot in self.shots:
+            if shot.shot_id == shot_id:
+                return shot
+        raise KeyError(f"campaign {self.campaign_id!r} has no shot {shot_id!r}")
+
+    def referenced_files(self) -> list[str]:
+        """Every file the campaign reads from its drop folder: images, pinned end images, soundtrack."""
+        names = [s.image for s in self.shots] + [s.end_image for s in self.shots if s.end_image]
+        if self.manifest.deliverable.soundtrack:
+            names.append(self.manifest.deliverable.soundtrack)
+        return list(dict.fromkeys(names))
+
+
+def check_campaign_id(campaign_id: str) -> str:
+    """Return ``campaign_id`` if it may name a campaign (a partition key and a folder), else raise."""
+    if not CAMPAIGN_ID_PATTERN.match(campaign_id):
+        raise CampaignError(
+            f"campaign {campaign_id!r}: the folder name must match {CAMPAIGN_ID_PATTERN.pattern} "
+            "(lower-case letters, digits, '-' and '_')"
+        )
+    return campaign_id
+
+
+def is_image_name(name: str) -> bool:
+    """True for the file names the drop zone treats as source images."""
+    return name.lower().endswith(IMAGE_EXTENSIONS) and not PurePosixPath(name).name.startswith(".")
+
+
+def parse_manifest(campaign_id: str, text: str | None) -> Manifest:
+    """Parse ``campaign.yaml`` text (None: no manifest) into a ``Manifest``, naming the campaign and key on error."""
+    if text is None:
+        return Manifest()
+    where = f"campaign {campaign_id!r}, file {MANIFEST_NAME}"
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CampaignError(f"{where}: not valid YAML: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise CampaignError(f"{where}: expected a mapping of settings, got {type(data).__name__}")
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        raise CampaignError(f"{where}: {_describe(exc)}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            problems.append(f"unknown key {key!r}")
+        else:
+            problems.append(f"{key}: {error['msg']}")
+    return "; ".join(problems)
+
+
+def load_campaign(campaign_id: str, files: Iterable[str], manifest_text: str | None) -> Campaign:
+    """Resolve a campaign from the names of the files dropped for it and its manifest text.
+
+    Without a manifest (or one without ``shots``) every image is a shot, in file-name order. Files the manifest
+    names but that were not dropped are reported together, by name.
+    """
+    check_campaign_id(campaign_id)
+    manifest = parse_manifest(campaign_id, manifest_text)
+    present = set(files)
+    shots = manifest.shots
+    if shots is None:
+        images = sorted(name for name in present if is_image_name(name))
+        shots = [Shot(image=name) for name in images]
+    if not shots:
+        raise CampaignError(f"campaign {campaign_id!r}: no images ({', '.join(IMAGE_EXTENSIONS)}) were dropped")
+    resolved = [
+        ResolvedShot(
+            shot_id=shot.shot_id,
+            index=index,
+            image=shot.image,
+            prompt=shot.prompt,
+            duration=shot.duration or manifest.duration,
+            chain=shot.chain,
+            end_image=shot.end_image,
+        )
+        for index, shot in enumerate(shots)
+    ]
+    campaign = Campaign(campaign_id=campaign_id, manifest=manifest, shots=resolved)
+    missing = [name for name in campaign.referenced_files() if name not in present]
+    if missing:
+        raise CampaignError(
+            f"campaign {campaign_id!r}, file {MANIFEST_NAME}: names files that were not dropped: {', '.join(missing)}"
+        )
+    return campaign

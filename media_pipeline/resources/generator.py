@@ -1,0 +1,143 @@
+"""The video generator resource: one still image and a prompt in, one clip in the store out.
+
+``VideoGenerator`` is the interface the ``generated_clips`` asset fans out over; ``XaiVideoGenerator``
+(``xai_generator.py``) calls xAI's image-to-video API through ``xai_sdk`` and ``LocalVideoGenerator`` animates
+the still with ffmpeg, offline, for the demo and for development. Implementations are called from several
+threads at once (up to ``concurrency``), so they must be thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Literal
+
+from dagster import ConfigurableResource
+from pydantic import BaseModel, ConfigDict
+
+from ..media.probe import probe
+from ..media.render import animate
+from .storage import MediaStore
+
+
+class ClipRequest(BaseModel):
+    """Everything needed to make one shot's clip; ``cache_key`` names the clip in the store."""
+
+    model_config = ConfigDict(frozen=True)
+
+    campaign: str
+    shot: str
+    cache_key: str
+    prompt: str
+    model: str
+    image_key: str
+    image_url: str
+    duration: int
+    resolution: str
+    aspect_ratio: str
+    last_frame_key: str | None = None
+    last_frame_url: str | None = None
+
+    @property
+    def clip_key(self) -> str:
+        """Where the finished clip lives in the store."""
+        return f"clips/{self.cache_key}.mp4"
+
+    @property
+    def where(self) -> str:
+        """Campaign and shot, for error messages."""
+        return f"campaign {self.campaign!r}, shot {self.shot!r}"
+
+
+class ClipOutcome(BaseModel):
+    """What generating one clip did: the stored clip, the API request behind it, its cost."""
+
+    shot: str
+    status: Literal["generated", "cached", "failed"]
+    clip_key: str | None = None
+    request_id: str | None = None
+    cost_usd: float = 0.0
+    video_seconds: float = 0.0
+    latency_s: float = 0.0
+    api_calls: int = 0
+    error: str | None = None
+
+
+class ShotFailed(RuntimeError):
+    """This shot cannot be generated (bad input, moderation, the API's failure); the others go on."""
+
+
+class GeneratorStopped(RuntimeError):
+    """Nothing more can be generated in this step (bad credentials, no permission): stop every shot now."""
+
+
+class VideoGenerator(ConfigurableResource):
+    """Abstract generator. ``kind`` goes into cache keys so clips from different backends never mix."""
+
+    @property
+    def kind(self) -> str:
+        """Short backend name (``xai``, ``local``) used in cache keys and metadata."""
+        raise NotImplementedError
+
+    @property
+    def concurrency(self) -> int:
+        """How many shots this generator may have in flight at once."""
+        raise NotImplementedError
+
+    def estimate_usd(self, request: ClipRequest) -> float:
+        """What generating ``request`` would cost, before it is submitted."""
+        raise NotImplementedError
+
+    def generate(self, request: ClipRequest, store: MediaStore, log: logging.Logger) -> ClipOutcome:
+        """Make the clip for ``request`` and store it at ``request.clip_key``.
+
+        Raises ``ShotFailed`` for a failure of this shot alone and ``GeneratorStopped`` when no further request
+        can succeed.
+        """
+        raise NotImplementedError
+
+
+class LocalVideoGenerator(VideoGenerator):
+    """Animates the still with ffmpeg (a camera move read from the prompt): free, offline, deterministic."""
+
+    max_concurrent: int = 2
+
+    @property
+    def kind(self) -> str:
+        return "local"
+
+    @property
+    def concurrency(self) -> int:
+        return self.max_concurrent
+
+    def estimate_usd(self, request: ClipRequest) -> float:
+        return 0.0
+
+    def generate(self, request: ClipRequest, store: MediaStore, log: logging.Logger) -> ClipOutcome:
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="local-gen-") as tmp:
+            clip = Path(tmp) / "clip.mp4"
+            with store.local_file(request.image_key) as image:
+                try:
+                    animate(
+                        image,
+                        clip,
+                        prompt=request.prompt,
+                        duration=request.duration,
+                        resolution=request.resolution,
+                        aspect_ratio=request.aspect_ratio,
+                    )
+                except Exception as exc:  # ffmpeg's own message names what was wrong with the input
+                    raise ShotFailed(f"{request.where}: could not animate {request.image_key}: {exc}") from exc
+            info = probe(clip)
+            store.put_file(request.clip_key, clip)
+        log.info("%s: animated locally in %.1fs", request.where, time.monotonic() - started)
+        return ClipOutcome(
+            shot=request.shot,
+            status="generated",
+            clip_key=request.clip_key,
+            video_seconds=info.duration,
+            latency_s=time.monotonic() - started,
+        )

@@ -1,0 +1,182 @@
+"""Where the pipeline keeps what it makes: source images, clips, request journals, records and deliverables.
+
+``MediaStore`` is the abstract resource every asset talks to; ``LocalMediaStore`` keeps a folder and
+``S3MediaStore`` (in ``s3_storage.py``) a bucket prefix. Keys are POSIX-style paths such as
+``sources/<sha256>.png``; content-addressed keys are what make re-runs free, so a put of an existing
+content-addressed key can be skipped. Writes are atomic: a reader sees the whole object or none.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import mimetypes
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from dagster import ConfigurableResource
+
+
+class StoreError(RuntimeError):
+    """The store could not be read or written; the message names the key and the store."""
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a relative POSIX path inside the store, else raise ``ValueError``."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"invalid store key {key!r}")
+    return key
+
+
+def content_type(key: str) -> str:
+    """The MIME type for a key, from its extension."""
+    return mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
+class MediaStore(ConfigurableResource):
+    """Abstract store. Subclasses implement every method below; assets depend only on this interface."""
+
+    def exists(self, key: str) -> bool:
+        """True when an object is stored at ``key``."""
+        raise NotImplementedError
+
+    def put_file(self, key: str, path: Path, *, skip_if_exists: bool = False) -> bool:
+        """Store the file at ``path`` under ``key``; with ``skip_if_exists`` an existing object is kept.
+
+        Returns True when it wrote, False when it skipped. Large files stream; nothing is read whole.
+        """
+        raise NotImplementedError
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key``, replacing what was there."""
+        raise NotImplementedError
+
+    def put_stream(self, key: str, chunks: Iterable[bytes], *, max_bytes: int) -> int:
+        """Store the concatenated ``chunks`` under ``key``, visible only once complete; returns the size.
+
+        Raises ``StoreError`` (and stores nothing) past ``max_bytes`` or when ``chunks`` raises.
+        """
+        raise NotImplementedError
+
+    def get_bytes(self, key: str) -> bytes:
+        """The object at ``key``; ``KeyError`` naming the key when it is missing."""
+        raise NotImplementedError
+
+    def get_file(self, key: str, dest: Path) -> Path:
+        """Copy the object at ``key`` to the local file ``dest`` and return ``dest``."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def local_file(self, key: str) -> Iterator[Path]:
+        """A local path holding the object for the duration of the block (a temporary copy if need be)."""
+        with tempfile.TemporaryDirectory(prefix="media-store-") as tmp:
+            yield self.get_file(key, Path(tmp) / Path(key).name)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every key under ``prefix`` (a folder-like prefix ending in '/'), sorted."""
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        """Remove the object at ``key`` if present."""
+        raise NotImplementedError
+
+    def fetch_url(self, key: str, ttl_seconds: int) -> str:
+        """A URL from which an outside service (the video API) can fetch the object for ``ttl_seconds``."""
+        raise NotImplementedError
+
+    def uri(self, key: str) -> str:
+        """Where a person finds the object: a file path or an ``s3://`` URI (never a signed URL)."""
+        raise NotImplementedError
+
+
+class LocalMediaStore(MediaStore):
+    """A store in a local folder: ``<root>/<key>``. Fetch URLs are ``data:`` URLs, so no server is needed."""
+
+    root: str
+
+    def _path(self, key: str) -> Path:
+        return Path(self.root) / check_key(key)
+
+    def _atomic_target(self, key: str) -> tuple[Path, Path]:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        os.close(fd)
+        return target, Path(tmp)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def put_file(self, key: str, path: Path, *, skip_if_exists: bool = False) -> bool:
+        if skip_if_exists and self.exists(key):
+            return False
+        target, tmp = self._atomic_target(key)
+        try:
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return True
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.put_stream(key, [data], max_bytes=len(data))
+
+    def put_stream(self, key: str, chunks: Iterable[bytes], *, max_bytes: int) -> int:
+        target, tmp = self._atomic_target(key)
+        size = 0
+        try:
+            with open(tmp, "wb") as out:
+                for chunk in chunks:
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise StoreError(f"{self.uri(key)}: larger than the {max_bytes}-byte limit")
+                    out.write(chunk)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return size
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise KeyError(f"no object {key!r} in store {self.root}") from None
+
+    def get_file(self, key: str, dest: Path) -> Path:
+        try:
+            shutil.copyfile(self._path(key), dest)
+        except FileNotFoundError:
+            raise KeyError(f"no object {key!r} in store {self.root}") from None
+        return dest
+
+    @contextlib.contextmanager
+    def local_file(self, key: str) -> Iterator[Path]:
+        path = self._path(key)
+        if not path.is_file():
+            raise KeyError(f"no object {key!r} in store {self.root}")
+        yield path
+
+    def list_keys(self, prefix: str) -> list[str]:
+        base = Path(self.root)
+        folder = base / prefix if prefix else base
+        if not folder.is_dir():
+            return []
+        return sorted(
+            p.relative_to(base).as_posix()
+            for p in folder.rglob("*")
+            if p.is_file() and not p.name.endswith(".part")
+        )
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def fetch_url(self, key: str, ttl_seconds: int) -> str:
+        encoded = base64.b64encode(self.get_bytes(key)).decode("ascii")
+        return f"data:{content_type(key)};base64,{encoded}"
+
+    def uri(self, key: str) -> str:
+        return str(self._path(key).resolve())
