@@ -1,0 +1,5 @@
+"""media_pipeline: still images to finished video deliverables, as Dagster assets partitioned per campaign."""
+
+from .definitions import defs
+
+__all__ = ["defs"]

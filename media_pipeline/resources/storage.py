@@ -92,6 +92,14 @@ class MediaStore(ConfigurableResource):
         """Where a person finds the object: a file path or an ``s3://`` URI (never a signed URL)."""
         raise NotImplementedError
 
+    @property
+    def url_ttl_seconds(self) -> int | None:
+        """How long a ``fetch_url`` stays valid, or None when it embeds the bytes (a data: URL) and never expires.
+
+        Records keep expiring URLs with their expiry so they are reused while valid and re-signed after.
+        """
+        return None
+
 
 class LocalMediaStore(MediaStore):
     """A store in a local folder: ``<root>/<key>``. Fetch URLs are ``data:`` URLs, so no server is needed."""

@@ -1,0 +1,36 @@
+# media_pipeline developer commands. Everything installs into .venv from PyPI; nothing else is needed but Python 3.11+.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+export MEDIA_PIPELINE_HOME ?= $(abspath .media_pipeline)
+export DAGSTER_HOME ?= $(MEDIA_PIPELINE_HOME)/dagster_home
+
+.PHONY: install demo test dev bench lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install  ## sample campaign to a finished MP4, offline
+	@mkdir -p "$(DAGSTER_HOME)"
+	$(VENV)/bin/media-pipeline demo
+
+test: install  ## the whole suite (real ffmpeg, real Dagster instance, emulator, SeaweedFS)
+	$(PY) -m pytest -q
+
+dev: install  ## the Dagster UI on http://127.0.0.1:3000 with the sensor and schedule
+	@mkdir -p "$(DAGSTER_HOME)"
+	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+bench: install  ## benchmarks: ratios measured side by side
+	$(PY) bench/run_all.py
+
+lint: install
+	$(VENV)/bin/ruff check media_pipeline media_pipeline_tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

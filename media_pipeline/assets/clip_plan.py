@@ -1,0 +1,152 @@
+"""How a campaign's shots become generator requests: cache keys, chained lanes, and the cost estimate.
+
+Shots split into lanes: a shot with ``chain: true`` continues the lane of the shot before it, because it starts
+from that clip's exact last frame; every other shot starts a lane. Lanes run in parallel, the shots of a lane in
+order. A clip's cache key hashes everything that shapes it (generator, source pixels, pinned last frame, full
+prompt with style, model, duration, resolution, aspect ratio), so a key already in the store is never paid for
+again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import threading
+from pathlib import Path
+
+from ..campaign import Campaign, ResolvedShot
+from ..media.frames import extract_frame
+from ..records import HostedImage, HostedImages, SourceImages
+from ..resources.generator import ClipRequest, ShotFailed, VideoGenerator
+from ..resources.storage import MediaStore
+from .hosting import image_url, sign
+
+QUEUE_SECONDS = 3600  # a hosted URL must stay valid this long after submission: queue plus generation
+
+
+def lanes(shots: list[ResolvedShot]) -> list[list[ResolvedShot]]:
+    """Group shots into lanes: each chained shot joins the lane of the shot before it."""
+    grouped: list[list[ResolvedShot]] = []
+    for shot in shots:
+        if shot.chain and grouped:
+            grouped[-1].append(shot)
+        else:
+            grouped.append([shot])
+    return grouped
+
+
+def cache_key(generator: str, source_sha: str, end_sha: str | None, prompt: str, campaign: Campaign,
+              shot: ResolvedShot) -> str:
+    """The content address of a clip: same inputs, same key, same stored clip."""
+    parts = {
+        "generator": generator,
+        "source": source_sha,
+        "end": end_sha,
+        "prompt": prompt,
+        "model": campaign.manifest.model,
+        "duration": shot.duration,
+        "resolution": campaign.manifest.resolution,
+        "aspect_ratio": campaign.manifest.aspect_ratio,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+class ClipPlanner:
+    """Builds the request for each shot, resolving its source (a dropped image or the previous clip's last frame)."""
+
+    def __init__(self, sources: SourceImages, hosted: HostedImages, store: MediaStore, generator: VideoGenerator):
+        self.campaign = sources.campaign
+        self.sources = sources
+        self.hosted = hosted
+        self.store = store
+        self.generator = generator
+        self._frames: dict[str, HostedImage] = {}
+        self._lock = threading.Lock()
+
+    def _where(self, shot: ResolvedShot) -> str:
+        return f"campaign {self.campaign.campaign_id!r}, shot {shot.shot_id!r}"
+
+    def _dropped(self, shot: ResolvedShot, file: str) -> HostedImage:
+        hosted = self.hosted.images.get(file)
+        if hosted is None:
+            error = self.sources.files[file].error or "it was not hosted"
+            raise ShotFailed(f"{self._where(shot)}: source file {file} is unusable: {error}")
+        return hosted
+
+    def last_frame_of(self, clip_key: str) -> HostedImage:
+        """The exact last frame of a stored clip, stored and hosted like a source image (once per clip)."""
+        with self._lock:
+            if clip_key in self._frames:
+                return self._frames[clip_key]
+        with tempfile.TemporaryDirectory(prefix="chain-") as tmp, self.store.local_file(clip_key) as clip:
+            frame = extract_frame(clip, Path(tmp) / "last.png", which="last")
+            sha = hashlib.sha256(frame.read_bytes()).hexdigest()
+            key = f"sources/{sha}.png"
+            self.store.put_file(key, frame, skip_if_exists=True)
+        hosted = sign(self.store, key, sha)
+        with self._lock:
+            self._frames[clip_key] = hosted
+        return hosted
+
+    def source(self, shot: ResolvedShot, previous_clip_key: str | None) -> HostedImage:
+        """Where the shot starts: its image, or for a chained shot the previous clip's last frame."""
+        if not shot.chain:
+            return self._dropped(shot, shot.image)
+        if previous_clip_key is None:
+            raise ShotFailed(f"{self._where(shot)}: chained to the previous shot, which has no clip")
+        return self.last_frame_of(previous_clip_key)
+
+    def request(self, shot: ResolvedShot, source: HostedImage) -> ClipRequest:
+        """The request for ``shot`` starting on ``source``; URLs are fresh enough to outlive the queue."""
+        manifest = self.campaign.manifest
+        end = self._dropped(shot, shot.end_image) if shot.end_image else None
+        prompt = self.campaign.full_prompt(shot)
+        key = cache_key(self.generator.kind, source.sha256, end.sha256 if end else None, prompt, self.campaign, shot)
+        return ClipRequest(
+            campaign=self.campaign.campaign_id,
+            shot=shot.shot_id,
+            cache_key=key,
+            prompt=prompt,
+            model=manifest.model,
+            image_key=source.key,
+            image_url=image_url(self.store, source, QUEUE_SECONDS) if not self.is_cached(key) else "",
+            duration=shot.duration,
+            resolution=manifest.resolution,
+            aspect_ratio=manifest.aspect_ratio,
+            last_frame_key=end.key if end else None,
+            last_frame_url=image_url(self.store, end, QUEUE_SECONDS) if end else None,
+        )
+
+    def is_cached(self, cache_key_: str) -> bool:
+        """True when the clip for this key is already in the store."""
+        return self.store.exists(f"clips/{cache_key_}.mp4")
+
+    def estimate(self) -> tuple[float, int]:
+        """Dry run: (USD, shots) for the shots whose clips are not in the store yet; nothing is submitted."""
+        total, count = 0.0, 0
+        for lane in lanes(self.campaign.shots):
+            previous: str | None = None
+            for shot in lane:
+                if shot.chain and previous is None:  # starts from a clip not made yet: cannot be cached
+                    total += self.generator.estimate_usd(self._placeholder(shot))
+                    count += 1
+                    continue
+                try:
+                    request = self.request(shot, self.source(shot, previous))
+                except ShotFailed:  # fails before submission, costs nothing
+                    previous = None
+                    continue
+                previous = request.clip_key if self.is_cached(request.cache_key) else None
+                if previous is None:
+                    total += self.generator.estimate_usd(request)
+                    count += 1
+        return total, count
+
+    def _placeholder(self, shot: ResolvedShot) -> ClipRequest:
+        manifest = self.campaign.manifest
+        return ClipRequest(
+            campaign=self.campaign.campaign_id, shot=shot.shot_id, cache_key="", prompt="", model=manifest.model,
+            image_key="", image_url="", duration=shot.duration, resolution=manifest.resolution,
+            aspect_ratio=manifest.aspect_ratio, last_frame_url="pinned" if shot.end_image else None,
+        )

@@ -1,0 +1,152 @@
+"""``generated_clips``: one clip per shot through the ``VideoGenerator``, fanned out, cached, costed.
+
+Lanes (see ``clip_plan``) run in parallel up to the generator's concurrency; the asset also sits in the
+``xai_video`` pool so concurrent runs share the account's cap. A shot that fails is recorded with its error and the
+others go on; what was generated (and paid for) is in the store at once and is a cache hit on the next run. Only a
+stop of the whole generator (bad credentials) fails the step, after the lanes in flight have wound down.
+"""
+
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from dagster import AssetExecutionContext, DataVersion, Failure, MaterializeResult, asset
+
+from ..campaign import ResolvedShot
+from ..checks import FIRST_FRAMES_FAITHFUL, first_frames_faithful
+from ..media.quality import first_frame_fidelity
+from ..partitions import campaign_partitions
+from ..records import GeneratedClips, HostedImages, ShotClip, SourceImages
+from ..resources.generator import ClipRequest, GeneratorStopped, ShotFailed, VideoGenerator
+from ..resources.storage import MediaStore
+from .clip_plan import ClipPlanner, lanes
+from .metadata import digest, shot_table
+
+
+class _Fanout:
+    """Runs the lanes of one campaign; one instance per materialization."""
+
+    def __init__(self, planner: ClipPlanner, log: logging.Logger):
+        self.planner = planner
+        self.store = planner.store
+        self.generator = planner.generator
+        self.log = log
+        self.stopped = threading.Event()
+
+    def run_lane(self, lane: list[ResolvedShot]) -> list[ShotClip]:
+        clips: list[ShotClip] = []
+        previous: str | None = None
+        for shot in lane:
+            clip = self.run_shot(shot, previous)
+            clips.append(clip)
+            previous = clip.clip_key
+        return clips
+
+    def run_shot(self, shot: ResolvedShot, previous_clip_key: str | None) -> ShotClip:
+        where = f"campaign {self.planner.campaign.campaign_id!r}, shot {shot.shot_id!r}"
+        if self.stopped.is_set():
+            return ShotClip(shot=shot.shot_id, status="failed", error=f"{where}: not attempted, the generator stopped")
+        request: ClipRequest | None = None
+        try:
+            source = self.planner.source(shot, previous_clip_key)
+            request = self.planner.request(shot, source)
+            if self.planner.is_cached(request.cache_key):
+                clip = ShotClip(shot=shot.shot_id, status="cached", clip_key=request.clip_key)
+            else:
+                outcome = self.generator.generate(request, self.store, self.log)
+                clip = ShotClip(**outcome.model_dump(exclude={"error"}))
+        except ShotFailed as exc:
+            self.log.error(str(exc))
+            return ShotClip(shot=shot.shot_id, status="failed", error=str(exc),
+                            cache_key=request.cache_key if request else None)
+        except GeneratorStopped:
+            self.stopped.set()
+            raise
+        clip.cache_key = request.cache_key
+        clip.source_key = request.image_key
+        clip.fidelity = self.fidelity(request)
+        return clip
+
+    def fidelity(self, request: ClipRequest) -> float:
+        """SSIM of the clip's first frame against the image it was asked to start on."""
+        with self.store.local_file(request.clip_key) as clip, self.store.local_file(request.image_key) as image:
+            return first_frame_fidelity(clip, image)
+
+
+def _check_budget(campaign_id: str, budget: float | None, planner: ClipPlanner) -> float:
+    estimate, shots = planner.estimate()
+    if budget is not None and estimate > budget:
+        raise Failure(
+            description=(
+                f"campaign {campaign_id!r}: generating the {shots} uncached shot(s) is estimated at "
+                f"${estimate:.2f}, over budget_usd ${budget:.2f}; nothing was submitted"
+            ),
+            metadata={"estimate_usd": estimate, "budget_usd": budget, "uncached_shots": shots},
+        )
+    return estimate
+
+
+def _metadata(record: GeneratedClips, estimate: float) -> dict:
+    clips = record.clips
+    prefix = record.generator
+    return {
+        f"{prefix}.calls": sum(c.api_calls for c in clips),
+        f"{prefix}.cost_usd": round(sum(c.cost_usd for c in clips), 4),
+        f"{prefix}.video_seconds": round(sum(c.video_seconds for c in clips), 3),
+        f"{prefix}.cache_hits": sum(1 for c in clips if c.cache_hit),
+        "estimate_usd": round(estimate, 4),
+        "clips.generated": sum(1 for c in clips if c.status == "generated"),
+        "clips.failed": len(record.failed),
+        "shots": shot_table(
+            [{"shot": c.shot, "status": c.status, "request_id": c.request_id or "", "latency_s": round(c.latency_s, 2),
+              "cost_usd": round(c.cost_usd, 4), "ssim": "" if c.fidelity is None else round(c.fidelity, 3),
+              "clip": c.clip_key or "", "error": c.error or ""} for c in clips]
+        ),
+    }
+
+
+@asset(
+    partitions_def=campaign_partitions,
+    group_name="media",
+    kinds={"xai", "ffmpeg"},
+    code_version="1",
+    io_manager_key="records_io_manager",
+    pool="xai_video",
+    check_specs=[FIRST_FRAMES_FAITHFUL],
+)
+def generated_clips(
+    context: AssetExecutionContext,
+    source_images: SourceImages,
+    hosted_images: HostedImages,
+    store: MediaStore,
+    generator: VideoGenerator,
+):  # -> MaterializeResult[GeneratedClips]; with check specs Dagster rejects a return annotation
+    """One clip per shot, in the store under its cache key; failed shots recorded with their errors."""
+    campaign = source_images.campaign
+    planner = ClipPlanner(source_images, hosted_images, store, generator)
+    estimate = _check_budget(campaign.campaign_id, campaign.manifest.budget_usd, planner)
+    fanout = _Fanout(planner, context.log)
+    with ThreadPoolExecutor(max_workers=max(1, generator.concurrency), thread_name_prefix="shot") as pool:
+        futures = [pool.submit(fanout.run_lane, lane) for lane in lanes(campaign.shots)]
+        done: list[ShotClip] = []
+        stop: GeneratorStopped | None = None
+        for future in futures:
+            try:
+                done.extend(future.result())
+            except GeneratorStopped as exc:
+                stop = stop or exc
+    if stop is not None:
+        raise Failure(description=f"campaign {campaign.campaign_id!r}: generation stopped: {stop}")
+    order = {shot.shot_id: shot.index for shot in campaign.shots}
+    record = GeneratedClips(
+        campaign=campaign.campaign_id, generator=generator.kind, clips=sorted(done, key=lambda c: order[c.shot])
+    )
+    for clip in record.failed:
+        context.log.error(clip.error or f"shot {clip.shot} failed")
+    return MaterializeResult(
+        value=record,
+        data_version=DataVersion(digest(c.cache_key or c.status for c in record.clips)),
+        check_results=[first_frames_faithful(record)],
+        metadata=_metadata(record, estimate),
+    )

@@ -1,0 +1,63 @@
+"""``hosted_images``: every valid source image in the store with a URL the video API can fetch.
+
+On S3 that is a presigned https URL whose lifetime outlives the generation queue; the record keeps the key and the
+expiry, and ``image_url`` re-signs a URL that would expire before it is used instead of handing out a stale one.
+Locally the URL is a ``data:`` URL made at use, so nothing large sits in the record.
+"""
+
+
+from datetime import UTC, datetime, timedelta
+
+from dagster import AssetExecutionContext, MaterializeResult, asset
+
+from ..partitions import campaign_partitions
+from ..records import HostedImage, HostedImages, SourceImages
+from ..resources.storage import MediaStore
+from .metadata import shot_table
+from .sources import STORE_RETRY
+
+
+def sign(store: MediaStore, key: str, sha256: str) -> HostedImage:
+    """Host ``key``: a URL and its expiry when the store signs URLs, else the key alone (URL made at use)."""
+    ttl = store.url_ttl_seconds
+    if ttl is None:
+        return HostedImage(key=key, sha256=sha256)
+    expires = datetime.now(UTC) + timedelta(seconds=ttl)
+    return HostedImage(key=key, sha256=sha256, url=store.fetch_url(key, ttl), expires_at=expires)
+
+
+def image_url(store: MediaStore, hosted: HostedImage, needed_seconds: float) -> str:
+    """The URL to hand the generator: the recorded one while it stays valid ``needed_seconds`` more, else anew."""
+    if hosted.url and hosted.expires_at and hosted.expires_at > datetime.now(UTC) + timedelta(seconds=needed_seconds):
+        return hosted.url
+    return store.fetch_url(hosted.key, int(max(needed_seconds, store.url_ttl_seconds or 0)))
+
+
+@asset(
+    partitions_def=campaign_partitions,
+    group_name="media",
+    kinds={"s3"},
+    code_version="1",
+    io_manager_key="records_io_manager",
+    retry_policy=STORE_RETRY,
+)
+def hosted_images(
+    context: AssetExecutionContext, source_images: SourceImages, store: MediaStore
+) -> MaterializeResult[HostedImages]:
+    """Each valid image of the campaign, hosted in the store under its content hash."""
+    images = {
+        name: sign(store, f.key, f.sha256)
+        for name, f in source_images.files.items()
+        if f.key and f.sha256 and f.key.endswith(".png")
+    }
+    record = HostedImages(campaign=context.partition_key, images=images)
+    return MaterializeResult(
+        value=record,
+        metadata={
+            "hosted": len(images),
+            "images": shot_table(
+                [{"file": n, "location": store.uri(h.key), "url_expires": h.expires_at or "at use (data: URL)"}
+                 for n, h in images.items()]
+            ),
+        },
+    )

@@ -1,0 +1,84 @@
+"""Asset checks on the pipeline's edges: images valid, clips faithful to their sources, deliverable conformant.
+
+Each check is declared on its asset (``*_CHECK`` specs) and evaluated inside the asset's own step from what the
+step already knows, so a check never re-downloads or re-decodes what the asset just handled.
+"""
+
+from __future__ import annotations
+
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
+
+from .media.probe import MediaInfo
+from .records import GeneratedClips, SourceImages
+
+FIDELITY_THRESHOLD = 0.9
+
+IMAGES_VALID = AssetCheckSpec("images_valid", asset="source_images", description="Every dropped image decodes.")
+FIRST_FRAMES_FAITHFUL = AssetCheckSpec(
+    "first_frames_faithful",
+    asset="generated_clips",
+    description=f"Each clip's first frame matches its source image (SSIM >= {FIDELITY_THRESHOLD}).",
+)
+DELIVERABLE_CONFORMANT = AssetCheckSpec(
+    "deliverable_conformant",
+    asset="deliverable",
+    description="H.264 yuv420p with AAC 48 kHz stereo, the spec's size and frame rate, audio as long as video.",
+)
+
+
+def images_valid(record: SourceImages) -> AssetCheckResult:
+    """Passes when no dropped file was refused; lists the refused ones otherwise."""
+    bad = {name: f.error for name, f in record.files.items() if f.error}
+    return AssetCheckResult(
+        check_name=IMAGES_VALID.name,
+        passed=not bad,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"refused": len(bad), "errors": "\n".join(f"{n}: {e}" for n, e in bad.items()) or "none"},
+    )
+
+
+def first_frames_faithful(record: GeneratedClips) -> AssetCheckResult:
+    """Warns when a clip's first frame drifts from its source (the generator did not start on the image)."""
+    scored = {c.shot: c.fidelity for c in record.clips if c.fidelity is not None}
+    drifted = {shot: round(score, 3) for shot, score in scored.items() if score < FIDELITY_THRESHOLD}
+    return AssetCheckResult(
+        check_name=FIRST_FRAMES_FAITHFUL.name,
+        passed=not drifted,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "min_ssim": min(scored.values(), default=1.0),
+            "drifted_shots": ", ".join(f"{s} ({v})" for s, v in drifted.items()) or "none",
+        },
+    )
+
+
+def conformance_problems(info: MediaInfo, width: int, height: int, fps: int) -> list[str]:
+    """What keeps a published file from the delivery spec; empty when it conforms."""
+    expected = {
+        "video codec": (info.video_codec, "h264"),
+        "pixel format": (info.pix_fmt, "yuv420p"),
+        "size": ((info.width, info.height), (width, height)),
+        "audio codec": (info.audio_codec, "aac"),
+        "audio rate": (info.audio_rate, 48000),
+        "audio channels": (info.audio_channels, 2),
+    }
+    problems = [f"{what} {got} != {want}" for what, (got, want) in expected.items() if got != want]
+    if abs(info.fps - fps) > 0.01:
+        problems.append(f"fps {info.fps:.3f} != {fps}")
+    if abs(info.audio_duration - info.video_duration) > 1.0 / fps + 0.03:
+        problems.append(f"audio {info.audio_duration:.3f}s vs video {info.video_duration:.3f}s")
+    return problems
+
+
+def deliverable_conformant(files: dict[str, tuple[MediaInfo, int, int]], fps: int) -> AssetCheckResult:
+    """Passes when every rendition, probed after encoding, conforms to its spec."""
+    problems = {
+        aspect: conformance_problems(info, width, height, fps) for aspect, (info, width, height) in files.items()
+    }
+    failing = {aspect: p for aspect, p in problems.items() if p}
+    return AssetCheckResult(
+        check_name=DELIVERABLE_CONFORMANT.name,
+        passed=not failing,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"problems": "\n".join(f"{a}: {'; '.join(p)}" for a, p in failing.items()) or "none"},
+    )

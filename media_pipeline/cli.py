@@ -1,0 +1,95 @@
+"""The ``media-pipeline`` command: ``demo``, ``run CAMPAIGN [--json]``, ``estimate CAMPAIGN``, ``xai-emulator``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .runner import RunSummary
+
+
+def _print_summary(summary: RunSummary, as_json: bool) -> None:
+    if as_json:
+        print(summary.model_dump_json(indent=2))
+        return
+    print(f"campaign {summary.campaign}: {summary.status}")
+    for shot in summary.shots:
+        detail = "cache hit" if shot.cache_hit else (shot.error or shot.request_id or "")
+        print(f"  {shot.shot:<24} {shot.status:<10} ${shot.cost_usd:.2f}  {detail}")
+    if summary.error:
+        print(summary.error, file=sys.stderr)
+    for path in summary.deliverables:
+        print(f"  -> {path}")
+    print(f"api calls {summary.api_calls}, cost ${summary.cost_usd:.2f}")
+
+
+def _run(campaign: str, as_json: bool) -> int:
+    from .definitions import build_defs, home
+    from .runner import instance_from_env, run_campaign
+
+    defs = build_defs()
+    with instance_from_env(home()) as instance:
+        summary = run_campaign(defs, instance, campaign)
+    _print_summary(summary, as_json)
+    return 0 if summary.status == "success" else 1
+
+
+def _demo() -> int:
+    """Drop the sample campaign locally and run it offline with the local generator."""
+    os.environ["MEDIA_PIPELINE_GENERATOR"] = "local"
+    from .definitions import drops_from_env
+    from .demo import DEMO_CAMPAIGN, write_demo_campaign
+    from .resources.drops import LocalDropZone
+
+    drops = drops_from_env()
+    if not isinstance(drops, LocalDropZone):
+        print("media-pipeline demo writes to a local drop folder; unset MEDIA_PIPELINE_DROPS", file=sys.stderr)
+        return 2
+    folder = write_demo_campaign(Path(drops.root))
+    print(f"dropped the demo campaign in {folder}")
+    code = _run(DEMO_CAMPAIGN, as_json=False)
+    if code == 0:
+        print("\nThe demo deliverable is the first path above. Open the UI with `make dev` to see the lineage.")
+    return code
+
+
+def _estimate(campaign: str) -> int:
+    from .definitions import build_defs, home
+    from .runner import estimate_campaign, instance_from_env
+
+    with instance_from_env(home()) as instance:
+        usd, shots = estimate_campaign(build_defs(), instance, campaign)
+    print(f"campaign {campaign}: {shots} uncached shot(s), estimated ${usd:.2f}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``media-pipeline`` console script."""
+    parser = argparse.ArgumentParser(prog="media-pipeline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="drop a sample campaign and run it to a finished MP4, offline")
+    run = commands.add_parser("run", help="materialize a campaign's whole chain on the instance at DAGSTER_HOME")
+    run.add_argument("campaign")
+    run.add_argument("--json", action="store_true", help="print one JSON summary object")
+    estimate = commands.add_parser("estimate", help="dry-run cost of a campaign's uncached shots")
+    estimate.add_argument("campaign")
+    commands.add_parser("xai-emulator", help="serve the xAI video API emulator on loopback", add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "xai-emulator":
+        from .emulator.server import main as emulator_main
+
+        return emulator_main(rest) or 0
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "demo":
+        return _demo()
+    if args.command == "run":
+        return _run(args.campaign, args.json)
+    return _estimate(args.campaign)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Assembles the Dagster ``Definitions``: the four assets with their checks, the job, sensor, schedule, and
+resources chosen from the environment (the only configuration a user must know; see the README).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from dagster import Definitions, EnvVar
+
+from .assets import campaign_assets
+from .jobs import campaign_job
+from .resources.drops import DropZone, LocalDropZone
+from .resources.generator import LocalVideoGenerator, VideoGenerator
+from .resources.io_manager import StoreRecordIOManager
+from .resources.storage import LocalMediaStore, MediaStore
+from .schedules import nightly_campaign_refresh
+from .sensors import image_drop_sensor
+
+DEFAULT_MAX_CONCURRENT_GENERATIONS = 8
+
+
+def home(environ: Mapping[str, str] = os.environ) -> Path:
+    """``MEDIA_PIPELINE_HOME``: where local drops and the local store live by default."""
+    return Path(environ.get("MEDIA_PIPELINE_HOME", ".media_pipeline")).absolute()
+
+
+def split_s3(location: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` -> (``bucket``, ``some/prefix``)."""
+    bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise ValueError(f"{location!r} names no bucket; expected s3://bucket/prefix")
+    return bucket, prefix.strip("/")
+
+
+def store_from_env(environ: Mapping[str, str] = os.environ) -> MediaStore:
+    """``MEDIA_PIPELINE_STORE``: a folder or ``s3://bucket/prefix`` (default ``<home>/store``)."""
+    location = environ.get("MEDIA_PIPELINE_STORE") or str(home(environ) / "store")
+    if location.startswith("s3://"):
+        from .resources.s3_storage import S3MediaStore
+
+        bucket, prefix = split_s3(location)
+        return S3MediaStore.from_environment(bucket=bucket, prefix=prefix)
+    return LocalMediaStore(root=str(Path(location).absolute()))
+
+
+def drops_from_env(environ: Mapping[str, str] = os.environ) -> DropZone:
+    """``MEDIA_PIPELINE_DROPS``: a folder or ``s3://bucket/prefix`` (default ``<home>/drops``)."""
+    location = environ.get("MEDIA_PIPELINE_DROPS") or str(home(environ) / "drops")
+    if location.startswith("s3://"):
+        from .resources.s3_drops import S3DropZone
+
+        bucket, prefix = split_s3(location)
+        return S3DropZone.from_environment(bucket=bucket, prefix=prefix)
+    return LocalDropZone(root=str(Path(location).absolute()))
+
+
+def generator_from_env(environ: Mapping[str, str] = os.environ) -> VideoGenerator:
+    """``MEDIA_PIPELINE_GENERATOR`` (``xai`` | ``local``; default ``xai`` when ``XAI_API_KEY`` is set)."""
+    choice = environ.get("MEDIA_PIPELINE_GENERATOR") or ("xai" if environ.get("XAI_API_KEY") else "local")
+    limit = int(environ.get("MEDIA_PIPELINE_MAX_CONCURRENT_GENERATIONS", DEFAULT_MAX_CONCURRENT_GENERATIONS))
+    if choice == "local":
+        return LocalVideoGenerator(max_concurrent=min(limit, os.cpu_count() or 1))
+    if choice != "xai":
+        raise ValueError(f"MEDIA_PIPELINE_GENERATOR={choice!r}: expected 'xai' or 'local'")
+    from .resources.xai_generator import XaiVideoGenerator
+
+    return XaiVideoGenerator(
+        api_key=EnvVar("XAI_API_KEY"),
+        api_host=environ.get("XAI_API_HOST", "api.x.ai"),
+        use_insecure_channel=environ.get("XAI_USE_INSECURE_CHANNEL", "") in ("1", "true", "yes"),
+        max_concurrent=limit,
+    )
+
+
+def resources_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, object]:
+    """The resources every asset, the sensor and the schedule use, as the environment configures them."""
+    store = store_from_env(environ)
+    return {
+        "store": store,
+        "drops": drops_from_env(environ),
+        "generator": generator_from_env(environ),
+        "records_io_manager": StoreRecordIOManager(store=store),
+    }
+
+
+def build_defs(environ: Mapping[str, str] = os.environ) -> Definitions:
+    """The code location's definitions for the given environment."""
+    return Definitions(
+        assets=campaign_assets,
+        jobs=[campaign_job],
+        sensors=[image_drop_sensor],
+        schedules=[nightly_campaign_refresh],
+        resources=resources_from_env(environ),
+    )
+
+
+defs = build_defs()

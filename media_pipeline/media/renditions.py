@@ -1,0 +1,87 @@
+"""Renditions: the master reframed for other screens (16:9, 9:16, 1:1), cropped or padded, audio copied.
+
+``crop`` fills the frame with a centre cover-crop. ``pad`` keeps the whole picture, fitted inside the frame
+over a blurred copy of itself scaled to cover it (the usual social-video treatment, no black bars). A
+rendition keeps the master's short side (1280x720 -> 720x1280 and 720x720) unless asked otherwise; a
+rendition in the master's own shape and size is a byte copy of it, with no re-encode.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Literal
+
+import ffmpeg
+
+from media_pipeline.media.conform import PIX_FMT, ConformSpec, probe_or_raise, run_ffmpeg
+from media_pipeline.media.errors import MediaError
+
+Aspect = Literal["16:9", "9:16", "1:1"]
+Fit = Literal["crop", "pad"]
+
+ASPECTS: dict[str, tuple[int, int]] = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1)}
+BLUR_SHRINK = 4  # the background is blurred at a quarter size: same look, a fraction of the cost
+
+
+def _even(value: float) -> int:
+    return max(2, 2 * round(value / 2))
+
+
+def rendition_size(width: int, height: int, aspect: str, short_side: int | None = None) -> tuple[int, int]:
+    """Frame size of an ``aspect`` rendition of a ``width`` x ``height`` master, keeping its short side."""
+    try:
+        aw, ah = ASPECTS[aspect]
+    except KeyError:
+        raise MediaError(f"unknown rendition aspect {aspect!r}; expected one of {list(ASPECTS)}") from None
+    short = short_side or min(width, height)
+    if aw >= ah:
+        return _even(short * aw / ah), _even(short)
+    return _even(short), _even(short * ah / aw)
+
+
+def rendition(
+    master: Path,
+    out: Path,
+    *,
+    aspect: Aspect,
+    fit: Fit = "crop",
+    short_side: int | None = None,
+) -> Path:
+    """Write the ``aspect`` rendition of ``master`` to ``out`` (see the module doc); returns ``out``."""
+    master, out = Path(master), Path(out)
+    info = probe_or_raise(master)
+    if not info.video_codec:
+        raise MediaError(f"rendition {aspect} of {master}: it has no video stream")
+    width, height = rendition_size(info.width, info.height, aspect, short_side)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if (width, height) == (info.width, info.height):
+        if out.resolve() != master.resolve():
+            shutil.copyfile(master, out)
+        return out
+    source = ffmpeg.input(str(master))
+    if fit == "crop":
+        video = source.video.filter("scale", width, height, force_original_aspect_ratio="increase").filter(
+            "crop", width, height
+        )
+    else:
+        split = source.video.split()
+        background, foreground = split[0], split[1]
+        small_w, small_h = _even(width / BLUR_SHRINK), _even(height / BLUR_SHRINK)
+        background = (
+            background.filter("scale", small_w, small_h, force_original_aspect_ratio="increase")
+            .filter("crop", small_w, small_h)
+            .filter("gblur", sigma=max(2.0, small_h / 30))
+            .filter("scale", width, height)
+        )
+        foreground = foreground.filter(
+            "scale", width, height, force_original_aspect_ratio="decrease", force_divisible_by=2
+        )
+        video = ffmpeg.overlay(background, foreground, x="(W-w)/2", y="(H-h)/2")
+    video = video.filter("setsar", 1).filter("format", PIX_FMT)
+    spec = ConformSpec(width=width, height=height, fps=max(1, round(info.fps)))
+    streams = [video, source.audio] if info.has_audio else [video]
+    extra = {"c:a": "copy"} if info.has_audio else {}
+    graph = ffmpeg.output(*streams, str(out), **spec.video_args(), **extra, movflags="+faststart")
+    run_ffmpeg(graph, what=f"rendition {aspect} ({fit}) of {master}")
+    return out

@@ -1,0 +1,64 @@
+"""Contact sheet: every shot's first and last frames side by side, labelled, on one PNG for quick review.
+
+The first frame shows how faithfully a shot starts from its source image and the last how it hands over to the
+next shot, which is what a reviewer checks before anyone watches the cut.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from media_pipeline.media.errors import MediaError
+from media_pipeline.media.frames import read_frame
+
+GAP = 8
+LABEL_HEIGHT = 22
+BACKGROUND = (24, 24, 24)
+TEXT = (235, 235, 235)
+
+
+def _thumb(frame: Image.Image, width: int) -> Image.Image:
+    height = max(1, round(frame.height * width / frame.width))
+    return frame.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def _columns(count: int) -> int:
+    """Shots per row: a roughly square sheet (each shot is two frames wide)."""
+    return max(1, min(count, round(math.sqrt(count / 2)) or 1))
+
+
+def contact_sheet(shots: list[tuple[str, Path]], dest_png: Path, *, thumb_width: int = 320) -> Path:
+    """Write a grid of ``(shot name, clip)`` pairs, first and last frame each, to ``dest_png``; returns it."""
+    if not shots:
+        raise MediaError(f"contact sheet {dest_png}: no shots given")
+    cells: list[tuple[str, Image.Image, Image.Image]] = []
+    for name, clip in shots:
+        try:
+            first, last = (Image.fromarray(read_frame(Path(clip), which)) for which in ("first", "last"))
+        except Exception as exc:  # MediaError, a decoder error from PyAV, a missing file
+            raise MediaError(f"contact sheet: shot {name!r}: cannot read frames of {clip}: {exc}") from exc
+        cells.append(
+            (name, _thumb(first.convert("RGB"), thumb_width), _thumb(last.convert("RGB"), thumb_width))
+        )
+    columns = _columns(len(cells))
+    rows = math.ceil(len(cells) / columns)
+    cell_w = 2 * thumb_width + GAP
+    cell_h = LABEL_HEIGHT + max(max(a.height, b.height) for _, a, b in cells)
+    sheet = Image.new(
+        "RGB", (columns * cell_w + (columns + 1) * GAP, rows * cell_h + (rows + 1) * GAP), BACKGROUND
+    )
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default()
+    for index, (name, first, last) in enumerate(cells):
+        x = GAP + (index % columns) * (cell_w + GAP)
+        y = GAP + (index // columns) * (cell_h + GAP)
+        draw.text((x + 2, y + 4), f"{index + 1}. {name}   first | last", fill=TEXT, font=font)
+        sheet.paste(first, (x, y + LABEL_HEIGHT))
+        sheet.paste(last, (x + thumb_width + GAP, y + LABEL_HEIGHT))
+    dest_png = Path(dest_png)
+    dest_png.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(dest_png, format="PNG", optimize=False)
+    return dest_png

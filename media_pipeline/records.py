@@ -1,0 +1,110 @@
+"""The small records each stage returns: the keys, hashes and URLs it produced, kept as JSON in the store.
+
+A later stage (or a re-run of one stage alone) reads them back through the IO manager, so an S3 deployment keeps
+no state on local disk. They are plain pydantic models; nothing here imports Dagster.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from .campaign import Campaign
+
+
+class SourceFile(BaseModel):
+    """One dropped file after validation: where its normalized copy lives, or why it was refused."""
+
+    file: str
+    key: str | None = None
+    sha256: str | None = None
+    width: int = 0
+    height: int = 0
+    error: str | None = None
+
+
+class SourceImages(BaseModel):
+    """Output of ``source_images``: the campaign as validated and every file it reads, by drop file name."""
+
+    campaign: Campaign
+    files: dict[str, SourceFile]
+
+    def for_shot(self, file: str) -> SourceFile:
+        """The record of a file a shot names."""
+        return self.files[file]
+
+
+class HostedImage(BaseModel):
+    """A source image in the store and the URL handed to the generator (None: made at use, e.g. a data: URL)."""
+
+    key: str
+    sha256: str
+    url: str | None = None
+    expires_at: datetime | None = None
+
+
+class HostedImages(BaseModel):
+    """Output of ``hosted_images``, by drop file name; files that failed validation are absent."""
+
+    campaign: str
+    images: dict[str, HostedImage]
+
+
+class ShotClip(BaseModel):
+    """One shot's clip: generated now, found in the cache, or failed with its error."""
+
+    shot: str
+    status: Literal["generated", "cached", "failed"]
+    clip_key: str | None = None
+    cache_key: str | None = None
+    source_key: str | None = None
+    request_id: str | None = None
+    cost_usd: float = 0.0
+    video_seconds: float = 0.0
+    latency_s: float = 0.0
+    api_calls: int = 0
+    fidelity: float | None = None
+    error: str | None = None
+
+    @property
+    def cache_hit(self) -> bool:
+        """True when the clip was already in the store and nothing was generated for it."""
+        return self.status == "cached"
+
+
+class GeneratedClips(BaseModel):
+    """Output of ``generated_clips``: every shot in delivery order."""
+
+    campaign: str
+    generator: str
+    clips: list[ShotClip]
+
+    @property
+    def failed(self) -> list[ShotClip]:
+        """The shots without a clip."""
+        return [c for c in self.clips if c.status == "failed"]
+
+
+class DeliverableFile(BaseModel):
+    """One published file of the deliverable."""
+
+    aspect: str
+    key: str
+    width: int
+    height: int
+    duration: float
+
+
+class Deliverable(BaseModel):
+    """Output of ``deliverable``: the published renditions, poster and contact sheet."""
+
+    campaign: str
+    master_key: str
+    renditions: list[DeliverableFile]
+    poster_key: str
+    contact_sheet_key: str
+    duration: float
+    sha256: str
+    shot_offsets: dict[str, float] = {}

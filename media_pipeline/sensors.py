@@ -1,0 +1,106 @@
+"""``image_drop_sensor``: start a campaign's run when its drop has settled, once per distinct set of files.
+
+The rules live in ``evaluate_drops`` and see only listings (names, sizes, times, etags), so the folder drop zone
+and the S3 one behave the same. A drop runs once its newest file is ``settle_seconds`` old; its ``run_key`` is the
+campaign plus a fingerprint of its files, so an unchanged drop never runs twice and any added, removed or rewritten
+file runs it again. The cursor keeps the fingerprint last requested per campaign.
+"""
+
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+
+from dagster import RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+
+from .campaign import CAMPAIGN_ID_PATTERN
+from .jobs import campaign_job
+from .partitions import campaign_partitions
+from .resources.drops import DropFile, DropZone
+
+DEFAULT_SETTLE_SECONDS = 30.0
+
+
+def settle_seconds() -> float:
+    """How long a drop must sit unchanged before it runs (``MEDIA_PIPELINE_SETTLE_SECONDS``, default 30)."""
+    return float(os.environ.get("MEDIA_PIPELINE_SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS))
+
+
+def fingerprint(files: list[DropFile]) -> str:
+    """A short hash of a drop's listing: any added, removed or rewritten file changes it."""
+    text = "\n".join(f"{f.name}\t{f.size}\t{f.mtime:.6f}\t{f.etag}" for f in sorted(files))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class DropDecision:
+    """What one tick decided: campaigns to run (with fingerprints), partitions to add, folders skipped."""
+
+    runs: dict[str, str] = field(default_factory=dict)
+    new_partitions: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+    unsettled: list[str] = field(default_factory=list)
+    requested: dict[str, str] = field(default_factory=dict)
+
+
+def evaluate_drops(
+    listing: dict[str, list[DropFile]],
+    requested: dict[str, str],
+    known_partitions: set[str],
+    now: float,
+    settle: float,
+) -> DropDecision:
+    """Apply the drop rules to a listing; ``requested`` maps campaigns to the fingerprint last run."""
+    decision = DropDecision(requested=dict(requested))
+    for campaign, files in sorted(listing.items()):
+        if not CAMPAIGN_ID_PATTERN.match(campaign):
+            decision.invalid.append(campaign)
+            continue
+        if not files:
+            continue
+        current = fingerprint(files)
+        if requested.get(campaign) == current:
+            continue
+        if now - max(f.mtime for f in files) < settle:
+            decision.unsettled.append(campaign)
+            continue
+        decision.runs[campaign] = current
+        decision.requested[campaign] = current
+        if campaign not in known_partitions:
+            decision.new_partitions.append(campaign)
+    return decision
+
+
+def _load_cursor(cursor: str | None) -> dict:
+    return json.loads(cursor) if cursor else {"requested": {}, "reported": []}
+
+
+@sensor(job=campaign_job, minimum_interval_seconds=30, description=__doc__.split("\n\n")[0])
+def image_drop_sensor(context: SensorEvaluationContext, drops: DropZone) -> SensorResult | SkipReason:
+    """Adds the partition for each new campaign and requests one run per settled, changed drop."""
+    state = _load_cursor(context.cursor)
+    known = set(context.instance.get_dynamic_partitions(campaign_partitions.name))
+    decision = evaluate_drops(drops.list_campaigns(), state["requested"], known, time.time(), settle_seconds())
+    newly_invalid = [c for c in decision.invalid if c not in state["reported"]]
+    for campaign in newly_invalid:
+        context.log.warning(
+            f"drop folder {drops.location(campaign)!r} skipped: campaign ids must match {CAMPAIGN_ID_PATTERN.pattern}"
+        )
+    reported = sorted(set(state["reported"]) | set(newly_invalid))
+    cursor = json.dumps({"requested": decision.requested, "reported": reported})
+    runs = [
+        RunRequest(run_key=f"{campaign}:{current}", partition_key=campaign, tags={"media_pipeline/drop": current})
+        for campaign, current in decision.runs.items()
+    ]
+    if not runs:
+        waiting = f"; waiting for {', '.join(decision.unsettled)} to settle" if decision.unsettled else ""
+        return SensorResult(skip_reason=f"no new settled drops{waiting}", cursor=cursor)
+    return SensorResult(
+        run_requests=runs,
+        dynamic_partitions_requests=(
+            [campaign_partitions.build_add_request(decision.new_partitions)] if decision.new_partitions else []
+        ),
+        cursor=cursor,
+    )

@@ -1,0 +1,31 @@
+"""The code location loads, and the environment picks the resources the README says it does."""
+
+from dagster import Definitions
+
+from media_pipeline import defs
+from media_pipeline.definitions import build_defs, generator_from_env, store_from_env
+from media_pipeline.resources.generator import LocalVideoGenerator
+from media_pipeline.resources.storage import LocalMediaStore
+
+
+def test_definitions_validate_loadable():
+    Definitions.validate_loadable(defs)
+    assert {a.key.to_user_string() for a in defs.resolve_all_asset_specs()} == {
+        "source_images", "hosted_images", "generated_clips", "deliverable"
+    }
+
+
+def test_environment_selects_local_store_and_generator_by_default(tmp_path):
+    env = {"MEDIA_PIPELINE_HOME": str(tmp_path)}
+    store = store_from_env(env)
+    assert isinstance(store, LocalMediaStore) and store.root == str(tmp_path / "store")
+    assert isinstance(generator_from_env(env), LocalVideoGenerator)
+    Definitions.validate_loadable(build_defs(env))
+
+
+def test_xai_generator_is_chosen_when_a_key_is_set_and_the_key_stays_an_env_var(tmp_path, monkeypatch):
+    monkeypatch.setenv("XAI_API_KEY", "xai-secret-for-test")
+    env = {"XAI_API_KEY": "xai-secret-for-test", "MEDIA_PIPELINE_HOME": str(tmp_path)}
+    generator = generator_from_env(env)
+    assert generator.kind == "xai"
+    assert "xai-secret-for-test" not in repr(generator.model_dump())
