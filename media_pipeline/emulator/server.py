@@ -1,0 +1,229 @@
+"""``XaiEmulator``: the emulated xAI video API (gRPC) plus its result-file server, both on 127.0.0.1.
+
+The real ``xai_sdk.Client`` talks to it with ``api_host=emulator.api_host, use_insecure_channel=True``.
+``main(argv)`` is the ``media-pipeline xai-emulator`` command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from concurrent import futures
+from pathlib import Path
+from types import TracebackType
+
+import grpc
+from xai_sdk.proto import video_pb2_grpc
+
+from .faults import Faults
+from .files import FileServer
+from .renders import RenderPool
+from .service import EmulatorConfig, VideoService
+
+GRPC_WORKERS = 64
+MAX_MESSAGE_BYTES = 20 << 20  # what the SDK sends at most (its max_send_message_length), like the real API
+
+
+class XaiEmulator:
+    """Start with ``start()`` (or ``with``), stop with ``stop()``; counters in ``calls``."""
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        port: int = 0,
+        http_port: int = 0,
+        render_cache_dir: Path | None = None,
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        self._port = port
+        self._http_port = http_port
+        self._render_cache_dir = render_cache_dir
+        self._workdir: Path | None = None
+        self._grpc: grpc.Server | None = None
+        self._files: FileServer | None = None
+        self._renders: RenderPool | None = None
+        self.service: VideoService | None = None
+        self.grpc_port = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    def start(self) -> XaiEmulator:
+        """Bind both servers on free (or the given) loopback ports and serve in background threads."""
+        self._workdir = Path(tempfile.mkdtemp(prefix="xai-emulator-"))
+        images = self._workdir / "images"
+        images.mkdir()
+        cache = self._render_cache_dir or self._workdir / "renders"
+        self._renders = RenderPool(cache, self.config.render_concurrency, self.config.fps)
+        self.service = VideoService(self.config, self._renders, images, lambda: self.http_base)
+        self._files = FileServer(
+            self.service.clip_path, lambda: self.service.fault_state, self.service.counter, self._http_port
+        )
+        self._grpc = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=GRPC_WORKERS, thread_name_prefix="xai-emulator-grpc"),
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)],
+        )
+        video_pb2_grpc.add_VideoServicer_to_server(self.service, self._grpc)
+        self.grpc_port = self._grpc.add_insecure_port(f"127.0.0.1:{self._port}")
+        if not self.grpc_port:
+            raise OSError(f"could not bind the emulator's gRPC port 127.0.0.1:{self._port}")
+        self._grpc.start()
+        self._files.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop both servers and the renders; remove the work folder (not a caller's render cache)."""
+        if self._grpc is not None:
+            self._grpc.stop(grace=0.5).wait()
+            self._grpc = None
+        if self._files is not None:
+            self._files.stop()
+            self._files = None
+        if self._renders is not None:
+            self._renders.close()
+            self._renders = None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def __enter__(self) -> XaiEmulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- addresses ------------------------------------------------------------------------------------------
+
+    @property
+    def grpc_target(self) -> str:
+        """``127.0.0.1:<port>`` of the gRPC server."""
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def api_host(self) -> str:
+        """What to pass as ``xai_sdk.Client(api_host=...)`` (with ``use_insecure_channel=True``)."""
+        return self.grpc_target
+
+    @property
+    def http_base(self) -> str:
+        """``http://127.0.0.1:<port>`` of the result-file server."""
+        assert self._files is not None, "emulator not started"
+        return self._files.base_url
+
+    # -- counters and faults --------------------------------------------------------------------------------
+
+    @property
+    def calls(self) -> dict[tuple[str, str], int]:
+        """Calls so far by ``(method, outcome)``: ``GenerateVideo``, ``GetDeferredVideo``, ``download``."""
+        return self._service().counter.snapshot()
+
+    def count(self, method: str, outcome: str | None = None) -> int:
+        """Calls of ``method`` (with ``outcome``, when given)."""
+        return self._service().counter.total(method, outcome)
+
+    def reset_counts(self) -> None:
+        """Zero the counters."""
+        self._service().counter.reset()
+
+    def set_faults(self, faults: Faults | None = None, **changes: object) -> None:
+        """Replace the faults (``Faults`` or field changes on the current ones); "first N" counts restart."""
+        base = faults or self._service().fault_state.faults
+        self._service().set_faults(dataclasses.replace(base, **changes))
+
+    @property
+    def renders(self) -> int:
+        """How many clips were actually encoded (cache misses)."""
+        return self._renders.renders if self._renders else 0
+
+    def _service(self) -> VideoService:
+        assert self.service is not None, "emulator not started"
+        return self.service
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``xai-emulator`` command's options."""
+    p = argparse.ArgumentParser(prog="media-pipeline xai-emulator", description=__doc__.splitlines()[0])
+    p.add_argument("--port", type=int, default=0, help="gRPC port on 127.0.0.1 (0: a free one)")
+    p.add_argument("--http-port", type=int, default=0, help="result-file HTTP port on 127.0.0.1 (0: a free one)")
+    p.add_argument("--latency", type=float, default=1.0, help="seconds every request stays PENDING")
+    p.add_argument("--latency-per-second", type=float, default=0.0, help="extra PENDING seconds per video second")
+    p.add_argument("--max-concurrent", type=int, default=16, help="PENDING requests before RESOURCE_EXHAUSTED")
+    p.add_argument("--render-concurrency", type=int, default=2, help="clips encoded at once")
+    p.add_argument("--render-cache", type=Path, default=None, help="folder keeping renders between runs")
+    p.add_argument("--require-key", default=None, help="API key to expect (else any key is accepted)")
+    p.add_argument("--fail-rate", type=float, default=0.0, help="fraction of GenerateVideo calls to fail")
+    p.add_argument("--fail-first", type=int, default=0, help="fail the first N GenerateVideo calls")
+    p.add_argument("--fail-code", default="UNAVAILABLE", help="gRPC code of those failures")
+    p.add_argument("--moderation-marker", default="[moderate]", help="prompts containing this FAIL moderation")
+    p.add_argument("--expire-rate", type=float, default=0.0, help="fraction of requests that come back EXPIRED")
+    p.add_argument("--expire-marker", default="[expire]", help="prompts containing this come back EXPIRED")
+    p.add_argument("--slow-poll", type=float, default=0.0, help="seconds every GetDeferredVideo sleeps")
+    p.add_argument("--download-500-rate", type=float, default=0.0, help="fraction of downloads answered 500")
+    p.add_argument("--download-500-first", type=int, default=0, help="answer the first N downloads with 500")
+    p.add_argument("--truncate-rate", type=float, default=0.0, help="fraction of downloads cut short")
+    p.add_argument("--truncate-first", type=int, default=0, help="cut the first N downloads short")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    """An ``EmulatorConfig`` from parsed command-line options."""
+    faults = Faults(
+        fail_rate=args.fail_rate,
+        fail_first=args.fail_first,
+        fail_code=args.fail_code,
+        moderation_marker=args.moderation_marker or None,
+        expire_rate=args.expire_rate,
+        expire_marker=args.expire_marker or None,
+        slow_poll_seconds=args.slow_poll,
+        download_500_rate=args.download_500_rate,
+        download_500_first=args.download_500_first,
+        truncate_rate=args.truncate_rate,
+        truncate_first=args.truncate_first,
+        seed=args.seed,
+    )
+    return EmulatorConfig(
+        latency_seconds=args.latency,
+        latency_per_second=args.latency_per_second,
+        max_concurrent=args.max_concurrent,
+        require_key=args.require_key,
+        render_concurrency=args.render_concurrency,
+        faults=faults,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the emulator until SIGINT/SIGTERM; prints one JSON line with the addresses when ready."""
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"xai-emulator: {exc}", file=sys.stderr)
+        return 2
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    with XaiEmulator(config, port=args.port, http_port=args.http_port, render_cache_dir=args.render_cache) as emu:
+        ready = {"grpc": emu.grpc_target, "http": emu.http_base, "stats": f"{emu.http_base}/_stats"}
+        print(json.dumps(ready), flush=True)
+        key_rule = "XAI_API_KEY must match --require-key" if args.require_key else "any non-empty XAI_API_KEY"
+        print(
+            f"xAI emulator ready: export XAI_API_HOST={emu.api_host} XAI_USE_INSECURE_CHANNEL=1 "
+            f"({key_rule}); Ctrl-C stops",
+            file=sys.stderr,
+            flush=True,
+        )
+        done.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
