@@ -1,0 +1,180 @@
+"""``S3DropZone``: drops under an S3 prefix, ``s3://bucket/prefix/<campaign>/<file>``, via dagster-aws.
+
+S3 has no "modified since" listing, so noticing a change costs a listing of the prefix: ListObjectsV2 pages of
+1,000 keys (10,100 objects = 11 requests). ``list_changed`` does that one paginated listing per tick and turns
+it into the campaigns that changed since a small state (one fingerprint per campaign) the sensor keeps in its
+cursor; the cursor holds no key positions, so deleted or rewritten keys cannot wedge it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from dagster_aws.s3 import S3Resource
+from pydantic import Field, PrivateAttr
+
+from .drops import DropFile, DropZone
+from .s3_client import is_missing, join_key, make_client, parse_s3_uri, s3_errors
+from .s3_listing import FastLister
+
+DropState = dict[str, str]
+"""Per-campaign fingerprints of the last listing: what ``list_changed`` needs to see what changed since."""
+
+
+def fingerprint(files: list[DropFile]) -> str:
+    """A short digest of a campaign's listing; any added, removed or rewritten file changes it."""
+    digest = hashlib.sha256()
+    for f in sorted(files):
+        digest.update(f"{f.name}\0{f.size}\0{f.mtime!r}\0{f.etag}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def diff_listing(
+    listing: Mapping[str, list[DropFile]], state: Mapping[str, str] | None
+) -> tuple[dict[str, list[DropFile]], DropState]:
+    """The campaigns whose files differ from ``state`` (gone ones map to ``[]``), and the state to keep next.
+
+    Works on any drop zone's ``list_campaigns()``; a None or empty state reports every campaign.
+    """
+    state = state or {}
+    new_state = {campaign: fingerprint(files) for campaign, files in listing.items()}
+    changes = {c: list(listing[c]) for c, fp in new_state.items() if state.get(c) != fp}
+    changes.update({c: [] for c in state if c not in new_state})
+    return dict(sorted(changes.items())), new_state
+
+
+class S3DropZone(DropZone):
+    """Drops in ``s3://<bucket>/<prefix>/<campaign>/<file>``; hidden files and deeper keys are ignored."""
+
+    s3: S3Resource = Field(
+        default_factory=S3Resource,
+        description="dagster-aws S3 resource; leave endpoint/region/keys unset to use the AWS_* environment.",
+    )
+    bucket: str = Field(description="Bucket holding the drops.")
+    prefix: str = Field(default="", description="Key prefix of the drop zone inside the bucket.")
+    page_size: int = Field(default=1000, description="Keys per ListObjectsV2 request (S3 maximum 1000).")
+    fast_listing: bool = Field(
+        default=True, description="Parse listings with ElementTree instead of botocore (several times faster)."
+    )
+
+    _client: Any = PrivateAttr(default=None)
+    _lister: FastLister | None = PrivateAttr(default=None)
+    _list_requests: int = PrivateAttr(default=0)
+
+    @classmethod
+    def from_environment(cls, bucket: str, prefix: str = "", **kwargs: Any) -> S3DropZone:
+        """The drop zone at ``s3://bucket/prefix``; endpoint, region and keys from the AWS_* environment."""
+        return cls(s3=S3Resource(), bucket=bucket, prefix=prefix.strip("/"), **kwargs)
+
+    @classmethod
+    def from_uri(cls, uri: str, **kwargs: Any) -> S3DropZone:
+        """The drop zone at ``s3://bucket/prefix`` (``MEDIA_PIPELINE_DROPS``)."""
+        bucket, prefix = parse_s3_uri(uri)
+        return cls.from_environment(bucket, prefix, **kwargs)
+
+    @property
+    def client(self) -> Any:
+        """The boto3 client, built once (boto3 clients are thread-safe)."""
+        if self._client is None:
+            self._client = make_client(self.s3)
+        return self._client
+
+    @property
+    def list_requests(self) -> int:
+        """ListObjectsV2 requests sent so far (for benchmarks and tests)."""
+        return self._list_requests + (self._lister.requests if self._lister else 0)
+
+    def _root(self) -> str:
+        return join_key(self.prefix, "")
+
+    def _key(self, campaign: str, name: str = "") -> str:
+        return join_key(self.prefix, f"{campaign}/{name}")
+
+    def location(self, campaign: str, name: str = "") -> str:
+        return f"s3://{self.bucket}/{self._key(campaign, name)}"
+
+    def _objects(self, prefix: str, delimiter: str = "") -> Iterator[dict[str, Any]]:
+        """Every page of ListObjectsV2 under ``prefix`` (``page_size`` keys a request)."""
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if delimiter:
+            args["Delimiter"] = delimiter
+        with s3_errors(f"s3://{self.bucket}/{prefix}", "LIST"):
+            if self.fast_listing:
+                if self._lister is None:
+                    self._lister = FastLister(self.client, self.s3.verify)
+                yield from self._lister.pages(self.bucket, prefix, delimiter, self.page_size)
+                return
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(**args, PaginationConfig={"PageSize": self.page_size}):
+                self._list_requests += 1
+                yield page
+
+    @staticmethod
+    def _drop_file(name: str, obj: Mapping[str, Any]) -> DropFile:
+        etag = str(obj.get("ETag", "")).strip('"')
+        return DropFile(name, int(obj["Size"]), obj["LastModified"].timestamp(), etag)
+
+    def list_campaign_names(self) -> list[str]:
+        """Campaign folders only, sorted: one request per 1,000 campaigns (``Delimiter='/'``)."""
+        root = self._root()
+        names = [
+            p["Prefix"][len(root) :].rstrip("/")
+            for page in self._objects(root, "/")
+            for p in page.get("CommonPrefixes", ())
+        ]
+        return sorted(n for n in names if n and not n.startswith("."))
+
+    def list_campaigns(self) -> dict[str, list[DropFile]]:
+        """Every campaign with its files from one paginated listing of the whole prefix."""
+        root = self._root()
+        campaigns: dict[str, list[DropFile]] = {}
+        for page in self._objects(root):
+            for obj in page.get("Contents", ()):
+                campaign, sep, name = obj["Key"][len(root) :].partition("/")
+                if not sep or not campaign or campaign.startswith("."):
+                    continue  # a file at the root, or a hidden folder
+                files = campaigns.setdefault(campaign, [])  # "<campaign>/" alone marks an empty folder
+                if name and "/" not in name and not name.startswith("."):
+                    files.append(self._drop_file(name, obj))
+        return {c: sorted(files) for c, files in sorted(campaigns.items())}
+
+    def list_changed(self, state: Mapping[str, str] | None) -> tuple[dict[str, list[DropFile]], DropState]:
+        """Campaigns new or changed since ``state`` with their files (deleted ones ``[]``), and the new state.
+
+        The sensor keeps the returned state in its cursor (JSON, ~40 bytes a campaign) and passes it back next
+        tick; None (first tick, or a cursor it cannot read) reports every campaign.
+        """
+        return diff_listing(self.list_campaigns(), state)
+
+    def list_files(self, campaign: str) -> list[DropFile]:
+        folder = self._key(campaign)
+        files = [
+            self._drop_file(obj["Key"][len(folder) :], obj)
+            for page in self._objects(folder, "/")
+            for obj in page.get("Contents", ())
+        ]
+        return sorted(f for f in files if f.name and not f.name.startswith("."))
+
+    def fetch(self, campaign: str, name: str, dest: Path) -> Path:
+        where = self.location(campaign, name)
+        with s3_errors(where, f"download to {dest}"):
+            try:
+                self.client.download_file(self.bucket, self._key(campaign, name), str(dest))
+            except Exception as exc:
+                if is_missing(exc):
+                    raise FileNotFoundError(f"no drop file {where}") from None
+                raise
+        return dest
+
+    def read_text(self, campaign: str, name: str) -> str | None:
+        with s3_errors(self.location(campaign, name), "GET"):
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=self._key(campaign, name))
+            except Exception as exc:
+                if is_missing(exc):
+                    return None
+                raise
+            return response["Body"].read().decode("utf-8")
