@@ -162,7 +162,7 @@ def assemble(
             paths = [conformed.get(i, p) for i, p in enumerate(paths)]
     stitched = stitch(
         paths,
-        scratch / "stitched.mp4",
+        scratch / "stitched.mov",
         transition=spec.transition,
         transition_seconds=spec.transition_seconds,
         spec=cspec,

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from media_pipeline.media.errors import MediaError
 from media_pipeline.media.frames import read_frame
+from media_pipeline.media.probe import probe
 
 GAP = 8
 LABEL_HEIGHT = 22
@@ -37,19 +38,17 @@ def contact_sheet(shots: list[tuple[str, Path]], dest_png: Path, *, thumb_width:
     cells: list[tuple[str, Image.Image, Image.Image]] = []
     for name, clip in shots:
         try:
-            first, last = (Image.fromarray(read_frame(Path(clip), which)) for which in ("first", "last"))
+            # "at the end" seeks to the last keyframe; "last" would decode the whole clip
+            end = probe(Path(clip)).video_duration
+            first, last = (Image.fromarray(read_frame(Path(clip), which)) for which in ("first", end))
         except Exception as exc:  # MediaError, a decoder error from PyAV, a missing file
             raise MediaError(f"contact sheet: shot {name!r}: cannot read frames of {clip}: {exc}") from exc
-        cells.append(
-            (name, _thumb(first.convert("RGB"), thumb_width), _thumb(last.convert("RGB"), thumb_width))
-        )
+        cells.append((name, _thumb(first.convert("RGB"), thumb_width), _thumb(last.convert("RGB"), thumb_width)))
     columns = _columns(len(cells))
     rows = math.ceil(len(cells) / columns)
     cell_w = 2 * thumb_width + GAP
     cell_h = LABEL_HEIGHT + max(max(a.height, b.height) for _, a, b in cells)
-    sheet = Image.new(
-        "RGB", (columns * cell_w + (columns + 1) * GAP, rows * cell_h + (rows + 1) * GAP), BACKGROUND
-    )
+    sheet = Image.new("RGB", (columns * cell_w + (columns + 1) * GAP, rows * cell_h + (rows + 1) * GAP), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default()
     for index, (name, first, last) in enumerate(cells):

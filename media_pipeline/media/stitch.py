@@ -6,6 +6,10 @@ its own and re-encoded (cheap): copying AAC through the concat demuxer would car
 into the join and drift the sound ~21 ms per cut. Everything else (crossfades, fades, clips that do not
 conform) is one ffmpeg run for the whole programme: every input conformed inline, then an ``xfade`` /
 ``acrossfade`` chain or a ``concat`` filter, encoded once.
+
+Written to ``.mp4`` the programme is finished (AAC audio). Written to ``.mov`` or ``.mkv`` its audio is kept as
+lossless PCM: ``assemble`` does that because its audio step re-encodes the sound anyway (loudness), so AAC is
+encoded once, and a cut of conformant clips then costs no encode at all, only decoding the clips' audio.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from media_pipeline.media.conform import (
 from media_pipeline.media.errors import MediaError
 
 Transition = Literal["cut", "crossfade", "fade_black"]
+PCM_SUFFIXES = (".mov", ".mkv")
 
 
 class StitchResult(BaseModel):
@@ -47,6 +52,13 @@ class StitchResult(BaseModel):
     transition_seconds: float
     shot_offsets: list[float]
     shot_durations: list[float]
+
+
+def _audio_args(spec: ConformSpec, out: Path) -> dict[str, object]:
+    """AAC for a finished ``.mp4``; lossless PCM in a ``.mov``/``.mkv`` intermediate whose audio is redone later."""
+    if out.suffix.lower() in PCM_SUFFIXES:
+        return {"c:a": "pcm_s16le", "ar": spec.audio_rate, "ac": spec.channels}
+    return spec.audio_args()
 
 
 def _label(names: list[str] | None, index: int, path: Path) -> str:
@@ -78,24 +90,20 @@ def _cut_copy(paths: list[Path], frames: list[int], out: Path, spec: ConformSpec
     try:
         video = ffmpeg.input(str(listing), f="concat", safe=0).video
         if audio == "keep":
-            parts = [
-                fit_audio(ffmpeg.input(str(p)).audio, spec, n) for p, n in zip(paths, frames, strict=True)
-            ]
+            parts = [fit_audio(ffmpeg.input(str(p)).audio, spec, n) for p, n in zip(paths, frames, strict=True)]
         else:
             parts = [silence(spec, n) for n in frames]
         sound = ffmpeg.concat(*parts, v=0, a=1) if len(parts) > 1 else parts[0]
         # The demuxer offsets each file by its container start time, which AAC priming makes -1024 samples;
         # re-base the copied video so its first frame is at 0, like the rebuilt audio.
         rebase = {"c:v": "copy", "bsf:v": "setts=pts=PTS-STARTPTS:dts=DTS-STARTPTS"}
-        graph = ffmpeg.output(video, sound, str(out), **rebase, **spec.audio_args(), movflags="+faststart")
+        graph = ffmpeg.output(video, sound, str(out), **rebase, **_audio_args(spec, out), movflags="+faststart")
         run_ffmpeg(graph, what=f"stitch (cut, stream copy) to {out}")
     finally:
         listing.unlink(missing_ok=True)
 
 
-def _encode(
-    streams: list[tuple], out: Path, spec: ConformSpec, transition: Transition, frames_t: int
-) -> None:
+def _encode(streams: list[tuple], out: Path, spec: ConformSpec, transition: Transition, frames_t: int) -> None:
     if transition == "cut" or len(streams) == 1:
         joined = ffmpeg.concat(*[s for v, a, _ in streams for s in (v, a)], v=1, a=1).node
         video, sound = joined[0], joined[1]
@@ -113,13 +121,9 @@ def _encode(
                 half = seconds / 2
                 sound = sound.filter("afade", t="out", st=(length - frames_t) / spec.fps, d=half)
                 a = a.filter("afade", t="in", st=half, d=half)
-                sound = ffmpeg.filter(
-                    [sound, a], "acrossfade", ns=spec.samples(frames_t), c1="nofade", c2="nofade"
-                )
+                sound = ffmpeg.filter([sound, a], "acrossfade", ns=spec.samples(frames_t), c1="nofade", c2="nofade")
             length += n - frames_t
-    graph = ffmpeg.output(
-        video, sound, str(out), **spec.video_args(), **spec.audio_args(), movflags="+faststart"
-    )
+    graph = ffmpeg.output(video, sound, str(out), **spec.video_args(), **_audio_args(spec, out), movflags="+faststart")
     run_ffmpeg(graph, what=f"stitch ({transition}) to {out}")
 
 
@@ -164,9 +168,7 @@ def stitch(
     for n in frames:
         offsets.append(start / spec.fps)
         start += n - frames_t
-    copied = (
-        transition == "cut" and all(is_conformant(info, spec) for info in infos) and copy_compatible(paths)
-    )
+    copied = transition == "cut" and all(is_conformant(info, spec) for info in infos) and copy_compatible(paths)
     if copied:
         _cut_copy(paths, frames, out, spec, audio)
     else:
