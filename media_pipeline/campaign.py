@@ -35,19 +35,27 @@ class _Strict(BaseModel):
 
 
 class Shot(_Strict):
-    """One image animated into one clip."""
+    """One image animated into one clip; a chained shot starts from the previous clip instead of an image."""
 
-    image: str
+    image: str | None = None
     prompt: str = ""
     id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
     duration: int | None = Field(default=None, ge=1, le=15)
     chain: bool = False
     end_image: str | None = None
 
+    @model_validator(mode="after")
+    def _source(self) -> Shot:
+        if self.image is None and not self.chain:
+            raise ValueError("a shot needs an 'image' unless it is chained ('chain: true')")
+        if self.image is None and self.id is None:
+            raise ValueError("a chained shot without an 'image' needs an 'id'")
+        return self
+
     @property
     def shot_id(self) -> str:
         """The shot's name in records, store keys and the UI: its ``id`` or its image's file stem."""
-        return self.id or PurePosixPath(self.image).stem
+        return self.id or PurePosixPath(self.image or "").stem
 
 
 class PosterChoice(_Strict):
@@ -115,7 +123,7 @@ class ResolvedShot(_Strict):
 
     shot_id: str
     index: int
-    image: str
+    image: str | None
     prompt: str
     duration: int
     chain: bool = False
@@ -143,7 +151,7 @@ class Campaign(_Strict):
 
     def referenced_files(self) -> list[str]:
         """Every file the campaign reads from its drop folder: images, pinned end images, soundtrack."""
-        names = [s.image for s in self.shots] + [s.end_image for s in self.shots if s.end_image]
+        names = [s.image for s in self.shots if s.image] + [s.end_image for s in self.shots if s.end_image]
         if self.manifest.deliverable.soundtrack:
             names.append(self.manifest.deliverable.soundtrack)
         return list(dict.fromkeys(names))

@@ -42,6 +42,8 @@ shots:
         ("shots: [{image: a.jpg, chain: true}]", "no previous clip"),
         ("model: other-model\nshots: [{image: a.jpg, end_image: b.png}]", "pins the last frame"),
         ("shots: [{image: a.jpg}, {image: a.jpg}]", "used twice"),
+        ("shots: [{prompt: no image}]", "needs an 'image' unless it is chained"),
+        ("shots: [{image: a.jpg}, {chain: true}]", "needs an 'id'"),
         ("deliverable: {renditions: ['16:9', '16:9']}", "must not repeat"),
         ("- just\n- a list", "expected a mapping"),
         ("key: [unclosed", "not valid YAML"),
@@ -70,6 +72,12 @@ def test_a_campaign_without_images_is_refused():
 def test_campaign_ids_must_be_folder_safe(name):
     with pytest.raises(CampaignError, match="must match"):
         check_campaign_id(name)
+
+
+def test_a_chained_shot_needs_no_image_of_its_own():
+    campaign = load_campaign("spring", IMAGES, "shots: [{image: a.jpg}, {id: after, chain: true}]")
+    assert [(s.shot_id, s.image, s.chain) for s in campaign.shots] == [("a", "a.jpg", False), ("after", None, True)]
+    assert campaign.referenced_files() == ["a.jpg"]
 
 
 def test_pinned_end_image_is_accepted_on_the_grok_1_5_family():

@@ -8,6 +8,7 @@ threads at once (up to ``concurrency``), so they must be thread-safe.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import time
@@ -100,7 +101,8 @@ class VideoGenerator(ConfigurableResource):
 
 
 class LocalVideoGenerator(VideoGenerator):
-    """Animates the still with ffmpeg (a camera move read from the prompt): free, offline, deterministic."""
+    """Animates the still with ffmpeg (a camera move read from the prompt; a pinned end image dissolved in at the
+    end): free, offline, deterministic."""
 
     max_concurrent: int = 2
 
@@ -117,20 +119,22 @@ class LocalVideoGenerator(VideoGenerator):
 
     def generate(self, request: ClipRequest, store: MediaStore, log: logging.Logger) -> ClipOutcome:
         started = time.monotonic()
-        with tempfile.TemporaryDirectory(prefix="local-gen-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="local-gen-") as tmp, contextlib.ExitStack() as inputs:
             clip = Path(tmp) / "clip.mp4"
-            with store.local_file(request.image_key) as image:
-                try:
-                    animate(
-                        image,
-                        clip,
-                        prompt=request.prompt,
-                        duration=request.duration,
-                        resolution=request.resolution,
-                        aspect_ratio=request.aspect_ratio,
-                    )
-                except Exception as exc:  # ffmpeg's own message names what was wrong with the input
-                    raise ShotFailed(f"{request.where}: could not animate {request.image_key}: {exc}") from exc
+            image = inputs.enter_context(store.local_file(request.image_key))
+            end = inputs.enter_context(store.local_file(request.last_frame_key)) if request.last_frame_key else None
+            try:
+                animate(
+                    image,
+                    clip,
+                    prompt=request.prompt,
+                    duration=request.duration,
+                    resolution=request.resolution,
+                    aspect_ratio=request.aspect_ratio,
+                    end_image=end,
+                )
+            except Exception as exc:  # ffmpeg's own message names what was wrong with the input
+                raise ShotFailed(f"{request.where}: could not animate {request.image_key}: {exc}") from exc
             info = probe(clip)
             store.put_file(request.clip_key, clip)
         log.info("%s: animated locally in %.1fs", request.where, time.monotonic() - started)

@@ -1,14 +1,13 @@
 """``S3DropZone``: drops under an S3 prefix, ``s3://bucket/prefix/<campaign>/<file>``, via dagster-aws.
 
 S3 has no "modified since" listing, so noticing a change costs a listing of the prefix: ListObjectsV2 pages of
-1,000 keys (10,100 objects = 11 requests). ``list_changed`` does that one paginated listing per tick and turns
-it into the campaigns that changed since a small state (one fingerprint per campaign) the sensor keeps in its
-cursor; the cursor holds no key positions, so deleted or rewritten keys cannot wedge it.
+1,000 keys (10,100 objects = 11 requests), parsed by a lean lister (``s3_listing``) rather than botocore. The
+sensor's rules compare that listing with fingerprints in its cursor; the cursor holds no key positions, so deleted
+or rewritten keys cannot wedge it.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,31 +18,6 @@ from pydantic import Field, PrivateAttr
 from .drops import DropFile, DropZone
 from .s3_client import is_missing, join_key, make_client, parse_s3_uri, s3_errors
 from .s3_listing import FastLister
-
-DropState = dict[str, str]
-"""Per-campaign fingerprints of the last listing: what ``list_changed`` needs to see what changed since."""
-
-
-def fingerprint(files: list[DropFile]) -> str:
-    """A short digest of a campaign's listing; any added, removed or rewritten file changes it."""
-    digest = hashlib.sha256()
-    for f in sorted(files):
-        digest.update(f"{f.name}\0{f.size}\0{f.mtime!r}\0{f.etag}\n".encode())
-    return digest.hexdigest()[:20]
-
-
-def diff_listing(
-    listing: Mapping[str, list[DropFile]], state: Mapping[str, str] | None
-) -> tuple[dict[str, list[DropFile]], DropState]:
-    """The campaigns whose files differ from ``state`` (gone ones map to ``[]``), and the state to keep next.
-
-    Works on any drop zone's ``list_campaigns()``; a None or empty state reports every campaign.
-    """
-    state = state or {}
-    new_state = {campaign: fingerprint(files) for campaign, files in listing.items()}
-    changes = {c: list(listing[c]) for c, fp in new_state.items() if state.get(c) != fp}
-    changes.update({c: [] for c in state if c not in new_state})
-    return dict(sorted(changes.items())), new_state
 
 
 class S3DropZone(DropZone):
@@ -117,16 +91,6 @@ class S3DropZone(DropZone):
         etag = str(obj.get("ETag", "")).strip('"')
         return DropFile(name, int(obj["Size"]), obj["LastModified"].timestamp(), etag)
 
-    def list_campaign_names(self) -> list[str]:
-        """Campaign folders only, sorted: one request per 1,000 campaigns (``Delimiter='/'``)."""
-        root = self._root()
-        names = [
-            p["Prefix"][len(root) :].rstrip("/")
-            for page in self._objects(root, "/")
-            for p in page.get("CommonPrefixes", ())
-        ]
-        return sorted(n for n in names if n and not n.startswith("."))
-
     def list_campaigns(self) -> dict[str, list[DropFile]]:
         """Every campaign with its files from one paginated listing of the whole prefix."""
         root = self._root()
@@ -140,14 +104,6 @@ class S3DropZone(DropZone):
                 if name and "/" not in name and not name.startswith("."):
                     files.append(self._drop_file(name, obj))
         return {c: sorted(files) for c, files in sorted(campaigns.items())}
-
-    def list_changed(self, state: Mapping[str, str] | None) -> tuple[dict[str, list[DropFile]], DropState]:
-        """Campaigns new or changed since ``state`` with their files (deleted ones ``[]``), and the new state.
-
-        The sensor keeps the returned state in its cursor (JSON, ~40 bytes a campaign) and passes it back next
-        tick; None (first tick, or a cursor it cannot read) reports every campaign.
-        """
-        return diff_listing(self.list_campaigns(), state)
 
     def list_files(self, campaign: str) -> list[DropFile]:
         folder = self._key(campaign)

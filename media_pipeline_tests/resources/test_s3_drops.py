@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 from dagster_aws.s3 import S3Resource
 
 from media_pipeline.resources.drops import DropFile
-from media_pipeline.resources.s3_drops import S3DropZone, diff_listing, fingerprint
+from media_pipeline.resources.s3_drops import S3DropZone
 from media_pipeline.resources.storage import StoreError
 from media_pipeline_tests.s3_fixtures import SeaweedS3, free_ports
 
@@ -62,7 +61,6 @@ def test_campaigns_files_and_reads(bucket: Bucket, zone: S3DropZone, tmp_path: P
     assert one.size == 4 and one.etag and abs(one.mtime - time.time()) < 120
     assert zone.list_files("spring") == listing["spring"]
     assert zone.list_files("nowhere") == []
-    assert zone.list_campaign_names() == ["Bad Name", "empty", "spring"]
     assert zone.read_manifest("spring") == MANIFEST
     assert zone.read_text("spring", "missing.yaml") is None
     assert zone.fetch("spring", "2.png", tmp_path / "2.png").read_bytes() == b"two"
@@ -85,53 +83,18 @@ def test_rewrite_changes_etag_and_mtime_and_delete_removes(bucket: Bucket, zone:
     assert zone.list_campaigns() == {}
 
 
-def test_list_changed_reports_only_what_changed(bucket: Bucket, zone: S3DropZone) -> None:
-    for campaign in ("a", "b", "c"):
-        bucket.put(f"{campaign}/1.png")
-    changes, state = zone.list_changed(None)
-    assert list(changes) == ["a", "b", "c"] and names(changes["a"]) == ["1.png"]
-    state = json.loads(json.dumps(state))  # the cursor is JSON
-    assert zone.list_changed(state) == ({}, state)
-
-    bucket.put("a/2.png")  # a file added to a campaign
-    bucket.put("b/1.png", b"rewritten")  # a rewrite
-    bucket.delete("c/1.png")  # a campaign emptied
-    bucket.put("d/1.png")  # a new campaign
-    changes, state = zone.list_changed(state)
-    assert changes == {
-        "a": zone.list_files("a"),
-        "b": zone.list_files("b"),
-        "c": [],
-        "d": zone.list_files("d"),
-    }
-    assert names(changes["a"]) == ["1.png", "2.png"]
-    assert sorted(state) == ["a", "b", "d"]
-    assert zone.list_changed(state) == ({}, state)
-    stale = {**state, "gone": "0" * 20, "a": "not-a-fingerprint"}  # an old or odd cursor does not wedge
-    changes, fresh = zone.list_changed(stale)
-    assert set(changes) == {"a", "gone"} and fresh == state
-
-
 @pytest.mark.parametrize("fast", [True, False], ids=["elementtree", "botocore"])
 def test_listing_is_paginated_one_request_per_page(bucket: Bucket, fast: bool) -> None:
     for i in range(35):
         bucket.put(f"c{i % 4}/{i:03}.png")
     bucket.put("c0/odd name+%&<>.png", b"x")  # keys needing URL- and XML-escaping
     zone = S3DropZone.from_environment(bucket=bucket.name, prefix="drops", page_size=10, fast_listing=fast)
-    changes, state = zone.list_changed({})
-    assert sum(len(files) for files in changes.values()) == 36 and zone.list_requests == 4
-    assert "odd name+%&<>.png" in names(changes["c0"])
-    assert zone.list_campaign_names() == ["c0", "c1", "c2", "c3"] and zone.list_requests == 5
+    listing = zone.list_campaigns()
+    assert sum(len(files) for files in listing.values()) == 36 and zone.list_requests == 4
+    assert "odd name+%&<>.png" in names(listing["c0"])
+    assert sorted(listing) == ["c0", "c1", "c2", "c3"]
     other = S3DropZone.from_environment(bucket=bucket.name, prefix="drops", fast_listing=not fast)
     assert other.list_campaigns() == zone.list_campaigns()  # both parsers agree, timestamps included
-
-
-def test_diff_listing_works_on_any_listing() -> None:
-    files = [DropFile("a.png", 1, 1.0, "e1")]
-    changes, state = diff_listing({"x": files}, {})
-    assert changes == {"x": files} and state == {"x": fingerprint(files)}
-    assert fingerprint(files) != fingerprint([DropFile("a.png", 1, 1.0, "e2")])
-    assert fingerprint(files) != fingerprint([DropFile("a.png", 1, 2.0, "e1")])
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["elementtree", "botocore"])
