@@ -15,7 +15,10 @@ from .jobs import campaign_job
 from .resources.drops import DropZone, LocalDropZone
 from .resources.generator import LocalVideoGenerator, VideoGenerator
 from .resources.io_manager import StoreRecordIOManager
+from .resources.s3_drops import S3DropZone
+from .resources.s3_storage import S3MediaStore
 from .resources.storage import LocalMediaStore, MediaStore
+from .resources.xai_generator import XaiVideoGenerator
 from .schedules import nightly_campaign_refresh
 from .sensors import image_drop_sensor
 
@@ -27,34 +30,22 @@ def home(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(environ.get("MEDIA_PIPELINE_HOME", ".media_pipeline")).absolute()
 
 
-def split_s3(location: str) -> tuple[str, str]:
-    """``s3://bucket/some/prefix`` -> (``bucket``, ``some/prefix``)."""
-    bucket, _, prefix = location.removeprefix("s3://").partition("/")
-    if not bucket:
-        raise ValueError(f"{location!r} names no bucket; expected s3://bucket/prefix")
-    return bucket, prefix.strip("/")
+def _location(environ: Mapping[str, str], variable: str, folder: str) -> str:
+    """A location from ``variable``: an ``s3://`` URI as given, else an absolute folder (default under home)."""
+    location = environ.get(variable) or str(home(environ) / folder)
+    return location if location.startswith("s3://") else str(Path(location).absolute())
 
 
 def store_from_env(environ: Mapping[str, str] = os.environ) -> MediaStore:
     """``MEDIA_PIPELINE_STORE``: a folder or ``s3://bucket/prefix`` (default ``<home>/store``)."""
-    location = environ.get("MEDIA_PIPELINE_STORE") or str(home(environ) / "store")
-    if location.startswith("s3://"):
-        from .resources.s3_storage import S3MediaStore
-
-        bucket, prefix = split_s3(location)
-        return S3MediaStore.from_environment(bucket=bucket, prefix=prefix)
-    return LocalMediaStore(root=str(Path(location).absolute()))
+    location = _location(environ, "MEDIA_PIPELINE_STORE", "store")
+    return S3MediaStore.from_uri(location) if location.startswith("s3://") else LocalMediaStore(root=location)
 
 
 def drops_from_env(environ: Mapping[str, str] = os.environ) -> DropZone:
     """``MEDIA_PIPELINE_DROPS``: a folder or ``s3://bucket/prefix`` (default ``<home>/drops``)."""
-    location = environ.get("MEDIA_PIPELINE_DROPS") or str(home(environ) / "drops")
-    if location.startswith("s3://"):
-        from .resources.s3_drops import S3DropZone
-
-        bucket, prefix = split_s3(location)
-        return S3DropZone.from_environment(bucket=bucket, prefix=prefix)
-    return LocalDropZone(root=str(Path(location).absolute()))
+    location = _location(environ, "MEDIA_PIPELINE_DROPS", "drops")
+    return S3DropZone.from_uri(location) if location.startswith("s3://") else LocalDropZone(root=location)
 
 
 def generator_from_env(environ: Mapping[str, str] = os.environ) -> VideoGenerator:
@@ -65,8 +56,6 @@ def generator_from_env(environ: Mapping[str, str] = os.environ) -> VideoGenerato
         return LocalVideoGenerator(max_concurrent=min(limit, os.cpu_count() or 1))
     if choice != "xai":
         raise ValueError(f"MEDIA_PIPELINE_GENERATOR={choice!r}: expected 'xai' or 'local'")
-    from .resources.xai_generator import XaiVideoGenerator
-
     return XaiVideoGenerator(
         api_key=EnvVar("XAI_API_KEY"),
         api_host=environ.get("XAI_API_HOST", "api.x.ai"),

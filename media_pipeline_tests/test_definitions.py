@@ -3,8 +3,10 @@
 from dagster import Definitions
 
 from media_pipeline import defs
-from media_pipeline.definitions import build_defs, generator_from_env, store_from_env
+from media_pipeline.definitions import build_defs, drops_from_env, generator_from_env, store_from_env
 from media_pipeline.resources.generator import LocalVideoGenerator
+from media_pipeline.resources.s3_drops import S3DropZone
+from media_pipeline.resources.s3_storage import S3MediaStore
 from media_pipeline.resources.storage import LocalMediaStore
 
 
@@ -29,3 +31,12 @@ def test_xai_generator_is_chosen_when_a_key_is_set_and_the_key_stays_an_env_var(
     generator = generator_from_env(env)
     assert generator.kind == "xai"
     assert "xai-secret-for-test" not in repr(generator.model_dump())
+
+
+def test_s3_locations_select_the_s3_store_and_drop_zone(tmp_path):
+    env = {"MEDIA_PIPELINE_HOME": str(tmp_path), "MEDIA_PIPELINE_STORE": "s3://media/pipeline/",
+           "MEDIA_PIPELINE_DROPS": "s3://drops"}
+    store, drops = store_from_env(env), drops_from_env(env)
+    assert isinstance(store, S3MediaStore) and (store.bucket, store.prefix) == ("media", "pipeline")
+    assert isinstance(drops, S3DropZone) and (drops.bucket, drops.prefix) == ("drops", "")
+    assert store.uri("clips/a.mp4") == "s3://media/pipeline/clips/a.mp4"

@@ -15,13 +15,15 @@ import contextlib
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 import botocore
 import botocore.exceptions
 import botocore.parsers
 from boto3.exceptions import S3TransferFailedError, S3UploadFailedError
+from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
+from pydantic import Field, PrivateAttr
 
 from .storage import StoreError
 
@@ -120,3 +122,34 @@ def s3_errors(where: str, action: str) -> Iterator[None]:
         raise StoreError(f"{where}: {action} failed: {describe(exc)}") from exc
     except (S3UploadFailedError, S3TransferFailedError) as exc:
         raise StoreError(f"{where}: {action} failed: {describe(exc)}") from exc
+
+
+class S3Location(ConfigurableResource):
+    """What the S3 store and the S3 drop zone share: a bucket prefix, how they are built, their boto3 client."""
+
+    s3: S3Resource = Field(
+        default_factory=S3Resource,
+        description="dagster-aws S3 resource; leave endpoint/region/keys unset to use the AWS_* environment.",
+    )
+    bucket: str = Field(description="The bucket.")
+    prefix: str = Field(default="", description="Key prefix inside the bucket.")
+
+    _client: Any = PrivateAttr(default=None)
+
+    @classmethod
+    def from_environment(cls, bucket: str, prefix: str = "", **kwargs: Any) -> Self:
+        """The resource at ``s3://bucket/prefix``; endpoint, region and keys left to the AWS_* environment."""
+        return cls(s3=S3Resource(), bucket=bucket, prefix=prefix.strip("/"), **kwargs)
+
+    @classmethod
+    def from_uri(cls, uri: str, **kwargs: Any) -> Self:
+        """The resource at ``s3://bucket/prefix`` (``MEDIA_PIPELINE_STORE`` / ``MEDIA_PIPELINE_DROPS``)."""
+        bucket, prefix = parse_s3_uri(uri)
+        return cls.from_environment(bucket, prefix, **kwargs)
+
+    @property
+    def client(self) -> Any:
+        """The boto3 client, built once (boto3 clients are thread-safe)."""
+        if self._client is None:
+            self._client = make_client(self.s3)
+        return self._client

@@ -12,49 +12,23 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 
 from .drops import DropFile, DropZone
-from .s3_client import is_missing, join_key, make_client, parse_s3_uri, s3_errors
+from .s3_client import S3Location, is_missing, join_key, s3_errors
 from .s3_listing import FastLister
 
 
-class S3DropZone(DropZone):
+class S3DropZone(DropZone, S3Location):
     """Drops in ``s3://<bucket>/<prefix>/<campaign>/<file>``; hidden files and deeper keys are ignored."""
 
-    s3: S3Resource = Field(
-        default_factory=S3Resource,
-        description="dagster-aws S3 resource; leave endpoint/region/keys unset to use the AWS_* environment.",
-    )
-    bucket: str = Field(description="Bucket holding the drops.")
-    prefix: str = Field(default="", description="Key prefix of the drop zone inside the bucket.")
     page_size: int = Field(default=1000, description="Keys per ListObjectsV2 request (S3 maximum 1000).")
     fast_listing: bool = Field(
         default=True, description="Parse listings with ElementTree instead of botocore (several times faster)."
     )
 
-    _client: Any = PrivateAttr(default=None)
     _lister: FastLister | None = PrivateAttr(default=None)
     _list_requests: int = PrivateAttr(default=0)
-
-    @classmethod
-    def from_environment(cls, bucket: str, prefix: str = "", **kwargs: Any) -> S3DropZone:
-        """The drop zone at ``s3://bucket/prefix``; endpoint, region and keys from the AWS_* environment."""
-        return cls(s3=S3Resource(), bucket=bucket, prefix=prefix.strip("/"), **kwargs)
-
-    @classmethod
-    def from_uri(cls, uri: str, **kwargs: Any) -> S3DropZone:
-        """The drop zone at ``s3://bucket/prefix`` (``MEDIA_PIPELINE_DROPS``)."""
-        bucket, prefix = parse_s3_uri(uri)
-        return cls.from_environment(bucket, prefix, **kwargs)
-
-    @property
-    def client(self) -> Any:
-        """The boto3 client, built once (boto3 clients are thread-safe)."""
-        if self._client is None:
-            self._client = make_client(self.s3)
-        return self._client
 
     @property
     def list_requests(self) -> int:

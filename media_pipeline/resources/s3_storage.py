@@ -17,10 +17,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from boto3.s3.transfer import TransferConfig
-from dagster_aws.s3 import S3Resource
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
-from .s3_client import is_missing, join_key, make_client, parse_s3_uri, s3_errors
+from .s3_client import S3Location, is_missing, join_key, s3_errors
 from .storage import MediaStore, StoreError, check_key, content_type
 
 MIN_PART_BYTES = 5 * 1024 * 1024
@@ -42,15 +41,9 @@ def url_expiry(url: str) -> datetime | None:
     return None
 
 
-class S3MediaStore(MediaStore):
+class S3MediaStore(MediaStore, S3Location):
     """A store in ``s3://<bucket>/<prefix>/<key>``; endpoint, region and keys from boto3's environment."""
 
-    s3: S3Resource = Field(
-        default_factory=S3Resource,
-        description="dagster-aws S3 resource; leave endpoint/region/keys unset to use the AWS_* environment.",
-    )
-    bucket: str = Field(description="Bucket holding the store.")
-    prefix: str = Field(default="", description="Key prefix of the store inside the bucket.")
     presign_ttl_seconds: int = Field(
         default=2 * 3600,
         description="Minimum life of a fetch URL; must outlive the generation queue (max 7 days).",
@@ -62,30 +55,10 @@ class S3MediaStore(MediaStore):
         default=8 * 1024 * 1024, description="Part size of multipart uploads (S3 minimum 5 MiB)."
     )
 
-    _client: Any = PrivateAttr(default=None)
-
-    @classmethod
-    def from_environment(cls, bucket: str, prefix: str = "", **kwargs: Any) -> S3MediaStore:
-        """The store at ``s3://bucket/prefix``; endpoint, region and keys left to the AWS_* environment."""
-        return cls(s3=S3Resource(), bucket=bucket, prefix=prefix.strip("/"), **kwargs)
-
-    @classmethod
-    def from_uri(cls, uri: str, **kwargs: Any) -> S3MediaStore:
-        """The store at ``s3://bucket/prefix`` (e.g. ``MEDIA_PIPELINE_STORE``)."""
-        bucket, prefix = parse_s3_uri(uri)
-        return cls.from_environment(bucket, prefix, **kwargs)
-
     @property
     def url_ttl_seconds(self) -> int:
         """Fetch URLs live at least this long (``presign_ttl_seconds``); records re-sign them after."""
         return self.presign_ttl_seconds
-
-    @property
-    def client(self) -> Any:
-        """The boto3 client, built once (boto3 clients are thread-safe)."""
-        if self._client is None:
-            self._client = make_client(self.s3)
-        return self._client
 
     def _obj(self, key: str) -> str:
         return join_key(self.prefix, check_key(key))

@@ -144,6 +144,10 @@ class LocalMediaStore(MediaStore):
                         raise StoreError(f"{self.uri(key)}: larger than the {max_bytes}-byte limit")
                     out.write(chunk)
             os.replace(tmp, target)
+        except StoreError:
+            raise
+        except Exception as exc:  # the source failed mid-way; nothing was stored
+            raise StoreError(f"{self.uri(key)}: not stored: {exc}") from exc
         finally:
             tmp.unlink(missing_ok=True)
         return size
