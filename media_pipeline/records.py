@@ -52,21 +52,26 @@ class HostedImages(BaseModel):
     images: dict[str, HostedImage]
 
 
-class ShotClip(BaseModel):
-    """One shot's clip: generated now, found in the cache, or failed with its error."""
+class ClipOutcome(BaseModel):
+    """What a generator did for one shot: the stored clip, the API request behind it, its cost."""
 
     shot: str
     status: Literal["generated", "cached", "failed"]
     clip_key: str | None = None
-    cache_key: str | None = None
-    source_key: str | None = None
     request_id: str | None = None
     cost_usd: float = 0.0
     video_seconds: float = 0.0
     latency_s: float = 0.0
     api_calls: int = 0
-    fidelity: float | None = None
     error: str | None = None
+
+
+class ShotClip(ClipOutcome):
+    """One shot's clip as recorded: the outcome plus its cache key, source and first-frame fidelity."""
+
+    cache_key: str | None = None
+    source_key: str | None = None
+    fidelity: float | None = None
 
     @property
     def cache_hit(self) -> bool:

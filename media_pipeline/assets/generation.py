@@ -55,7 +55,7 @@ class _Fanout:
                 clip = ShotClip(shot=shot.shot_id, status="cached", clip_key=request.clip_key)
             else:
                 outcome = self.generator.generate(request, self.store, self.log)
-                clip = ShotClip(**outcome.model_dump(exclude={"error"}))
+                clip = ShotClip(**outcome.model_dump())
         except ShotFailed as exc:
             self.log.error(str(exc))
             return ShotClip(shot=shot.shot_id, status="failed", error=str(exc),

@@ -13,14 +13,16 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import Literal
 
 from dagster import ConfigurableResource
 from pydantic import BaseModel, ConfigDict
 
 from ..media.probe import probe
 from ..media.render import animate
+from ..records import ClipOutcome
 from .storage import MediaStore
+
+__all__ = ["ClipOutcome", "ClipRequest", "GeneratorStopped", "LocalVideoGenerator", "ShotFailed", "VideoGenerator"]
 
 
 class ClipRequest(BaseModel):
@@ -50,20 +52,6 @@ class ClipRequest(BaseModel):
     def where(self) -> str:
         """Campaign and shot, for error messages."""
         return f"campaign {self.campaign!r}, shot {self.shot!r}"
-
-
-class ClipOutcome(BaseModel):
-    """What generating one clip did: the stored clip, the API request behind it, its cost."""
-
-    shot: str
-    status: Literal["generated", "cached", "failed"]
-    clip_key: str | None = None
-    request_id: str | None = None
-    cost_usd: float = 0.0
-    video_seconds: float = 0.0
-    latency_s: float = 0.0
-    api_calls: int = 0
-    error: str | None = None
 
 
 class ShotFailed(RuntimeError):
