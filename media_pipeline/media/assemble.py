@@ -111,7 +111,10 @@ def _conform_all(
 def _poster_time(
     spec: DeliverableSpec, offsets: dict[str, float], durations: dict[str, float], total: float, fps: int
 ) -> float:
-    """Seconds into the programme for the poster frame (see ``PosterChoice``), kept inside the programme."""
+    """Seconds into the programme for the poster frame (see ``PosterChoice``), kept inside the programme.
+
+    Without a choice it is the middle of the programme's middle shot, clear of transitions.
+    """
     choice = spec.poster
     if choice.shot is not None:
         if choice.shot not in offsets:
@@ -121,8 +124,19 @@ def _poster_time(
     elif choice.at is not None:
         at = choice.at
     else:
-        at = total / 2
+        at = _clean_middle(offsets, durations, total, spec.transition_seconds if spec.transition != "cut" else 0.0)
     return max(0.0, min(at, total - 1 / fps))
+
+
+def _clean_middle(offsets: dict[str, float], durations: dict[str, float], total: float, overlap: float) -> float:
+    """The middle of the shot holding the programme's midpoint, away from its transitions (no double exposure)."""
+    names = list(offsets)
+    middle = total / 2
+    index = max(i for i, name in enumerate(names) if offsets[name] <= middle)
+    name = names[index]
+    start = offsets[name] + (overlap if index > 0 else 0.0)
+    end = offsets[name] + durations[name] - (overlap if index < len(names) - 1 else 0.0)
+    return (start + end) / 2 if end > start else middle
 
 
 def assemble(

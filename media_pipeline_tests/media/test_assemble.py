@@ -182,3 +182,15 @@ def test_corrupt_clip_names_the_shot(conformant: list[tuple[str, Path]], tmp_pat
         assemble(
             [conformant[0], ("broken", bad)], tmp_path, spec=DeliverableSpec(), name="x", width=W, height=H
         )
+
+
+def test_default_poster_is_a_clean_frame_not_a_transition(conformant: list[tuple[str, Path]], tmp_path: Path) -> None:
+    clips = [conformant[0], conformant[2]]  # 1 s each with a 0.5 s crossfade: the midpoint, 0.75 s, is mid-blend
+    spec = DeliverableSpec(transition="crossfade", transition_seconds=0.5)
+    result = assemble(clips, tmp_path / "out", spec=spec, name="x", width=W, height=H)
+    assert result.duration == pytest.approx(1.5, abs=FRAME / 2)
+    with Image.open(result.poster) as image:
+        poster = np.asarray(image.convert("RGB"), dtype=float)
+    clean = read_frame(result.master.path, 1.25).astype(float)  # the middle of the outro after the blend
+    blended = read_frame(result.master.path, 0.75).astype(float)
+    assert np.abs(poster - clean).mean() < 8 < np.abs(poster - blended).mean()
