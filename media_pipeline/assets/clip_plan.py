@@ -21,6 +21,7 @@ from ..records import HostedImage, HostedImages, SourceImages
 from ..resources.generator import ClipRequest, ShotFailed, VideoGenerator
 from ..resources.storage import MediaStore
 from .hosting import image_url, sign
+from .metadata import file_sha256
 
 QUEUE_SECONDS = 3600  # a hosted URL must stay valid this long after submission: queue plus generation
 
@@ -81,7 +82,7 @@ class ClipPlanner:
                 return self._frames[clip_key]
         with tempfile.TemporaryDirectory(prefix="chain-") as tmp, self.store.local_file(clip_key) as clip:
             frame = extract_frame(clip, Path(tmp) / "last.png", which="last")
-            sha = hashlib.sha256(frame.read_bytes()).hexdigest()
+            sha = file_sha256(frame)
             key = f"sources/{sha}.png"
             self.store.put_file(key, frame, skip_if_exists=True)
         hosted = sign(self.store, key, sha)

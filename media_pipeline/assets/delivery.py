@@ -8,7 +8,6 @@ the renditions, poster and contact sheet under ``deliverables/<campaign>/`` and 
 
 import base64
 import contextlib
-import hashlib
 import io
 import tempfile
 from pathlib import Path
@@ -23,6 +22,7 @@ from ..media.probe import probe
 from ..partitions import campaign_partitions
 from ..records import Deliverable, DeliverableFile, GeneratedClips, SourceImages
 from ..resources.storage import MediaStore
+from .metadata import file_sha256
 
 
 def _refuse_incomplete(clips: GeneratedClips) -> None:
@@ -87,7 +87,7 @@ def deliverable(
         store.put_file(poster_key, result.poster)
         store.put_file(sheet_key, result.contact_sheet)
         master = published[0]
-        sha = hashlib.sha256(result.renditions[0].path.read_bytes()).hexdigest()
+        sha = file_sha256(result.renditions[0].path)
         previews = {"poster": _thumbnail(result.poster), "contact_sheet": _thumbnail(result.contact_sheet, 640)}
     record = Deliverable(
         campaign=campaign.campaign_id, master_key=master.key, renditions=published, poster_key=poster_key,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from dagster import MetadataValue
@@ -24,3 +25,9 @@ def shot_table(rows: Sequence[dict[str, Any]]) -> MetadataValue:
 def digest(parts: Iterable[str]) -> str:
     """A short stable hash of ``parts``, used as an asset's ``DataVersion`` so staleness follows content."""
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, streamed (a deliverable or soundtrack need not fit in memory)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -6,7 +6,6 @@ recorded with its error and the rest go on.
 """
 
 
-import hashlib
 import tempfile
 from pathlib import Path, PurePosixPath
 
@@ -28,7 +27,7 @@ from ..partitions import campaign_partitions
 from ..records import SourceFile, SourceImages
 from ..resources.drops import DropZone
 from ..resources.storage import MediaStore
-from .metadata import digest, shot_table
+from .metadata import digest, file_sha256, shot_table
 
 STORE_RETRY = RetryPolicy(max_retries=2, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.FULL)
 
@@ -49,10 +48,10 @@ def _store_raw(drops: DropZone, store: MediaStore, campaign: str, name: str, tmp
     """Store a non-image file (the soundtrack) as dropped, content-addressed."""
     suffix = PurePosixPath(name).suffix.lower()
     raw = drops.fetch(campaign, name, tmp / f"raw{suffix}")
-    digest = hashlib.sha256(raw.read_bytes()).hexdigest()
-    key = f"sources/{digest}{suffix}"
+    sha = file_sha256(raw)
+    key = f"sources/{sha}{suffix}"
     store.put_file(key, raw, skip_if_exists=True)
-    return SourceFile(file=name, key=key, sha256=digest)
+    return SourceFile(file=name, key=key, sha256=sha)
 
 
 @asset(
