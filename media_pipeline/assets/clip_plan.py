@@ -63,6 +63,7 @@ class ClipPlanner:
         self.store = store
         self.generator = generator
         self._frames: dict[str, HostedImage] = {}
+        self._requests: dict[tuple[str, str], ClipRequest] = {}
         self._lock = threading.Lock()
 
     def _where(self, shot: ResolvedShot) -> str:
@@ -99,25 +100,45 @@ class ClipPlanner:
         return self.last_frame_of(previous_clip_key)
 
     def request(self, shot: ResolvedShot, source: HostedImage) -> ClipRequest:
-        """The request for ``shot`` starting on ``source``; URLs are fresh enough to outlive the queue."""
+        """The request for ``shot`` starting on ``source``, without URLs (see ``with_urls``); built once."""
+        with self._lock:
+            known = self._requests.get((shot.shot_id, source.key))
+        if known is not None:
+            return known
         manifest = self.campaign.manifest
         end = self._dropped(shot, shot.end_image) if shot.end_image else None
         prompt = self.campaign.full_prompt(shot)
-        key = cache_key(self.generator.kind, source.sha256, end.sha256 if end else None, prompt, self.campaign, shot)
-        return ClipRequest(
+        request = ClipRequest(
             campaign=self.campaign.campaign_id,
             shot=shot.shot_id,
-            cache_key=key,
+            cache_key=cache_key(
+                self.generator.kind, source.sha256, end.sha256 if end else None, prompt, self.campaign, shot
+            ),
             prompt=prompt,
             model=manifest.model,
             image_key=source.key,
-            image_url=image_url(self.store, source, QUEUE_SECONDS) if not self.is_cached(key) else "",
+            image_url="",
             duration=shot.duration,
             resolution=manifest.resolution,
             aspect_ratio=manifest.aspect_ratio,
             last_frame_key=end.key if end else None,
-            last_frame_url=image_url(self.store, end, QUEUE_SECONDS) if end else None,
         )
+        with self._lock:
+            self._requests[(shot.shot_id, source.key)] = request
+        return request
+
+    def with_urls(self, request: ClipRequest) -> ClipRequest:
+        """``request`` ready to submit: URLs for its images, fresh enough to outlive the queue.
+
+        Made only for shots that are generated, so cached shots cost no signing or encoding.
+        """
+        with self._lock:
+            hosted = {h.key: h for h in [*self.hosted.images.values(), *self._frames.values()]}
+        last = request.last_frame_key
+        return request.model_copy(update={
+            "image_url": image_url(self.store, hosted[request.image_key], QUEUE_SECONDS),
+            "last_frame_url": image_url(self.store, hosted[last], QUEUE_SECONDS) if last else None,
+        })
 
     def is_cached(self, cache_key_: str) -> bool:
         """True when the clip for this key is already in the store."""
@@ -149,5 +170,5 @@ class ClipPlanner:
         return ClipRequest(
             campaign=self.campaign.campaign_id, shot=shot.shot_id, cache_key="", prompt="", model=manifest.model,
             image_key="", image_url="", duration=shot.duration, resolution=manifest.resolution,
-            aspect_ratio=manifest.aspect_ratio, last_frame_url="pinned" if shot.end_image else None,
+            aspect_ratio=manifest.aspect_ratio, last_frame_key=shot.end_image,
         )

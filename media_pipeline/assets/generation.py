@@ -54,7 +54,7 @@ class _Fanout:
             if self.planner.is_cached(request.cache_key):
                 clip = ShotClip(shot=shot.shot_id, status="cached", clip_key=request.clip_key)
             else:
-                outcome = self.generator.generate(request, self.store, self.log)
+                outcome = self.generator.generate(self.planner.with_urls(request), self.store, self.log)
                 clip = ShotClip(**outcome.model_dump())
         except ShotFailed as exc:
             self.log.error(str(exc))

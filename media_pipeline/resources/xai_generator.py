@@ -91,7 +91,7 @@ class XaiVideoGenerator(VideoGenerator):
         return self.max_concurrent
 
     def estimate_usd(self, request: ClipRequest) -> float:
-        images = 1 + (1 if request.last_frame_url else 0)
+        images = 1 + (1 if request.last_frame_key or request.last_frame_url else 0)
         return request.duration * self.price_per_second_usd[request.resolution] + self.price_per_image_usd * images
 
     # -- lifecycle ------------------------------------------------------------------------------------------
