@@ -14,6 +14,9 @@ encoded once, and a cut of conformant clips then costs no encode at all, only de
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -127,6 +130,29 @@ def _encode(streams: list[tuple], out: Path, spec: ConformSpec, transition: Tran
     run_ffmpeg(graph, what=f"stitch ({transition}) to {out}")
 
 
+@contextlib.contextmanager
+def _distinct_inputs(paths: list[Path]) -> Iterator[list[Path]]:
+    """``paths`` with each repeat of a clip under a name of its own (a symlink), for the block's duration.
+
+    ffmpeg-python merges inputs with the same file name into one graph node, which cannot feed two branches;
+    a campaign may well use one clip twice (identical shots share a cached clip).
+    """
+    if len(set(paths)) == len(paths):
+        yield paths
+        return
+    with tempfile.TemporaryDirectory(prefix="stitch-") as tmp:
+        seen: set[Path] = set()
+        distinct = []
+        for index, path in enumerate(paths):
+            if path in seen:
+                alias = Path(tmp) / f"{index}{path.suffix}"
+                alias.symlink_to(path.resolve())
+                path = alias
+            seen.add(path)
+            distinct.append(path)
+        yield distinct
+
+
 def stitch(
     clips: list[Path],
     out: Path,
@@ -169,11 +195,12 @@ def stitch(
         offsets.append(start / spec.fps)
         start += n - frames_t
     copied = transition == "cut" and all(is_conformant(info, spec) for info in infos) and copy_compatible(paths)
-    if copied:
-        _cut_copy(paths, frames, out, spec, audio)
-    else:
-        streams = [conform_streams(p, info, spec, audio=audio) for p, info in zip(paths, infos, strict=True)]
-        _encode(streams, out, spec, transition, frames_t)
+    with _distinct_inputs(paths) as inputs:
+        if copied:
+            _cut_copy(inputs, frames, out, spec, audio)
+        else:
+            streams = [conform_streams(p, info, spec, audio=audio) for p, info in zip(inputs, infos, strict=True)]
+            _encode(streams, out, spec, transition, frames_t)
     result = probe_or_raise(out)
     return StitchResult(
         path=out,

@@ -151,3 +151,13 @@ def test_clip_too_short_for_transition_names_the_shot(conformed: list[Path], tmp
 def test_single_clip(conformed: list[Path], tmp_path: Path) -> None:
     result = stitch(conformed[:1], tmp_path / "one.mp4", transition="crossfade", spec=SPEC)
     _assert_programme(result.path, 1.0)
+
+
+@pytest.mark.parametrize("transition", ["cut", "crossfade", "fade_black"])
+def test_the_same_clip_may_appear_twice(conformed: list[Path], tmp_path: Path, transition: str) -> None:
+    clips = [conformed[0], conformed[1], conformed[0]]  # identical shots share one cached clip
+    result = stitch(clips, tmp_path / "x.mp4", transition=transition, transition_seconds=0.25, spec=SPEC)
+    overlap = 0 if transition == "cut" else 2 * 0.25
+    _assert_programme(result.path, SECONDS[0] * 2 + SECONDS[1] - overlap)
+    assert result.stream_copied == (transition == "cut")
+    assert dominant_frequency(result.path, result.duration - 0.4) == pytest.approx(TONES[0], abs=15)
