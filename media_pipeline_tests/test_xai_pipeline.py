@@ -147,3 +147,19 @@ def test_a_run_killed_mid_poll_resumes_its_journaled_requests_without_paying_aga
     assert [s["status"] for s in summary["shots"]] == ["generated", "generated"]
     assert emulator.count("GenerateVideo") == submitted  # nothing new was submitted
     assert TEST_API_KEY not in second.stdout + second.stderr
+
+
+def test_identical_shots_in_one_campaign_are_paid_for_once(instance, drops_root, local_resources, xai_emulator):
+    manifest = SMALL_MANIFEST + (
+        "shots:\n  - {image: shot_1.png, id: hero, prompt: push in}\n"
+        "  - {image: shot_2.png, prompt: pan left}\n"
+        "  - {image: shot_1.png, id: hero-again, prompt: push in}\n"
+    )
+    write_campaign(drops_root, "twins", shots=2, manifest=manifest)
+    add_campaign_partition(instance, "twins")
+    resources = dict(local_resources, generator=xai_generator_for(xai_emulator))
+    assert _run(instance, resources, "twins").success
+    assert xai_emulator.count("GenerateVideo", "OK") == 2
+    meta = _clip_metadata(instance)
+    assert meta["clips.generated"] == 2 and meta["xai.cache_hits"] == 1
+    assert meta["estimate_usd"] == pytest.approx(2 * (0.08 + 0.01))  # the shared clip is estimated once

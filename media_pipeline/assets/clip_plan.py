@@ -147,6 +147,7 @@ class ClipPlanner:
     def estimate(self) -> tuple[float, int]:
         """Dry run: (USD, shots) for the shots whose clips are not in the store yet; nothing is submitted."""
         total, count = 0.0, 0
+        planned: set[str] = set()  # identical shots share one clip and one payment
         for lane in lanes(self.campaign.shots):
             previous: str | None = None
             for shot in lane:
@@ -160,7 +161,8 @@ class ClipPlanner:
                     previous = None
                     continue
                 previous = request.clip_key if self.is_cached(request.cache_key) else None
-                if previous is None:
+                if previous is None and request.cache_key not in planned:
+                    planned.add(request.cache_key)
                     total += self.generator.estimate_usd(request)
                     count += 1
         return total, count

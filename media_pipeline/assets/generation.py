@@ -33,6 +33,13 @@ class _Fanout:
         self.generator = planner.generator
         self.log = log
         self.stopped = threading.Event()
+        self._claims: dict[str, threading.Lock] = {}
+        self._claims_lock = threading.Lock()
+
+    def _claim(self, cache_key: str) -> threading.Lock:
+        """One lock per clip: identical shots take turns, so the second finds the first's clip, not the API."""
+        with self._claims_lock:
+            return self._claims.setdefault(cache_key, threading.Lock())
 
     def run_lane(self, lane: list[ResolvedShot]) -> list[ShotClip]:
         clips: list[ShotClip] = []
@@ -51,11 +58,12 @@ class _Fanout:
         try:
             source = self.planner.source(shot, previous_clip_key)
             request = self.planner.request(shot, source)
-            if self.planner.is_cached(request.cache_key):
-                clip = ShotClip(shot=shot.shot_id, status="cached", clip_key=request.clip_key)
-            else:
-                outcome = self.generator.generate(self.planner.with_urls(request), self.store, self.log)
-                clip = ShotClip(**outcome.model_dump())
+            with self._claim(request.cache_key):
+                if self.planner.is_cached(request.cache_key):
+                    clip = ShotClip(shot=shot.shot_id, status="cached", clip_key=request.clip_key)
+                else:
+                    outcome = self.generator.generate(self.planner.with_urls(request), self.store, self.log)
+                    clip = ShotClip(**outcome.model_dump())
         except ShotFailed as exc:
             self.log.error(str(exc))
             return ShotClip(shot=shot.shot_id, status="failed", error=str(exc),
