@@ -14,11 +14,9 @@ encoded once, and a cut of conformant clips then costs no encode at all, only de
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
-from collections.abc import Iterator
+from collections import Counter
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import av
 import ffmpeg
@@ -96,6 +94,7 @@ def _cut_copy(paths: list[Path], frames: list[int], out: Path, spec: ConformSpec
             parts = [fit_audio(ffmpeg.input(str(p)).audio, spec, n) for p, n in zip(paths, frames, strict=True)]
         else:
             parts = [silence(spec, n) for n in frames]
+        parts = _split_repeats(parts, "asplit")
         sound = ffmpeg.concat(*parts, v=0, a=1) if len(parts) > 1 else parts[0]
         # The demuxer offsets each file by its container start time, which AAC priming makes -1024 samples;
         # re-base the copied video so its first frame is at 0, like the rebuilt audio.
@@ -107,6 +106,9 @@ def _cut_copy(paths: list[Path], frames: list[int], out: Path, spec: ConformSpec
 
 
 def _encode(streams: list[tuple], out: Path, spec: ConformSpec, transition: Transition, frames_t: int) -> None:
+    videos = _split_repeats([v for v, _, _ in streams], "split")
+    sounds = _split_repeats([a for _, a, _ in streams], "asplit")
+    streams = [(v, a, n) for v, a, (_, _, n) in zip(videos, sounds, streams, strict=True)]
     if transition == "cut" or len(streams) == 1:
         joined = ffmpeg.concat(*[s for v, a, _ in streams for s in (v, a)], v=1, a=1).node
         video, sound = joined[0], joined[1]
@@ -130,27 +132,23 @@ def _encode(streams: list[tuple], out: Path, spec: ConformSpec, transition: Tran
     run_ffmpeg(graph, what=f"stitch ({transition}) to {out}")
 
 
-@contextlib.contextmanager
-def _distinct_inputs(paths: list[Path]) -> Iterator[list[Path]]:
-    """``paths`` with each repeat of a clip under a name of its own (a symlink), for the block's duration.
+def _split_repeats(streams: list[Any], splitter: str) -> list[Any]:
+    """``streams`` with every repeated chain fed through one ``split``/``asplit``.
 
-    ffmpeg-python merges inputs with the same file name into one graph node, which cannot feed two branches;
-    a campaign may well use one clip twice (identical shots share a cached clip).
+    ffmpeg-python merges identical chains (the same clip twice, equal silences) into one graph node, and a node
+    cannot feed two branches without a split; identical chains give identical output, so one may feed them all.
     """
-    if len(set(paths)) == len(paths):
-        yield paths
-        return
-    with tempfile.TemporaryDirectory(prefix="stitch-") as tmp:
-        seen: set[Path] = set()
-        distinct = []
-        for index, path in enumerate(paths):
-            if path in seen:
-                alias = Path(tmp) / f"{index}{path.suffix}"
-                alias.symlink_to(path.resolve())
-                path = alias
-            seen.add(path)
-            distinct.append(path)
-        yield distinct
+    counts = Counter(streams)
+    splits = {s: s.filter_multi_output(splitter, n) for s, n in counts.items() if n > 1}
+    used: Counter[Any] = Counter()
+    shared = []
+    for stream in streams:
+        if stream in splits:
+            shared.append(splits[stream][used[stream]])
+            used[stream] += 1
+        else:
+            shared.append(stream)
+    return shared
 
 
 def stitch(
@@ -195,12 +193,11 @@ def stitch(
         offsets.append(start / spec.fps)
         start += n - frames_t
     copied = transition == "cut" and all(is_conformant(info, spec) for info in infos) and copy_compatible(paths)
-    with _distinct_inputs(paths) as inputs:
-        if copied:
-            _cut_copy(inputs, frames, out, spec, audio)
-        else:
-            streams = [conform_streams(p, info, spec, audio=audio) for p, info in zip(inputs, infos, strict=True)]
-            _encode(streams, out, spec, transition, frames_t)
+    if copied:
+        _cut_copy(paths, frames, out, spec, audio)
+    else:
+        streams = [conform_streams(p, info, spec, audio=audio) for p, info in zip(paths, infos, strict=True)]
+        _encode(streams, out, spec, transition, frames_t)
     result = probe_or_raise(out)
     return StitchResult(
         path=out,

@@ -161,3 +161,11 @@ def test_the_same_clip_may_appear_twice(conformed: list[Path], tmp_path: Path, t
     _assert_programme(result.path, SECONDS[0] * 2 + SECONDS[1] - overlap)
     assert result.stream_copied == (transition == "cut")
     assert dominant_frequency(result.path, result.duration - 0.4) == pytest.approx(TONES[0], abs=15)
+
+
+def test_clips_without_audio_of_equal_length_get_their_own_silence(tmp_path: Path) -> None:
+    silent = [make_clip(tmp_path / f"s{i}.mp4", width=320, height=180, fps=24, audio_rate=None, seconds=1.0)
+              for i in range(2)]
+    result = stitch(silent, tmp_path / "x.mp4", transition="crossfade", transition_seconds=0.25, spec=SPEC)
+    _assert_programme(result.path, 2.0 - 0.25)
+    assert rms_db(result.path, 0.2, 1.5) < -60
