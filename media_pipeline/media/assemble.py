@@ -180,6 +180,7 @@ def assemble(
         transition=spec.transition,
         transition_seconds=spec.transition_seconds,
         spec=cspec,
+        audio=spec.audio,  # muted: the clips' sound is not decoded only to be replaced
         names=names,
     )
     sound = programme_audio(

@@ -191,7 +191,7 @@ def _nudge(path: Path, gain_db: float, spec: ConformSpec, samples: int, what: st
     sound = (
         ffmpeg.input(str(path))
         .audio.filter("volume", f"{gain_db:.2f}dB")
-        .filter("alimiter", limit=10 ** (TRUE_PEAK_DB / 20), level="disabled")
+        .filter("alimiter", limit=10 ** (TRUE_PEAK_DB / 20), level="disabled", latency=1)  # no lookahead delay
         .filter("atrim", end_sample=samples)
     )
     _mux(path, sound, fixed, spec, what + " (gain correction)")
