@@ -19,6 +19,7 @@ from ..checks import DELIVERABLE_CONFORMANT, deliverable_conformant
 from ..media.assemble import assemble
 from ..media.formats import frame_size
 from ..media.probe import probe
+from ..media.renditions import rendition_size
 from ..partitions import campaign_partitions
 from ..records import Deliverable, DeliverableFile, GeneratedClips, SourceImages
 from ..resources.storage import MediaStore
@@ -81,7 +82,8 @@ def deliverable(
             store.put_file(key, rendition.path)
             published.append(DeliverableFile(aspect=rendition.aspect, key=key, width=rendition.width,
                                              height=rendition.height, duration=rendition.duration))
-            probes[rendition.aspect] = (probe(rendition.path), rendition.width, rendition.height)
+            expected = rendition_size(width, height, rendition.aspect)  # what the spec asks for, not what was made
+            probes[rendition.aspect] = (probe(rendition.path), *expected)
         poster_key = f"{prefix}/{result.poster.name}"
         sheet_key = f"{prefix}/{result.contact_sheet.name}"
         store.put_file(poster_key, result.poster)

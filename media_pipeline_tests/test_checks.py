@@ -1,0 +1,29 @@
+"""The asset checks' verdicts: each one can fail, and says why."""
+
+from media_pipeline.checks import conformance_problems, deliverable_conformant, first_frames_faithful
+from media_pipeline.media.probe import MediaInfo
+from media_pipeline.records import GeneratedClips, ShotClip
+
+GOOD = MediaInfo(path="x.mp4", container="mp4", size_bytes=1, duration=2.0, video_codec="h264", width=854,
+                 height=480, fps=24.0, frame_count=48, pix_fmt="yuv420p", video_duration=2.0, audio_codec="aac",
+                 audio_rate=48000, audio_channels=2, audio_duration=2.0)
+
+
+def test_a_conformant_file_has_no_problems_and_each_deviation_is_named():
+    assert conformance_problems(GOOD, 854, 480, 24) == []
+    wrong = GOOD.model_copy(update={"width": 640, "audio_channels": 1, "fps": 25.0, "audio_duration": 1.5})
+    problems = conformance_problems(wrong, 854, 480, 24)
+    assert any(p.startswith("size (640, 480)") for p in problems)
+    assert any("audio channels 1" in p for p in problems) and any("fps 25.000" in p for p in problems)
+    assert any(p.startswith("audio 1.500s vs video 2.000s") for p in problems)
+
+
+def test_deliverable_check_fails_when_a_rendition_is_not_the_size_the_spec_asks_for():
+    result = deliverable_conformant({"16:9": (GOOD, 854, 480), "9:16": (GOOD, 480, 854)}, fps=24)
+    assert not result.passed and "9:16: size (854, 480) != (480, 854)" in result.metadata["problems"].value
+
+
+def test_first_frames_check_names_the_drifted_shots():
+    clips = [ShotClip(shot="a", status="generated", fidelity=0.97), ShotClip(shot="b", status="cached", fidelity=0.4)]
+    result = first_frames_faithful(GeneratedClips(campaign="c", generator="xai", clips=clips))
+    assert not result.passed and result.metadata["drifted_shots"].value == "b (0.4)"
