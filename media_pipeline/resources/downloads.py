@@ -53,9 +53,13 @@ def check_url(url: str) -> str:
 
 
 def describe_url(url: str) -> str:
-    """The URL without its query string, for messages: signed URLs carry credentials in the query."""
+    """The URL without credentials or query string, for messages: signed URLs carry credentials in the query."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def _open(url: str) -> requests.Response:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -25,7 +26,10 @@ from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 
+from .downloads import describe_url
 from .storage import StoreError
+
+_SIGNED_QUERY = re.compile(r"\?[^\s'\"]*")  # a URL's query string: presigned URLs carry credentials there
 
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
 _HINTS = {
@@ -105,12 +109,13 @@ def describe(exc: BaseException) -> str:
         hint = _HINTS.get(code) or error.get("Message") or "request refused"
         return f"{hint} ({code}, HTTP {status})" if code != str(status) else f"{hint} (HTTP {status})"
     if isinstance(exc, botocore.exceptions.EndpointConnectionError):
-        return f"cannot reach the S3 endpoint {exc.kwargs.get('endpoint_url', '')}: check AWS_ENDPOINT_URL"
+        endpoint = describe_url(str(exc.kwargs.get("endpoint_url", "")))
+        return f"cannot reach the S3 endpoint {endpoint}: check AWS_ENDPOINT_URL"
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
     if isinstance(exc, (S3UploadFailedError, S3TransferFailedError)) and exc.__context__ is not None:
         return describe(exc.__context__)
-    return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: {_SIGNED_QUERY.sub('', str(exc))}"
 
 
 @contextlib.contextmanager

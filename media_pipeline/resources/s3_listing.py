@@ -17,9 +17,10 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from botocore.awsrequest import AWSRequest
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from botocore.httpsession import URLLib3Session
 
+from .downloads import describe_url
 from .s3_client import parse_timestamp
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -65,7 +66,10 @@ class FastLister:
             params["Delimiter"] = delimiter
         while True:
             url = self.client.generate_presigned_url("list_objects_v2", Params=params, ExpiresIn=_URL_TTL_SECONDS)
-            response = self.http.send(AWSRequest(method="GET", url=url).prepare())
+            try:
+                response = self.http.send(AWSRequest(method="GET", url=url).prepare())
+            except BotoCoreError as exc:  # its message and kwargs hold the signed URL: report the endpoint only
+                raise EndpointConnectionError(endpoint_url=describe_url(url), error=type(exc).__name__) from None
             self.requests += 1
             if response.status_code != 200:
                 raise _error(response.status_code, response.content)

@@ -60,7 +60,7 @@ class _Tally:
 class XaiVideoGenerator(VideoGenerator):
     """Generates clips with xAI (``grok-imagine-video``), journaled, retried, costed; thread-safe."""
 
-    api_key: str
+    api_key: str = Field(repr=False)
     api_host: str = "api.x.ai"
     use_insecure_channel: bool = False
     model_override: str | None = None

@@ -105,3 +105,11 @@ def test_size_cap_and_4xx(server: str, store: LocalMediaStore) -> None:
         download_to_store(f"{server}/gone?sig=secret", store, "clips/a.mp4", max_bytes=1 << 20)
     assert "secret" not in str(err.value)  # signed URLs carry credentials in the query: never in messages
     assert not store.exists("clips/a.mp4")
+
+
+def test_described_urls_carry_no_credentials() -> None:
+    from media_pipeline.resources.downloads import describe_url
+
+    url = "https://user:hunter2@cdn.example.com:8443/v/clip.mp4?X-Amz-Credential=AKIA123&X-Amz-Signature=ab"
+    assert describe_url(url) == "https://cdn.example.com:8443/v/clip.mp4"
+    assert describe_url("http://[::1]:9000/a.mp4?sig=1") == "http://[::1]:9000/a.mp4"

@@ -228,3 +228,8 @@ def test_api_key_never_leaks(
             assert TEST_API_KEY.encode() not in path.read_bytes(), path
     journal = json.loads(store.get_bytes("jobs/spring/ok.json"))
     assert set(journal) >= {"request_id", "cache_key", "submitted_at", "model"}
+
+
+def test_the_key_is_not_in_the_resource_repr() -> None:
+    generator = XaiVideoGenerator(api_key="xai-plain-secret-for-repr", api_host="127.0.0.1:1")
+    assert "xai-plain-secret-for-repr" not in repr(generator) + str(generator)
