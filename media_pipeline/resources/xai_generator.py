@@ -166,7 +166,17 @@ class XaiVideoGenerator(VideoGenerator):
                 request_id = None
                 continue
             if reply.status == deferred_pb2.DONE:
-                break
+                try:
+                    outcome = self._deliver(request, store, log, reply.response, request_id, started, tally)
+                    break
+                except ShotFailed as exc:
+                    if not resumed:
+                        raise
+                    # an old request's result may be gone (its URL lives 24 h): only a new request helps
+                    log.warning("%s: the result of journaled request %s cannot be had (%s); submitting anew",
+                                request.where, request_id, exc)
+                    request_id = None
+                    continue
             if resumed:
                 log.warning(
                     "%s: journaled request %s came back %s; submitting anew",
@@ -183,7 +193,6 @@ class XaiVideoGenerator(VideoGenerator):
                 continue
             raise ShotFailed(self._failure(request, request_id, reply))
         assert entry is not None
-        outcome = self._deliver(request, store, log, reply.response, request_id, started, tally)
         done = {
             "status": "done",
             "clip_key": outcome.clip_key,

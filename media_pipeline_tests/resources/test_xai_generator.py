@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -233,3 +234,19 @@ def test_api_key_never_leaks(
 def test_the_key_is_not_in_the_resource_repr() -> None:
     generator = XaiVideoGenerator(api_key="xai-plain-secret-for-repr", api_host="127.0.0.1:1")
     assert "xai-plain-secret-for-repr" not in repr(generator) + str(generator)
+
+
+def test_a_resumed_request_whose_result_is_gone_is_submitted_anew(
+    xai_emulator_factory: EmulatorFactory, store: LocalMediaStore
+) -> None:
+    emulator = xai_emulator_factory(latency_seconds=0.5)
+    request = clip_request()
+    with pytest.raises(ShotFailed, match="still pending"):  # the step died mid-poll; the request stays journaled
+        xai_generator_for(emulator, timeout_seconds=0.1).generate(request, store, log)
+    journaled = read_entry(store, "jobs/spring/s1.json")
+    time.sleep(0.6)
+    emulator.set_faults(download_500_first=4)  # by the re-run, that request's result can no longer be fetched
+    outcome = xai_generator_for(emulator, download_attempts=4).generate(request, store, log)
+    assert outcome.request_id != journaled.request_id and outcome.status == "generated"
+    assert emulator.count("GenerateVideo", "OK") == 2 and emulator.count("download", "500") == 4
+    assert read_entry(store, "jobs/spring/s1.json").request_id == outcome.request_id
