@@ -7,6 +7,7 @@ from dagster import AssetKey, materialize
 
 from media_pipeline.assets import campaign_assets
 from media_pipeline.media.probe import probe
+from media_pipeline.resources.generator import LocalVideoGenerator
 
 from .builders import SMALL_MANIFEST, sample_image, write_campaign
 from .conftest import add_campaign_partition
@@ -88,3 +89,21 @@ def test_invalid_manifest_fails_with_the_key_named(instance, local_resources, dr
     result = _materialize(instance, local_resources, "typo", raise_on_error=False)
     message = result.get_step_failure_events()[0].event_specific_data.error.message
     assert "campaign 'typo'" in message and "unknown key 'resolutoin'" in message
+
+
+class _LosesShot2(LocalVideoGenerator):
+    """The real local generator, except that shot_2 meets an unexpected error (as a store outage would raise)."""
+
+    def generate(self, request, store, log):
+        if request.shot == "shot_2":
+            raise ConnectionResetError("connection to the store reset")
+        return super().generate(request, store, log)
+
+
+def test_an_unexpected_error_in_one_shot_is_recorded_and_the_other_shots_go_on(instance, local_resources, spring):
+    resources = dict(local_resources, generator=_LosesShot2(max_concurrent=2))
+    result = _materialize(instance, resources, spring, raise_on_error=False)
+    clips = _metadata(instance, "generated_clips")
+    assert clips["clips.generated"] == 2 and clips["clips.failed"] == 1
+    message = result.get_step_failure_events()[0].event_specific_data.error.message
+    assert "shot 'shot_2'" in message and "ConnectionResetError: connection to the store reset" in message

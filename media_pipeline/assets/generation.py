@@ -64,17 +64,18 @@ class _Fanout:
                 else:
                     outcome = self.generator.generate(self.planner.with_urls(request), self.store, self.log)
                     clip = ShotClip(**outcome.model_dump())
-        except ShotFailed as exc:
-            self.log.error(str(exc))
-            return ShotClip(shot=shot.shot_id, status="failed", error=str(exc),
-                            cache_key=request.cache_key if request else None)
+            clip.cache_key = request.cache_key
+            clip.source_key = request.image_key
+            clip.fidelity = self.fidelity(request)
+            return clip
         except GeneratorStopped:
             self.stopped.set()
             raise
-        clip.cache_key = request.cache_key
-        clip.source_key = request.image_key
-        clip.fidelity = self.fidelity(request)
-        return clip
+        except Exception as exc:  # ShotFailed, or anything else (a store hiccup): this shot only, the rest go on
+            error = str(exc) if isinstance(exc, ShotFailed) else f"{where}: {type(exc).__name__}: {exc}"
+            self.log.error(error, exc_info=not isinstance(exc, ShotFailed))
+            return ShotClip(shot=shot.shot_id, status="failed", error=error,
+                            cache_key=request.cache_key if request else None)
 
     def fidelity(self, request: ClipRequest) -> float:
         """SSIM of the clip's first frame against the image it was asked to start on."""

@@ -143,11 +143,7 @@ class XaiVideoGenerator(VideoGenerator):
             if request_id is None:
                 request_id = self._submit(request, model, tally)
                 resumed = False
-                entry = JournalEntry(
-                    request_id=request_id, cache_key=request.cache_key, submitted_at=now_iso(), model=model
-                )
-                write_entry(store, key, entry)
-                log.info(
+                log.info(  # before the journal write, so a failed write never hides a paid request
                     "%s: submitted xAI request %s (%s, %d s, %s)",
                     request.where,
                     request_id,
@@ -155,6 +151,10 @@ class XaiVideoGenerator(VideoGenerator):
                     request.duration,
                     request.resolution,
                 )
+                entry = JournalEntry(
+                    request_id=request_id, cache_key=request.cache_key, submitted_at=now_iso(), model=model
+                )
+                write_entry(store, key, entry)
             try:
                 reply = self._wait(request, request_id, started, tally, resumed=resumed)
             except _Gone:
