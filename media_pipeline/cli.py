@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .campaign import CampaignError
 from .runner import RunSummary
 
 
@@ -61,7 +62,11 @@ def _estimate(campaign: str) -> int:
     from .runner import estimate_campaign, instance_from_env
 
     with instance_from_env(home()) as instance:
-        usd, shots = estimate_campaign(build_defs(), instance, campaign)
+        try:
+            usd, shots = estimate_campaign(build_defs(), instance, campaign)
+        except CampaignError as exc:
+            print(exc, file=sys.stderr)
+            return 1
     print(f"campaign {campaign}: {shots} uncached shot(s), estimated ${usd:.2f}")
     return 0
 

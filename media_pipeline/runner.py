@@ -8,13 +8,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import AssetKey, DagsterInstance, Definitions
+from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition
 from pydantic import BaseModel
 
 from .assets.clip_plan import ClipPlanner
-from .campaign import check_campaign_id
+from .campaign import CampaignError, check_campaign_id
 from .partitions import campaign_partitions
 from .records import Deliverable, GeneratedClips, HostedImages, SourceImages
+from .resources.drops import DropZone
 from .resources.io_manager import record_key
 from .resources.storage import MediaStore
 
@@ -57,20 +58,37 @@ def _read(store: MediaStore, asset: str, campaign: str, model: type[BaseModel]) 
     return model.model_validate_json(store.get_bytes(record_key(asset, campaign)))
 
 
-def run_campaign(defs: Definitions, instance: DagsterInstance, campaign: str) -> RunSummary:
-    """Register the partition and materialize the whole chain for ``campaign``; never raises for a failed run."""
+def _campaign_job(defs: Definitions, instance: DagsterInstance, campaign: str) -> JobDefinition:
+    """The campaign job, once the campaign is known to be runnable: a valid id with a drop behind it.
+
+    The partition is registered only then, so a typo leaves no campaign behind for the schedule to visit.
+    """
     check_campaign_id(campaign)
+    drops: DropZone = defs.resources["drops"]
+    if not drops.list_files(campaign):
+        raise CampaignError(f"campaign {campaign!r}: nothing was dropped at {drops.location(campaign)}")
     if not instance.has_dynamic_partition(campaign_partitions.name, campaign):
         instance.add_dynamic_partitions(campaign_partitions.name, [campaign])
-    job = defs.resolve_job_def("campaign_job")
+    return defs.resolve_job_def("campaign_job")
+
+
+def _errors(result: ExecuteInProcessResult) -> str | None:
+    return "\n".join(e.event_specific_data.error.message.strip() for e in result.get_step_failure_events()) or None
+
+
+def run_campaign(defs: Definitions, instance: DagsterInstance, campaign: str) -> RunSummary:
+    """Register the partition and materialize the whole chain for ``campaign``; a failure is in the summary."""
+    try:
+        job = _campaign_job(defs, instance, campaign)
+    except CampaignError as exc:
+        return RunSummary(campaign=campaign, status="failure", error=str(exc))
     result = job.execute_in_process(partition_key=campaign, instance=instance, raise_on_error=False)
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
-    errors = [e.event_specific_data.error.message.strip() for e in result.get_step_failure_events()]
     summary = RunSummary(
         campaign=campaign,
         status="success" if result.success else "failure",
         run_id=result.run_id,
-        error="\n".join(errors) or None,
+        error=_errors(result),
     )
     store = _store(defs)
     if AssetKey("generated_clips") in materialized:
@@ -95,16 +113,19 @@ def _store(defs: Definitions) -> MediaStore:
 
 
 def estimate_campaign(defs: Definitions, instance: DagsterInstance, campaign: str) -> tuple[float, int]:
-    """Dry-run cost of a campaign's uncached shots: validates and hosts its images (free), submits nothing."""
-    check_campaign_id(campaign)
-    if not instance.has_dynamic_partition(campaign_partitions.name, campaign):
-        instance.add_dynamic_partitions(campaign_partitions.name, [campaign])
-    job = defs.resolve_job_def("campaign_job")
-    job.execute_in_process(
+    """Dry-run cost of a campaign's uncached shots: validates and hosts its images (free), submits nothing.
+
+    Raises ``CampaignError`` with the reason when the campaign cannot be estimated.
+    """
+    job = _campaign_job(defs, instance, campaign)
+    result = job.execute_in_process(
         partition_key=campaign,
         instance=instance,
         asset_selection=[AssetKey("source_images"), AssetKey("hosted_images")],
+        raise_on_error=False,
     )
+    if not result.success:
+        raise CampaignError(_errors(result) or f"campaign {campaign!r}: its images could not be prepared")
     store = _store(defs)
     planner = ClipPlanner(
         _read(store, "source_images", campaign, SourceImages),

@@ -60,3 +60,22 @@ def test_demo_delivers_a_playable_mp4_matching_the_manifest(tmp_path):
     info = probe(master)
     assert (info.video_codec, info.audio_codec) == ("h264", "aac")
     assert abs(info.video_duration - (4 * 2 - 3 * 0.5)) <= 1 / 24 + 1e-3
+
+
+def test_a_bad_or_missing_campaign_is_a_clear_failure_and_registers_nothing(tmp_path):
+    (tmp_path / "drops").mkdir()
+    bad = _cli(["run", "Bad_Name", "--json"], tmp_path)
+    assert bad.returncode == 1 and "must match" in json.loads(bad.stdout)["error"]
+    missing = _cli(["run", "nosuch", "--json"], tmp_path)
+    assert missing.returncode == 1 and "nothing was dropped" in json.loads(missing.stdout)["error"]
+    estimate = _cli(["estimate", "nosuch"], tmp_path)
+    assert estimate.returncode == 1 and "nothing was dropped" in estimate.stderr
+    assert "Traceback" not in bad.stderr + missing.stderr + estimate.stderr
+    with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
+        assert instance.get_dynamic_partitions("campaigns") == []
+
+
+def test_estimate_of_a_broken_manifest_exits_non_zero_with_the_reason(tmp_path):
+    write_campaign(tmp_path / "drops", "typo", shots=1, manifest="resolutoin: 720p\n")
+    done = _cli(["estimate", "typo"], tmp_path)
+    assert done.returncode == 1 and "unknown key 'resolutoin'" in done.stderr and "Traceback" not in done.stderr
