@@ -68,7 +68,12 @@ def _open(url: str) -> requests.Response:
     for _ in range(MAX_REDIRECTS + 1):
         try:
             response = requests.get(
-                url, stream=True, allow_redirects=False, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
+                url,
+                stream=True,
+                allow_redirects=False,
+                timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+                # the bytes as stored: Content-Length then counts what we receive, so truncation shows
+                headers={"Accept-Encoding": "identity"},
             )
         except requests.RequestException as exc:
             raise RetryableDownloadError(f"{describe_url(url)}: {type(exc).__name__}") from None

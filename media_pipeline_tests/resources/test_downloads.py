@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,6 +40,16 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Location", "/ok?sig=secret")
             self.send_header("Content-Length", "0")
             self.end_headers()
+            return
+        if self.path == "/gzip-if-asked":  # like a CDN: compresses when the client accepts it
+            gzipped = "gzip" in self.headers.get("Accept-Encoding", "")
+            body = gzip.compress(BODY) if gzipped else BODY
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            if gzipped:
+                self.send_header("Content-Encoding", "gzip")
+            self.end_headers()
+            self.wfile.write(body)
             return
         if self.path.split("?")[0] not in ("/ok", "/short"):
             self.send_response(404)
@@ -113,3 +124,8 @@ def test_described_urls_carry_no_credentials() -> None:
     url = "https://user:hunter2@cdn.example.com:8443/v/clip.mp4?X-Amz-Credential=AKIA123&X-Amz-Signature=ab"
     assert describe_url(url) == "https://cdn.example.com:8443/v/clip.mp4"
     assert describe_url("http://[::1]:9000/a.mp4?sig=1") == "http://[::1]:9000/a.mp4"
+
+
+def test_a_host_that_would_compress_sends_the_bytes_as_stored(server: str, store: LocalMediaStore) -> None:
+    assert download_to_store(f"{server}/gzip-if-asked", store, "clips/a.mp4", max_bytes=1 << 20) == len(BODY)
+    assert store.get_bytes("clips/a.mp4") == BODY
