@@ -56,25 +56,27 @@ class XaiEmulator:
 
     def start(self) -> XaiEmulator:
         """Bind both servers on free (or the given) loopback ports and serve in background threads."""
-        self._workdir = Path(tempfile.mkdtemp(prefix="xai-emulator-"))
-        images = self._workdir / "images"
-        images.mkdir()
-        cache = self._render_cache_dir or self._workdir / "renders"
-        self._renders = RenderPool(cache, self.config.render_concurrency, self.config.fps)
-        self.service = VideoService(self.config, self._renders, images, lambda: self.http_base)
-        self._files = FileServer(
-            self.service.clip_path, lambda: self.service.fault_state, self.service.counter, self._http_port
-        )
-        self._grpc = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=GRPC_WORKERS, thread_name_prefix="xai-emulator-grpc"),
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)],
-        )
-        video_pb2_grpc.add_VideoServicer_to_server(self.service, self._grpc)
-        self.grpc_port = self._grpc.add_insecure_port(f"127.0.0.1:{self._port}")
-        if not self.grpc_port:
-            raise OSError(f"could not bind the emulator's gRPC port 127.0.0.1:{self._port}")
-        self._grpc.start()
-        self._files.start()
+        try:
+            self._workdir = Path(tempfile.mkdtemp(prefix="xai-emulator-"))
+            images = self._workdir / "images"
+            images.mkdir()
+            cache = self._render_cache_dir or self._workdir / "renders"
+            self._renders = RenderPool(cache, self.config.render_concurrency, self.config.fps)
+            self.service = VideoService(self.config, self._renders, images, lambda: self.http_base)
+            self._files = FileServer(
+                self.service.clip_path, lambda: self.service.fault_state, self.service.counter, self._http_port
+            )
+            self._grpc = grpc.server(
+                futures.ThreadPoolExecutor(max_workers=GRPC_WORKERS, thread_name_prefix="xai-emulator-grpc"),
+                options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)],
+            )
+            video_pb2_grpc.add_VideoServicer_to_server(self.service, self._grpc)
+            self.grpc_port = self._grpc.add_insecure_port(f"127.0.0.1:{self._port}")  # raises when taken
+            self._grpc.start()
+            self._files.start()
+        except BaseException:  # a port already taken: leave no socket, thread or folder behind
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:

@@ -167,3 +167,19 @@ def test_cli_serves_until_sigterm() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
+
+
+def test_a_port_already_taken_fails_start_and_leaves_nothing_behind(tmp_path) -> None:
+    import glob
+    import socket
+    import tempfile
+
+    before = set(glob.glob(f"{tempfile.gettempdir()}/xai-emulator-*"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        emulator = XaiEmulator(port=taken.getsockname()[1])
+        with pytest.raises(RuntimeError):
+            emulator.start()
+        emulator.stop()  # safe, and returns at once
+    assert set(glob.glob(f"{tempfile.gettempdir()}/xai-emulator-*")) == before
