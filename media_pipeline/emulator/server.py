@@ -21,13 +21,13 @@ from types import TracebackType
 import grpc
 from xai_sdk.proto import video_pb2_grpc
 
+from ..resources.xai_api import MAX_MESSAGE_BYTES
 from .faults import Faults
 from .files import FileServer
 from .renders import RenderPool
 from .service import EmulatorConfig, VideoService
 
 GRPC_WORKERS = 64
-MAX_MESSAGE_BYTES = 20 << 20  # what the SDK sends at most (its max_send_message_length), like the real API
 
 
 class XaiEmulator:

@@ -29,29 +29,21 @@ from PIL import Image
 from xai_sdk.cost import USD_PER_TICK
 from xai_sdk.proto import deferred_pb2, usage_pb2, video_pb2, video_pb2_grpc
 
+from ..campaign import LAST_FRAME_MODEL_PREFIX
 from ..resources.downloads import is_loopback_host
+from ..resources.xai_api import (
+    ASPECT_RATIO_NAMES,
+    MAX_IMAGE_BYTES,
+    MAX_PROMPT_CHARS,
+    PRICE_PER_IMAGE_USD,
+    PRICE_PER_SECOND_USD,
+    RESOLUTION_NAMES,
+)
 from .faults import Faults, FaultState
 from .renders import RenderPool
 from .stats import CallCounter
 
-DEFAULT_PRICES: dict[str, float] = {"480p": 0.08, "720p": 0.14, "1080p": 0.25}
-RESOLUTIONS = {
-    video_pb2.VIDEO_RESOLUTION_480P: "480p",
-    video_pb2.VIDEO_RESOLUTION_720P: "720p",
-    video_pb2.VIDEO_RESOLUTION_1080P: "1080p",
-}
-ASPECT_RATIOS = {
-    video_pb2.VIDEO_ASPECT_RATIO_1_1: "1:1",
-    video_pb2.VIDEO_ASPECT_RATIO_16_9: "16:9",
-    video_pb2.VIDEO_ASPECT_RATIO_9_16: "9:16",
-    video_pb2.VIDEO_ASPECT_RATIO_4_3: "4:3",
-    video_pb2.VIDEO_ASPECT_RATIO_3_4: "3:4",
-    video_pb2.VIDEO_ASPECT_RATIO_3_2: "3:2",
-    video_pb2.VIDEO_ASPECT_RATIO_2_3: "2:3",
-}
 MODEL_PREFIX = "grok-imagine-video"
-LAST_FRAME_MODEL_PREFIX = "grok-imagine-video-1.5"
-MAX_PROMPT_CHARS = 4096
 
 
 @dataclass(frozen=True)
@@ -63,9 +55,9 @@ class EmulatorConfig:
     max_concurrent: int = 16
     require_key: str | None = None
     render_concurrency: int = 2
-    max_image_bytes: int = 20 << 20
-    price_per_second_usd: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES))
-    price_per_image_usd: float = 0.01
+    max_image_bytes: int = MAX_IMAGE_BYTES
+    price_per_second_usd: Mapping[str, float] = field(default_factory=lambda: dict(PRICE_PER_SECOND_USD))
+    price_per_image_usd: float = PRICE_PER_IMAGE_USD
     fps: int = 24
     faults: Faults = field(default_factory=Faults)
 
@@ -187,8 +179,8 @@ class VideoService(video_pb2_grpc.VideoServicer):
         duration = request.duration if request.HasField("duration") else 8
         if not 1 <= duration <= 15:
             raise _Rejected(invalid, f"duration must be between 1 and 15 seconds, got {duration}")
-        resolution = RESOLUTIONS.get(request.resolution, "480p") if request.HasField("resolution") else "480p"
-        aspect = ASPECT_RATIOS.get(request.aspect_ratio, "16:9") if request.HasField("aspect_ratio") else "16:9"
+        resolution = RESOLUTION_NAMES.get(request.resolution, "480p") if request.HasField("resolution") else "480p"
+        aspect = ASPECT_RATIO_NAMES.get(request.aspect_ratio, "16:9") if request.HasField("aspect_ratio") else "16:9"
         if not request.HasField("image") or not request.image.image_url:
             raise _Rejected(invalid, "the emulator serves image-to-video only: set image_url")
         has_last = request.HasField("last_frame") and bool(request.last_frame.image_url)

@@ -34,6 +34,7 @@ from .downloads import DownloadError, RetryableDownloadError, describe_url, down
 from .generator import ClipOutcome, ClipRequest, GeneratorStopped, ShotFailed, VideoGenerator
 from .journal import JournalEntry, journal_key, now_iso, read_entry, write_entry
 from .storage import MediaStore
+from .xai_api import MAX_IMAGE_BYTES, MAX_MESSAGE_BYTES, MAX_PROMPT_CHARS, PRICE_PER_IMAGE_USD, PRICE_PER_SECOND_USD
 
 T = TypeVar("T")
 
@@ -41,7 +42,6 @@ RETRYABLE = frozenset(
     {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 )
 CREDENTIALS = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
-GRPC_MESSAGE_LIMIT = 20 << 20  # the SDK's max_send_message_length: both data: URLs must fit in one request
 MIB = 1 << 20
 _BEARER = re.compile(r"(?i)bearer\s+\S+")
 
@@ -63,7 +63,6 @@ class XaiVideoGenerator(VideoGenerator):
     api_key: str = Field(repr=False)
     api_host: str = "api.x.ai"
     use_insecure_channel: bool = False
-    model_override: str | None = None
     max_concurrent: int = 8
     poll_interval_seconds: float = 2.0
     timeout_seconds: float = 900
@@ -73,10 +72,10 @@ class XaiVideoGenerator(VideoGenerator):
     backoff_cap_seconds: float = 30
     download_attempts: int = Field(default=4, ge=1)
     max_download_bytes: int = 512 * MIB
-    max_image_bytes: int = 10 * MIB
-    max_prompt_chars: int = 4096
-    price_per_second_usd: dict[str, float] = {"480p": 0.08, "720p": 0.14, "1080p": 0.25}
-    price_per_image_usd: float = 0.01
+    max_image_bytes: int = MAX_IMAGE_BYTES
+    max_prompt_chars: int = MAX_PROMPT_CHARS
+    price_per_second_usd: dict[str, float] = dict(PRICE_PER_SECOND_USD)
+    price_per_image_usd: float = PRICE_PER_IMAGE_USD
 
     _client: Client | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -129,7 +128,7 @@ class XaiVideoGenerator(VideoGenerator):
         self._validate(request)
         started = time.monotonic()
         tally = _Tally()
-        model = self.model_override or request.model
+        model = request.model
         key = journal_key(request.campaign, request.shot)
         entry = read_entry(store, key)
         if entry is not None and entry.cache_key != request.cache_key:
@@ -402,7 +401,7 @@ class XaiVideoGenerator(VideoGenerator):
         for what, url in urls.items():
             if url is not None:
                 problems.extend(self._url_problems(what, url))
-        if sum(len(u) for u in urls.values() if u) > GRPC_MESSAGE_LIMIT - MIB:
+        if sum(len(u) for u in urls.values() if u) > MAX_MESSAGE_BYTES - MIB:
             problems.append("the images are too large to send in one request (20 MiB)")
         if problems:
             raise ShotFailed(f"{request.where}: " + "; ".join(problems))
