@@ -16,7 +16,7 @@ from .campaign import CampaignError, check_campaign_id
 from .partitions import campaign_partitions
 from .records import Deliverable, GeneratedClips, HostedImages, SourceImages
 from .resources.drops import DropZone
-from .resources.io_manager import record_key
+from .resources.io_manager import read_record
 from .resources.storage import MediaStore
 
 
@@ -54,10 +54,6 @@ def instance_from_env(home: Path) -> DagsterInstance:
     return DagsterInstance.get()
 
 
-def _read(store: MediaStore, asset: str, campaign: str, model: type[BaseModel]) -> BaseModel:
-    return model.model_validate_json(store.get_bytes(record_key(asset, campaign)))
-
-
 def _campaign_job(defs: Definitions, instance: DagsterInstance, campaign: str) -> JobDefinition:
     """The campaign job, once the campaign is known to be runnable: a valid id with a drop behind it.
 
@@ -92,7 +88,7 @@ def run_campaign(defs: Definitions, instance: DagsterInstance, campaign: str) ->
     )
     store = _store(defs)
     if AssetKey("generated_clips") in materialized:
-        clips = _read(store, "generated_clips", campaign, GeneratedClips)
+        clips = read_record(store, "generated_clips", campaign, GeneratedClips)
         summary.shots = [
             ShotSummary(shot=c.shot, status=c.status, clip=store.uri(c.clip_key) if c.clip_key else None,
                         cache_hit=c.cache_hit, request_id=c.request_id, cost_usd=c.cost_usd, error=c.error)
@@ -101,7 +97,7 @@ def run_campaign(defs: Definitions, instance: DagsterInstance, campaign: str) ->
         summary.api_calls = sum(c.api_calls for c in clips.clips)
         summary.cost_usd = round(sum(c.cost_usd for c in clips.clips), 4)
     if AssetKey("deliverable") in materialized:
-        delivered = _read(store, "deliverable", campaign, Deliverable)
+        delivered = read_record(store, "deliverable", campaign, Deliverable)
         keys = [f.key for f in delivered.renditions] + [delivered.poster_key, delivered.contact_sheet_key]
         summary.deliverables = [store.uri(k) for k in keys]
     return summary
@@ -128,8 +124,8 @@ def estimate_campaign(defs: Definitions, instance: DagsterInstance, campaign: st
         raise CampaignError(_errors(result) or f"campaign {campaign!r}: its images could not be prepared")
     store = _store(defs)
     planner = ClipPlanner(
-        _read(store, "source_images", campaign, SourceImages),
-        _read(store, "hosted_images", campaign, HostedImages),
+        read_record(store, "source_images", campaign, SourceImages),
+        read_record(store, "hosted_images", campaign, HostedImages),
         store,
         defs.resources["generator"],
     )

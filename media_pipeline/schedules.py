@@ -25,8 +25,9 @@ def last_delivered(context: ScheduleEvaluationContext, campaign: str) -> float |
 def nightly_campaign_refresh(context: ScheduleEvaluationContext, drops: DropZone):
     """One run request per registered campaign whose deliverable is missing or older than its drop."""
     requests = []
+    dropped = drops.list_campaigns()  # one listing of the drop zone, not one per campaign
     for campaign in context.instance.get_dynamic_partitions(campaign_partitions.name):
-        files = drops.list_files(campaign)
+        files = dropped.get(campaign)
         if not files:
             continue
         delivered = last_delivered(context, campaign)

@@ -16,6 +16,11 @@ def record_key(asset: str, partition: str) -> str:
     return f"records/{asset}/{partition}.json"
 
 
+def read_record(store: MediaStore, asset: str, partition: str, model: type[BaseModel]) -> BaseModel:
+    """An asset's record for one campaign, as the IO manager stored it; ``KeyError`` when there is none."""
+    return model.model_validate_json(store.get_bytes(record_key(asset, partition)))
+
+
 class StoreRecordIOManager(ConfigurableIOManager):
     """Persists pydantic records in the store; loads them back as the type the consuming asset annotates."""
 
@@ -28,13 +33,11 @@ class StoreRecordIOManager(ConfigurableIOManager):
         self.store.put_bytes(self._key(context), obj.model_dump_json(indent=1).encode("utf-8"))
 
     def load_input(self, context: InputContext) -> BaseModel:
-        model = context.dagster_type.typing_type
-        key = self._key(context)
+        asset = context.asset_key.to_user_string()
         try:
-            data = self.store.get_bytes(key)
+            return read_record(self.store, asset, context.partition_key, context.dagster_type.typing_type)
         except KeyError:
             raise KeyError(
-                f"campaign {context.partition_key!r}: {context.asset_key.to_user_string()} has not been "
-                f"materialized yet (no {self.store.uri(key)})"
+                f"campaign {context.partition_key!r}: {asset} has not been materialized yet "
+                f"(no {self.store.uri(self._key(context))})"
             ) from None
-        return model.model_validate_json(data)
