@@ -116,6 +116,8 @@ class XaiVideoGenerator(VideoGenerator):
                         api_host=self.api_host,
                         use_insecure_channel=self.use_insecure_channel,
                         timeout=self.rpc_timeout_seconds,
+                        # our back-off is the one retry layer: every attempt is seen, counted and capped
+                        channel_options=[("grpc.enable_retries", 0)],
                     )
                 except ValueError as exc:  # only "no key" / "empty key"; the message holds no key
                     raise GeneratorStopped(f"cannot create the xAI client: {exc} (set XAI_API_KEY)") from None

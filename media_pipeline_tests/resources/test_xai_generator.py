@@ -250,3 +250,12 @@ def test_a_resumed_request_whose_result_is_gone_is_submitted_anew(
     assert outcome.request_id != journaled.request_id and outcome.status == "generated"
     assert emulator.count("GenerateVideo", "OK") == 2 and emulator.count("download", "500") == 4
     assert read_entry(store, "jobs/spring/s1.json").request_id == outcome.request_id
+
+
+def test_every_attempt_is_counted_by_one_retry_layer(
+    xai_emulator_factory: EmulatorFactory, store: LocalMediaStore
+) -> None:
+    emulator = xai_emulator_factory(fail_first=2, fail_code="UNAVAILABLE")
+    outcome = xai_generator_for(emulator).generate(clip_request(), store, log)
+    assert emulator.count("GenerateVideo", "UNAVAILABLE") == 2 and emulator.count("GenerateVideo", "OK") == 1
+    assert outcome.api_calls == emulator.count("GenerateVideo") + emulator.count("GetDeferredVideo")
