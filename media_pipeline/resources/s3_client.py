@@ -16,6 +16,7 @@ import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Self
 
 import botocore
@@ -158,3 +159,27 @@ class S3Location(ConfigurableResource):
         if self._client is None:
             self._client = make_client(self.s3)
         return self._client
+
+    def _uri_of(self, obj: str) -> str:
+        return f"s3://{self.bucket}/{obj}"
+
+    def _get_object(self, obj: str) -> bytes | None:
+        """The object's bytes, or None when there is no such object; other failures as ``StoreError``."""
+        with s3_errors(self._uri_of(obj), "GET"):
+            try:
+                return self.client.get_object(Bucket=self.bucket, Key=obj)["Body"].read()
+            except Exception as exc:
+                if is_missing(exc):
+                    return None
+                raise
+
+    def _download(self, obj: str, dest: Path, **transfer: Any) -> bool:
+        """Copy the object to ``dest`` (managed transfer, streamed); False when there is no such object."""
+        with s3_errors(self._uri_of(obj), f"download to {dest}"):
+            try:
+                self.client.download_file(self.bucket, obj, str(dest), **transfer)
+            except Exception as exc:
+                if is_missing(exc):
+                    return False
+                raise
+        return True

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import Field, PrivateAttr
 
 from .drops import DropFile, DropZone
-from .s3_client import S3Location, is_missing, join_key, s3_errors
+from .s3_client import S3Location, join_key, s3_errors
 from .s3_listing import FastLister
 
 
@@ -42,7 +42,7 @@ class S3DropZone(DropZone, S3Location):
         return join_key(self.prefix, f"{campaign}/{name}")
 
     def location(self, campaign: str, name: str = "") -> str:
-        return f"s3://{self.bucket}/{self._key(campaign, name)}"
+        return self._uri_of(self._key(campaign, name))
 
     def _objects(self, prefix: str, delimiter: str = "") -> Iterator[dict[str, Any]]:
         """Every page of ListObjectsV2 under ``prefix`` (``page_size`` keys a request)."""
@@ -89,22 +89,10 @@ class S3DropZone(DropZone, S3Location):
         return sorted(f for f in files if f.name and not f.name.startswith("."))
 
     def fetch(self, campaign: str, name: str, dest: Path) -> Path:
-        where = self.location(campaign, name)
-        with s3_errors(where, f"download to {dest}"):
-            try:
-                self.client.download_file(self.bucket, self._key(campaign, name), str(dest))
-            except Exception as exc:
-                if is_missing(exc):
-                    raise FileNotFoundError(f"no drop file {where}") from None
-                raise
+        if not self._download(self._key(campaign, name), dest):
+            raise FileNotFoundError(f"no drop file {self.location(campaign, name)}")
         return dest
 
     def read_text(self, campaign: str, name: str) -> str | None:
-        with s3_errors(self.location(campaign, name), "GET"):
-            try:
-                response = self.client.get_object(Bucket=self.bucket, Key=self._key(campaign, name))
-            except Exception as exc:
-                if is_missing(exc):
-                    return None
-                raise
-            return response["Body"].read().decode("utf-8")
+        data = self._get_object(self._key(campaign, name))
+        return None if data is None else data.decode("utf-8")

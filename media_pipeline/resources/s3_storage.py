@@ -77,7 +77,7 @@ class S3MediaStore(MediaStore, S3Location):
         return f"s3://{self.bucket}/{join_key(self.prefix, '')}"
 
     def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{self._obj(key)}"
+        return self._uri_of(self._obj(key))
 
     def exists(self, key: str) -> bool:
         with s3_errors(self.uri(key), "HEAD"):
@@ -134,23 +134,14 @@ class S3MediaStore(MediaStore, S3Location):
         return size
 
     def get_bytes(self, key: str) -> bytes:
-        with s3_errors(self.uri(key), "GET"):
-            try:
-                response = self.client.get_object(Bucket=self.bucket, Key=self._obj(key))
-            except Exception as exc:
-                if is_missing(exc):
-                    raise self._missing(key) from None
-                raise
-            return response["Body"].read()
+        data = self._get_object(self._obj(key))
+        if data is None:
+            raise self._missing(key)
+        return data
 
     def get_file(self, key: str, dest: Path) -> Path:
-        with s3_errors(self.uri(key), f"download to {dest}"):
-            try:
-                self.client.download_file(self.bucket, self._obj(key), str(dest), Config=self._transfer())
-            except Exception as exc:
-                if is_missing(exc):
-                    raise self._missing(key) from None
-                raise
+        if not self._download(self._obj(key), dest, Config=self._transfer()):
+            raise self._missing(key)
         return dest
 
     def list_keys(self, prefix: str) -> list[str]:
