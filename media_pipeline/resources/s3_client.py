@@ -12,6 +12,7 @@ client parses S3's ISO 8601 timestamps with ``datetime.fromisoformat`` instead.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -79,8 +80,28 @@ def parse_timestamp(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+_CLIENT_ENVIRONMENT = (
+    "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CA_BUNDLE",
+)  # fmt: skip
+
+
 def make_client(s3: S3Resource) -> Any:
-    """A boto3 S3 client from ``s3``: ``AWS_REGION`` as a fallback region, SigV4 forced, fast timestamps."""
+    """The boto3 S3 client for ``s3`` and the current AWS environment, built once per process and reused.
+
+    Dagster builds a fresh resource for every run and sensor tick; a new botocore session each time costs more
+    than the listing it serves. boto3 clients are thread-safe, so one per configuration is shared.
+    """
+    environment = tuple(os.environ.get(name) for name in _CLIENT_ENVIRONMENT)
+    return _build_client(s3.model_dump_json(), environment)
+
+
+@functools.lru_cache(maxsize=16)
+def _build_client(config: str, environment: tuple[str | None, ...]) -> Any:
+    """A boto3 S3 client: ``AWS_REGION`` as a fallback region, SigV4 forced, fast timestamps."""
+    del environment  # part of the cache key only: boto3 reads the same variables itself
+    s3 = S3Resource.model_validate_json(config)
     region = os.environ.get("AWS_REGION")
     if s3.region_name is None and region:
         s3 = s3.model_copy(update={"region_name": region})
