@@ -1,5 +1,6 @@
 """The campaign chain end to end on a real Dagster instance with real ffmpeg and the local generator."""
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,10 @@ from dagster import AssetKey, materialize
 
 from media_pipeline.assets import campaign_assets
 from media_pipeline.media.probe import probe
+from media_pipeline.records import GeneratedClips
 from media_pipeline.resources.generator import LocalVideoGenerator
+from media_pipeline.resources.io_manager import StoreRecordIOManager, read_record
+from media_pipeline.resources.storage import LocalMediaStore
 
 from .builders import SMALL_MANIFEST, sample_image, write_campaign
 from .conftest import add_campaign_partition
@@ -107,3 +111,32 @@ def test_an_unexpected_error_in_one_shot_is_recorded_and_the_other_shots_go_on(i
     assert clips["clips.generated"] == 2 and clips["clips.failed"] == 1
     message = result.get_step_failure_events()[0].event_specific_data.error.message
     assert "shot 'shot_2'" in message and "ConnectionResetError: connection to the store reset" in message
+
+
+OPENED_CLIPS: list[str] = []
+
+
+class _CountingStore(LocalMediaStore):
+    """The real local store, noting every clip it hands out as a local file."""
+
+    @contextlib.contextmanager
+    def local_file(self, key):
+        if key.startswith("clips/"):
+            OPENED_CLIPS.append(key)
+        with super().local_file(key) as path:
+            yield path
+
+
+def test_a_rerun_keeps_cached_clips_scores_instead_of_fetching_them_again(instance, tmp_path, local_resources, spring):
+    store = _CountingStore(root=str(tmp_path / "counted"))
+    resources = dict(local_resources, store=store, records_io_manager=StoreRecordIOManager(store=store))
+    def scores() -> dict[str, float]:
+        record = read_record(store, "generated_clips", spring, GeneratedClips)
+        return {c.shot: c.fidelity for c in record.clips}
+
+    assert _materialize(instance, resources, spring).success
+    first = scores()
+    OPENED_CLIPS.clear()
+    assert _materialize(instance, resources, spring).success
+    assert len(OPENED_CLIPS) == 3  # the deliverable's reads only; no clip fetched again to be re-scored
+    assert scores() == first and all(score > 0.9 for score in first.values())

@@ -19,6 +19,7 @@ from ..media.quality import first_frame_fidelity
 from ..partitions import campaign_partitions
 from ..records import GeneratedClips, HostedImages, ShotClip, SourceImages
 from ..resources.generator import ClipRequest, GeneratorStopped, ShotFailed, VideoGenerator
+from ..resources.io_manager import read_record
 from ..resources.storage import MediaStore
 from .clip_plan import ClipPlanner, lanes
 from .metadata import digest, shot_table
@@ -27,8 +28,9 @@ from .metadata import digest, shot_table
 class _Fanout:
     """Runs the lanes of one campaign; one instance per materialization."""
 
-    def __init__(self, planner: ClipPlanner, log: logging.Logger):
+    def __init__(self, planner: ClipPlanner, log: logging.Logger, known_fidelity: dict[str, float]):
         self.planner = planner
+        self.known_fidelity = known_fidelity
         self.store = planner.store
         self.generator = planner.generator
         self.log = log
@@ -66,7 +68,8 @@ class _Fanout:
                     clip = ShotClip(**outcome.model_dump())
             clip.cache_key = request.cache_key
             clip.source_key = request.image_key
-            clip.fidelity = self.fidelity(request)
+            known = self.known_fidelity.get(request.cache_key) if clip.status == "cached" else None
+            clip.fidelity = known if known is not None else self.fidelity(request)
             return clip
         except GeneratorStopped:
             self.stopped.set()
@@ -81,6 +84,16 @@ class _Fanout:
         """SSIM of the clip's first frame against the image it was asked to start on."""
         with self.store.local_file(request.clip_key) as clip, self.store.local_file(request.image_key) as image:
             return first_frame_fidelity(clip, image)
+
+
+def _known_fidelity(store: MediaStore, campaign_id: str) -> dict[str, float]:
+    """First-frame scores from the last materialization, by cache key: a stored clip never changes, so a cache
+    hit keeps its score instead of being fetched and decoded again on every run."""
+    try:
+        previous = read_record(store, "generated_clips", campaign_id, GeneratedClips)
+    except KeyError:
+        return {}
+    return {c.cache_key: c.fidelity for c in previous.clips if c.cache_key and c.fidelity is not None}
 
 
 def _check_budget(campaign_id: str, budget: float | None, planner: ClipPlanner) -> float:
@@ -135,7 +148,7 @@ def generated_clips(
     campaign = source_images.campaign
     planner = ClipPlanner(source_images, hosted_images, store, generator)
     estimate = _check_budget(campaign.campaign_id, campaign.manifest.budget_usd, planner)
-    fanout = _Fanout(planner, context.log)
+    fanout = _Fanout(planner, context.log, _known_fidelity(store, campaign.campaign_id))
     with ThreadPoolExecutor(max_workers=max(1, generator.concurrency), thread_name_prefix="shot") as pool:
         futures = [pool.submit(fanout.run_lane, lane) for lane in lanes(campaign.shots)]
         done: list[ShotClip] = []
@@ -151,8 +164,6 @@ def generated_clips(
     record = GeneratedClips(
         campaign=campaign.campaign_id, generator=generator.kind, clips=sorted(done, key=lambda c: order[c.shot])
     )
-    for clip in record.failed:
-        context.log.error(clip.error or f"shot {clip.shot} failed")
     return MaterializeResult(
         value=record,
         data_version=DataVersion(digest(c.cache_key or c.status for c in record.clips)),
