@@ -23,10 +23,10 @@ from pydantic import BaseModel
 
 from media_pipeline.campaign import DeliverableSpec
 from media_pipeline.media.audio import programme_audio
-from media_pipeline.media.conform import ConformSpec, conform, is_conformant, probe_or_raise
+from media_pipeline.media.conform import ConformSpec, conform, is_conformant
 from media_pipeline.media.errors import MediaError
 from media_pipeline.media.frames import poster as write_poster
-from media_pipeline.media.probe import MediaInfo
+from media_pipeline.media.probe import MediaInfo, probe
 from media_pipeline.media.renditions import rendition
 from media_pipeline.media.sheet import contact_sheet
 from media_pipeline.media.stitch import copy_compatible, stitch
@@ -83,7 +83,7 @@ def _check_inputs(clips: list[tuple[str, Path]]) -> list[MediaInfo]:
     for name, path in clips:
         if not Path(path).is_file():
             raise MediaError(f"{_label(name, path)}: clip file does not exist")
-        info = probe_or_raise(Path(path), _label(name, path))
+        info = probe(Path(path), _label(name, path))
         if not info.video_codec:
             raise MediaError(f"{_label(name, path)}: clip has no video stream")
         infos.append(info)
@@ -195,7 +195,7 @@ def assemble(
         index, aspect = index_aspect
         out = work_dir / (f"{name}.mp4" if index == 0 else f"{name}_{_suffix(aspect)}.mp4")
         rendition(sound.path, out, aspect=aspect, fit=spec.fit)
-        info = probe_or_raise(out)
+        info = probe(out)
         return RenditionFile(
             aspect=aspect, path=out, width=info.width, height=info.height, duration=info.video_duration
         )
@@ -211,7 +211,7 @@ def assemble(
         list(zip(names, [Path(p) for _, p in clips], strict=True)), work_dir / f"{name}_contact_sheet.png"
     )
     result = Assembly(
-        master=MasterFile(aspect=master.aspect, path=master.path, info=probe_or_raise(master.path)),
+        master=MasterFile(aspect=master.aspect, path=master.path, info=probe(master.path)),
         renditions=renditions,
         poster=Path(poster),
         contact_sheet=sheet,

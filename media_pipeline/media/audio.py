@@ -23,8 +23,9 @@ from typing import Any, Literal
 import ffmpeg
 from pydantic import BaseModel
 
-from media_pipeline.media.conform import ConformSpec, probe_or_raise, run_ffmpeg
+from media_pipeline.media.conform import ConformSpec, run_ffmpeg
 from media_pipeline.media.errors import MediaError
+from media_pipeline.media.probe import probe
 
 TARGET_LUFS = -16.0
 TRUE_PEAK_DB = -1.5
@@ -132,7 +133,7 @@ def programme_audio(
     """Write ``programme`` to ``out`` with its final audio (see the module doc); video is stream-copied."""
     programme, out = Path(programme), Path(out)
     spec = spec or ConformSpec(width=2, height=2)  # only the audio fields are used
-    info = probe_or_raise(programme)
+    info = probe(programme)
     seconds = info.video_duration or info.duration
     samples = round(seconds * spec.audio_rate)
     if soundtrack is not None and not Path(soundtrack).is_file():

@@ -179,14 +179,6 @@ def run_ffmpeg(stream_or_args: Any, *, what: str, loglevel: str = "error") -> st
     return result.stderr
 
 
-def probe_or_raise(path: Path, what: str | None = None) -> MediaInfo:
-    """``probe`` that reports an unreadable file as a ``MediaError`` naming it."""
-    try:
-        return probe(path)
-    except (OSError, ValueError) as exc:  # PyAV's errors derive from OSError/ValueError
-        raise MediaError(f"{what or path}: cannot read media file {path}: {exc}") from exc
-
-
 def conform(src: Path, out: Path, spec: ConformSpec, *, audio: AudioMode = "keep") -> Path:
     """Re-encode ``src`` to exactly ``spec`` at ``out``; silence replaces missing audio or ``audio="mute"``.
 
@@ -194,7 +186,7 @@ def conform(src: Path, out: Path, spec: ConformSpec, *, audio: AudioMode = "keep
     as long (padded with silence or trimmed), so clips conformed this way can be concatenated without drift.
     """
     src, out = Path(src), Path(out)
-    info = probe_or_raise(src)
+    info = probe(src)
     if not info.video_codec:
         raise MediaError(f"{src}: has no video stream")
     out.parent.mkdir(parents=True, exist_ok=True)

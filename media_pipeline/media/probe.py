@@ -8,6 +8,8 @@ from pathlib import Path
 import av
 from pydantic import BaseModel
 
+from .errors import MediaError
+
 
 class MediaInfo(BaseModel):
     """The facts about a clip or deliverable that tests, checks and metadata look at."""
@@ -40,9 +42,19 @@ def _seconds(stream: av.stream.Stream) -> float:
     return float(stream.duration * stream.time_base)
 
 
-def probe(path: Path | str) -> MediaInfo:
-    """Read the container and stream headers of ``path``; counts frames by demuxing when the header has none."""
+def probe(path: Path | str, what: str | None = None) -> MediaInfo:
+    """Read the container and stream headers of ``path``; counts frames by demuxing when the header has none.
+
+    A file that cannot be read is a ``MediaError`` naming it (and ``what`` it is, e.g. the shot).
+    """
     path = Path(path)
+    try:
+        return _probe(path)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise MediaError(f"{what or path}: cannot read media file {path}: {exc}") from exc
+
+
+def _probe(path: Path) -> MediaInfo:
     with av.open(str(path)) as container:
         info = MediaInfo(
             path=str(path),

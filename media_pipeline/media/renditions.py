@@ -14,8 +14,9 @@ from typing import Literal
 
 import ffmpeg
 
-from media_pipeline.media.conform import PIX_FMT, ConformSpec, probe_or_raise, run_ffmpeg
+from media_pipeline.media.conform import PIX_FMT, ConformSpec, run_ffmpeg
 from media_pipeline.media.errors import MediaError
+from media_pipeline.media.probe import probe
 
 Aspect = Literal["16:9", "9:16", "1:1"]
 Fit = Literal["crop", "pad"]
@@ -50,7 +51,7 @@ def rendition(
 ) -> Path:
     """Write the ``aspect`` rendition of ``master`` to ``out`` (see the module doc); returns ``out``."""
     master, out = Path(master), Path(out)
-    info = probe_or_raise(master)
+    info = probe(master)
     if not info.video_codec:
         raise MediaError(f"rendition {aspect} of {master}: it has no video stream")
     width, height = rendition_size(info.width, info.height, aspect, short_side)

@@ -28,12 +28,12 @@ from media_pipeline.media.conform import (
     conform_streams,
     fit_audio,
     is_conformant,
-    probe_or_raise,
     run_ffmpeg,
     silence,
     source_frames,
 )
 from media_pipeline.media.errors import MediaError
+from media_pipeline.media.probe import probe
 
 Transition = Literal["cut", "crossfade", "fade_black"]
 PCM_SUFFIXES = (".mov", ".mkv")
@@ -173,7 +173,7 @@ def stitch(
     paths = [Path(c) for c in clips]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    infos = [probe_or_raise(p, _label(names, i, p)) for i, p in enumerate(paths)]
+    infos = [probe(p, _label(names, i, p)) for i, p in enumerate(paths)]
     for i, (path, info) in enumerate(zip(paths, infos, strict=True)):
         if not info.video_codec:
             raise MediaError(f"{_label(names, i, path)}: has no video stream")
@@ -198,7 +198,7 @@ def stitch(
     else:
         streams = [conform_streams(p, info, spec, audio=audio) for p, info in zip(paths, infos, strict=True)]
         _encode(streams, out, spec, transition, frames_t)
-    result = probe_or_raise(out)
+    result = probe(out)
     return StitchResult(
         path=out,
         stream_copied=copied,

@@ -17,6 +17,7 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from pydantic import BaseModel, ConfigDict
 
+from ..media.errors import MediaError
 from ..media.probe import probe
 from ..media.render import animate
 from ..records import ClipOutcome
@@ -121,9 +122,9 @@ class LocalVideoGenerator(VideoGenerator):
                     aspect_ratio=request.aspect_ratio,
                     end_image=end,
                 )
-            except Exception as exc:  # ffmpeg's own message names what was wrong with the input
+                info = probe(clip, request.where)
+            except (MediaError, OSError) as exc:  # ffmpeg's or Pillow's own message says what was wrong
                 raise ShotFailed(f"{request.where}: could not animate {request.image_key}: {exc}") from exc
-            info = probe(clip)
             store.put_file(request.clip_key, clip)
         log.info("%s: animated locally in %.1fs", request.where, time.monotonic() - started)
         return ClipOutcome(
