@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
 
+from .media.conform import ConformSpec, conformance_problems
 from .media.probe import MediaInfo
 from .records import GeneratedClips, SourceImages
 
@@ -52,29 +53,9 @@ def first_frames_faithful(record: GeneratedClips) -> AssetCheckResult:
     )
 
 
-def conformance_problems(info: MediaInfo, width: int, height: int, fps: int) -> list[str]:
-    """What keeps a published file from the delivery spec; empty when it conforms."""
-    expected = {
-        "video codec": (info.video_codec, "h264"),
-        "pixel format": (info.pix_fmt, "yuv420p"),
-        "size": ((info.width, info.height), (width, height)),
-        "audio codec": (info.audio_codec, "aac"),
-        "audio rate": (info.audio_rate, 48000),
-        "audio channels": (info.audio_channels, 2),
-    }
-    problems = [f"{what} {got} != {want}" for what, (got, want) in expected.items() if got != want]
-    if abs(info.fps - fps) > 0.01:
-        problems.append(f"fps {info.fps:.3f} != {fps}")
-    if abs(info.audio_duration - info.video_duration) > 1.0 / fps + 0.03:
-        problems.append(f"audio {info.audio_duration:.3f}s vs video {info.video_duration:.3f}s")
-    return problems
-
-
-def deliverable_conformant(files: dict[str, tuple[MediaInfo, int, int]], fps: int) -> AssetCheckResult:
-    """Passes when every rendition, probed after encoding, conforms to its spec."""
-    problems = {
-        aspect: conformance_problems(info, width, height, fps) for aspect, (info, width, height) in files.items()
-    }
+def deliverable_conformant(files: dict[str, tuple[MediaInfo, ConformSpec]]) -> AssetCheckResult:
+    """Passes when every rendition, probed after encoding, conforms to the spec it was made for."""
+    problems = {aspect: conformance_problems(info, spec) for aspect, (info, spec) in files.items()}
     failing = {aspect: p for aspect, p in problems.items() if p}
     return AssetCheckResult(
         check_name=DELIVERABLE_CONFORMANT.name,

@@ -1,6 +1,7 @@
 """The asset checks' verdicts: each one can fail, and says why."""
 
-from media_pipeline.checks import conformance_problems, deliverable_conformant, first_frames_faithful
+from media_pipeline.checks import deliverable_conformant, first_frames_faithful
+from media_pipeline.media.conform import ConformSpec, conformance_problems
 from media_pipeline.media.probe import MediaInfo
 from media_pipeline.records import GeneratedClips, ShotClip
 
@@ -10,16 +11,18 @@ GOOD = MediaInfo(path="x.mp4", container="mp4", size_bytes=1, duration=2.0, vide
 
 
 def test_a_conformant_file_has_no_problems_and_each_deviation_is_named():
-    assert conformance_problems(GOOD, 854, 480, 24) == []
+    spec = ConformSpec(width=854, height=480, fps=24)
+    assert conformance_problems(GOOD, spec) == []
     wrong = GOOD.model_copy(update={"width": 640, "audio_channels": 1, "fps": 25.0, "audio_duration": 1.5})
-    problems = conformance_problems(wrong, 854, 480, 24)
+    problems = conformance_problems(wrong, spec)
     assert any(p.startswith("size (640, 480)") for p in problems)
     assert any("audio channels 1" in p for p in problems) and any("fps 25.000" in p for p in problems)
     assert any(p.startswith("audio 1.500s vs video 2.000s") for p in problems)
 
 
 def test_deliverable_check_fails_when_a_rendition_is_not_the_size_the_spec_asks_for():
-    result = deliverable_conformant({"16:9": (GOOD, 854, 480), "9:16": (GOOD, 480, 854)}, fps=24)
+    result = deliverable_conformant({"16:9": (GOOD, ConformSpec(width=854, height=480)),
+                                     "9:16": (GOOD, ConformSpec(width=480, height=854))})
     assert not result.passed and "9:16: size (854, 480) != (480, 854)" in result.metadata["problems"].value
 
 

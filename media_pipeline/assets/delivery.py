@@ -17,6 +17,7 @@ from PIL import Image
 
 from ..checks import DELIVERABLE_CONFORMANT, deliverable_conformant
 from ..media.assemble import assemble
+from ..media.conform import ConformSpec
 from ..media.formats import frame_size
 from ..media.probe import probe
 from ..media.renditions import rendition_size
@@ -82,8 +83,9 @@ def deliverable(
             store.put_file(key, rendition.path)
             published.append(DeliverableFile(aspect=rendition.aspect, key=key, width=rendition.width,
                                              height=rendition.height, duration=rendition.duration))
-            expected = rendition_size(width, height, rendition.aspect)  # what the spec asks for, not what was made
-            probes[rendition.aspect] = (probe(rendition.path), *expected)
+            wanted = rendition_size(width, height, rendition.aspect)  # what the spec asks for, not what was made
+            probes[rendition.aspect] = (probe(rendition.path), ConformSpec(width=wanted[0], height=wanted[1],
+                                                                           fps=spec.fps))
         poster_key = f"{prefix}/{result.poster.name}"
         sheet_key = f"{prefix}/{result.contact_sheet.name}"
         store.put_file(poster_key, result.poster)
@@ -99,7 +101,7 @@ def deliverable(
     return MaterializeResult(
         value=record,
         data_version=DataVersion(sha[:16]),
-        check_results=[deliverable_conformant(probes, spec.fps)],
+        check_results=[deliverable_conformant(probes)],
         metadata={
             "path": MetadataValue.path(store.uri(master.key)),
             "duration_s": round(result.duration, 3),

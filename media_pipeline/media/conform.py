@@ -90,19 +90,28 @@ def source_frames(info: MediaInfo, spec: ConformSpec) -> int:
     return spec.frames(seconds)
 
 
+def conformance_problems(info: MediaInfo, spec: ConformSpec) -> list[str]:
+    """What keeps a file from ``spec`` (codecs, size, rate, audio layout, A/V within a frame); empty if nothing."""
+    expected = {
+        "video codec": (info.video_codec, VIDEO_CODEC),
+        "pixel format": (info.pix_fmt, PIX_FMT),
+        "size": ((info.width, info.height), (spec.width, spec.height)),
+        "audio codec": (info.audio_codec, AUDIO_CODEC),
+        "audio rate": (info.audio_rate, spec.audio_rate),
+        "audio channels": (info.audio_channels, spec.channels),
+        "frames": (info.frame_count, source_frames(info, spec)),
+    }
+    problems = [f"{what} {got} != {want}" for what, (got, want) in expected.items() if got != want]
+    if abs(info.fps - spec.fps) >= 0.01:
+        problems.append(f"fps {info.fps:.3f} != {spec.fps}")
+    if abs(info.audio_duration - info.video_duration) > spec.frame_seconds:
+        problems.append(f"audio {info.audio_duration:.3f}s vs video {info.video_duration:.3f}s")
+    return problems
+
+
 def is_conformant(info: MediaInfo, spec: ConformSpec) -> bool:
-    """True when a clip already matches ``spec`` (codecs, size, rate, audio layout, A/V within a frame)."""
-    return (
-        info.video_codec == VIDEO_CODEC
-        and info.pix_fmt == PIX_FMT
-        and (info.width, info.height) == (spec.width, spec.height)
-        and abs(info.fps - spec.fps) < 0.01
-        and info.audio_codec == AUDIO_CODEC
-        and info.audio_rate == spec.audio_rate
-        and info.audio_channels == spec.channels
-        and abs(info.audio_duration - info.video_duration) <= spec.frame_seconds
-        and info.frame_count == source_frames(info, spec)
-    )
+    """True when a clip already matches ``spec``, so it can be joined without re-encoding."""
+    return not conformance_problems(info, spec)
 
 
 def conform_video(stream: Any, spec: ConformSpec, frames: int) -> Any:

@@ -19,9 +19,9 @@ ASPECT_RATIOS: dict[str, tuple[int, int]] = {
 }
 
 
-def _even(value: float) -> int:
-    """Nearest even integer: H.264 with yuv420p needs even width and height."""
-    return 2 * round(value / 2)
+def even(value: float) -> int:
+    """Nearest even integer, at least 2: H.264 with yuv420p needs even width and height."""
+    return max(2, 2 * round(value / 2))
 
 
 def _short_side(resolution: str) -> int:
@@ -41,12 +41,16 @@ def frame_size(resolution: str, aspect_ratio: str) -> tuple[int, int]:
     ``("720p", "16:9")`` -> ``(1280, 720)``; ``("720p", "9:16")`` -> ``(720, 1280)``;
     ``("480p", "16:9")`` -> ``(854, 480)``.
     """
-    short = _short_side(resolution)
+    return size_for(_short_side(resolution), aspect_ratio)
+
+
+def size_for(short: int, aspect_ratio: str) -> tuple[int, int]:
+    """``(width, height)`` of an ``aspect_ratio`` frame whose short side is ``short`` pixels, both dims even."""
     try:
         aw, ah = ASPECT_RATIOS[aspect_ratio]
     except KeyError:
         expected = list(ASPECT_RATIOS)
         raise ValueError(f"unknown aspect ratio {aspect_ratio!r}; expected one of {expected}") from None
     if aw >= ah:
-        return _even(short * aw / ah), _even(short)
-    return _even(short), _even(short * ah / aw)
+        return even(short * aw / ah), even(short)
+    return even(short), even(short * ah / aw)

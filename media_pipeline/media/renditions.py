@@ -16,29 +16,21 @@ import ffmpeg
 
 from media_pipeline.media.conform import PIX_FMT, ConformSpec, run_ffmpeg
 from media_pipeline.media.errors import MediaError
+from media_pipeline.media.formats import even, size_for
 from media_pipeline.media.probe import probe
 
 Aspect = Literal["16:9", "9:16", "1:1"]
 Fit = Literal["crop", "pad"]
 
-ASPECTS: dict[str, tuple[int, int]] = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1)}
 BLUR_SHRINK = 4  # the background is blurred at a quarter size: same look, a fraction of the cost
-
-
-def _even(value: float) -> int:
-    return max(2, 2 * round(value / 2))
 
 
 def rendition_size(width: int, height: int, aspect: str, short_side: int | None = None) -> tuple[int, int]:
     """Frame size of an ``aspect`` rendition of a ``width`` x ``height`` master, keeping its short side."""
     try:
-        aw, ah = ASPECTS[aspect]
-    except KeyError:
-        raise MediaError(f"unknown rendition aspect {aspect!r}; expected one of {list(ASPECTS)}") from None
-    short = short_side or min(width, height)
-    if aw >= ah:
-        return _even(short * aw / ah), _even(short)
-    return _even(short), _even(short * ah / aw)
+        return size_for(short_side or min(width, height), aspect)
+    except ValueError as exc:
+        raise MediaError(f"rendition: {exc}") from None
 
 
 def rendition(
@@ -68,7 +60,7 @@ def rendition(
     else:
         split = source.video.split()
         background, foreground = split[0], split[1]
-        small_w, small_h = _even(width / BLUR_SHRINK), _even(height / BLUR_SHRINK)
+        small_w, small_h = even(width / BLUR_SHRINK), even(height / BLUR_SHRINK)
         background = (
             background.filter("scale", small_w, small_h, force_original_aspect_ratio="increase")
             .filter("crop", small_w, small_h)
