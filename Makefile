@@ -20,7 +20,7 @@ demo: install  ## sample campaign to a finished MP4, offline
 	$(VENV)/bin/media-pipeline demo
 
 test: install  ## the whole suite (real ffmpeg, real Dagster instance, emulator, SeaweedFS)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 dev: install  ## the Dagster UI on http://127.0.0.1:3000 with the sensor and schedule
 	@mkdir -p "$(DAGSTER_HOME)"
