@@ -2,7 +2,9 @@
 
 A campaign is one folder of images in the drop zone plus an optional ``campaign.yaml``. This module parses and
 validates that manifest with pydantic (unknown keys are rejected by name) and resolves it against the files
-actually dropped, so every later stage works from one checked ``Campaign``. It imports no Dagster.
+actually dropped, so every later stage works from one checked ``Campaign``: everything that can be known before
+paying for a clip is checked here (shot ids unique, prompts within the API's limit, transitions shorter than the
+shots they join, ``poster.shot`` a real shot). The YAML itself is read by ``manifest_yaml``. It imports no Dagster.
 """
 
 from __future__ import annotations
@@ -12,11 +14,17 @@ from collections.abc import Iterable
 from pathlib import PurePosixPath
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-CAMPAIGN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+from .manifest_yaml import ManifestSyntaxError, load_yaml, shown
+from .preflight import campaign_problems
+
+CAMPAIGN_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # matched whole (fullmatch)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+# image files the pipeline does not take: a dropped one becomes a refused shot, named, rather than vanishing
+OTHER_IMAGE_EXTENSIONS = (".heic", ".heif", ".avif", ".tif", ".tiff", ".gif", ".bmp", ".jxl", ".svg", ".psd", ".dng")
+MAX_PROBLEMS_SHOWN = 5
+SHOWN_KEY = 40
 MANIFEST_NAME = "campaign.yaml"
 DEFAULT_MODEL = "grok-imagine-video-1.5-preview"
 LAST_FRAME_MODEL_PREFIX = "grok-imagine-video-1.5"
@@ -100,11 +108,6 @@ class Manifest(_Strict):
     @model_validator(mode="after")
     def _check_shots(self) -> Manifest:
         shots = self.shots or []
-        seen: set[str] = set()
-        for shot in shots:
-            if shot.shot_id in seen:
-                raise ValueError(f"shot id {shot.shot_id!r} is used twice; give one of them an 'id'")
-            seen.add(shot.shot_id)
         if shots and shots[0].chain:
             raise ValueError(f"shot {shots[0].shot_id!r} is first, so it has no previous clip to chain from")
         pinned = [s.shot_id for s in shots if s.end_image]
@@ -113,8 +116,6 @@ class Manifest(_Strict):
                 f"end_image on shot(s) {', '.join(pinned)} needs a model that pins the last frame "
                 f"({LAST_FRAME_MODEL_PREFIX} family); model {self.model!r} does not"
             )
-        if self.deliverable.poster.shot and self.deliverable.poster.shot not in seen and shots:
-            raise ValueError(f"poster.shot {self.deliverable.poster.shot!r} is not a shot of this campaign")
         return self
 
 
@@ -157,11 +158,16 @@ class Campaign(_Strict):
         return list(dict.fromkeys(names))
 
 
+def is_campaign_id(name: str) -> bool:
+    """True when ``name``, as a whole, may name a campaign (a partition key and a folder)."""
+    return CAMPAIGN_ID_PATTERN.fullmatch(name) is not None
+
+
 def check_campaign_id(campaign_id: str) -> str:
-    """Return ``campaign_id`` if it may name a campaign (a partition key and a folder), else raise."""
-    if not CAMPAIGN_ID_PATTERN.match(campaign_id):
+    """Return ``campaign_id`` if it may name a campaign, else raise ``CampaignError``."""
+    if not is_campaign_id(campaign_id):
         raise CampaignError(
-            f"campaign {campaign_id!r}: the folder name must match {CAMPAIGN_ID_PATTERN.pattern} "
+            f"campaign {shown(campaign_id)}: the folder name must match {CAMPAIGN_ID_PATTERN.pattern} "
             "(lower-case letters, digits, '-' and '_')"
         )
     return campaign_id
@@ -172,15 +178,20 @@ def is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS) and not PurePosixPath(name).name.startswith(".")
 
 
+def _is_shot_name(name: str) -> bool:
+    """Without a manifest every image is a shot, including ones in formats the pipeline then refuses by name."""
+    return is_image_name(name) or (name.lower().endswith(OTHER_IMAGE_EXTENSIONS) and not name.startswith("."))
+
+
 def parse_manifest(campaign_id: str, text: str | None) -> Manifest:
     """Parse ``campaign.yaml`` text (None: no manifest) into a ``Manifest``, naming the campaign and key on error."""
     if text is None:
         return Manifest()
     where = f"campaign {campaign_id!r}, file {MANIFEST_NAME}"
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CampaignError(f"{where}: not valid YAML: {exc}") from None
+        data = load_yaml(text)
+    except ManifestSyntaxError as exc:
+        raise CampaignError(f"{where}: {exc}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -192,13 +203,17 @@ def parse_manifest(campaign_id: str, text: str | None) -> Manifest:
 
 
 def _describe(exc: ValidationError) -> str:
+    """The first few problems, each with its key; pydantic's own text would repeat the (maybe huge) input."""
     problems = []
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    errors = exc.errors(include_url=False, include_input=False)
+    for error in errors[:MAX_PROBLEMS_SHOWN]:
+        key = ".".join(str(part)[:SHOWN_KEY] for part in error["loc"]) or "(top level)"
         if error["type"] == "extra_forbidden":
             problems.append(f"unknown key {key!r}")
         else:
-            problems.append(f"{key}: {error['msg']}")
+            problems.append(f"{key}: {error['msg'][:200]}")
+    if len(errors) > MAX_PROBLEMS_SHOWN:
+        problems.append(f"and {len(errors) - MAX_PROBLEMS_SHOWN} more")
     return "; ".join(problems)
 
 
@@ -206,15 +221,14 @@ def load_campaign(campaign_id: str, files: Iterable[str], manifest_text: str | N
     """Resolve a campaign from the names of the files dropped for it and its manifest text.
 
     Without a manifest (or one without ``shots``) every image is a shot, in file-name order. Files the manifest
-    names but that were not dropped are reported together, by name.
+    names but that were not dropped are reported together, by name; so is anything else knowable before paying.
     """
     check_campaign_id(campaign_id)
     manifest = parse_manifest(campaign_id, manifest_text)
     present = set(files)
     shots = manifest.shots
     if shots is None:
-        images = sorted(name for name in present if is_image_name(name))
-        shots = [Shot(image=name) for name in images]
+        shots = [Shot(image=name) for name in sorted(name for name in present if _is_shot_name(name))]
     if not shots:
         raise CampaignError(f"campaign {campaign_id!r}: no images ({', '.join(IMAGE_EXTENSIONS)}) were dropped")
     resolved = [
@@ -230,9 +244,11 @@ def load_campaign(campaign_id: str, files: Iterable[str], manifest_text: str | N
         for index, shot in enumerate(shots)
     ]
     campaign = Campaign(campaign_id=campaign_id, manifest=manifest, shots=resolved)
+    where = f"campaign {campaign_id!r}" + (f", file {MANIFEST_NAME}" if manifest.shots is not None else "")
     missing = [name for name in campaign.referenced_files() if name not in present]
     if missing:
-        raise CampaignError(
-            f"campaign {campaign_id!r}, file {MANIFEST_NAME}: names files that were not dropped: {', '.join(missing)}"
-        )
+        raise CampaignError(f"{where}: names files that were not dropped: {', '.join(missing)}")
+    problems = campaign_problems(campaign)
+    if problems:
+        raise CampaignError(f"{where}: {'; '.join(problems)}")
     return campaign

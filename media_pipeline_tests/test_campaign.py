@@ -1,5 +1,7 @@
 """Manifest validation: defaults, ranges, unknown keys by name, missing files by name, shots without a manifest."""
 
+import tracemalloc
+
 import pytest
 
 from media_pipeline.campaign import CampaignError, check_campaign_id, load_campaign, parse_manifest
@@ -83,3 +85,73 @@ def test_a_chained_shot_needs_no_image_of_its_own():
 def test_pinned_end_image_is_accepted_on_the_grok_1_5_family():
     manifest = parse_manifest("c", "model: grok-imagine-video-1.5\nshots: [{image: a.jpg, end_image: b.png}]")
     assert manifest.shots[0].end_image == "b.png"
+
+
+def test_two_files_with_one_stem_are_refused_naming_both_files():
+    with pytest.raises(CampaignError) as err:
+        load_campaign("spring", ["prod.jpg", "prod.png", "x.png"], None)
+    assert "campaign 'spring'" in str(err.value) and "prod.jpg and prod.png" in str(err.value)
+    with pytest.raises(CampaignError, match="Prod.jpg and prod.png"):  # one key on a case-insensitive store
+        load_campaign("spring", ["Prod.jpg", "prod.png"], None)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("deliverable: {poster: {shot: nosuch}}", "deliverable.poster.shot 'nosuch' is not one of the shots"),
+        ("duration: 1\ndeliverable: {transition: crossfade, transition_seconds: 1.5}", "too short for 1.5 s"),
+        ("shots: [{image: a.jpg, prompt: '" + "p" * 4000 + "'}]\nstyle: '" + "s" * 200 + "'", "over the API's 4096"),
+        ("aspect_ratio: 16:9", 'put it in quotes: "16:9"'),
+        ("deliverable: {renditions: [9:16]}", 'put it in quotes: "9:16"'),
+        ("duration: 3\nduration: 4", "key 'duration' appears twice"),
+        ("shots:\n  - {image: a.jpg, prompt: x, prompt: y}", "key 'prompt' appears twice"),
+        ("style: &s warm\nshots: [{image: a.jpg, prompt: *s}]", "YAML aliases (*s) are not allowed"),
+        ("style: " + "[" * 40 + "]" * 40, "nested deeper than"),
+    ],
+)
+def test_what_would_fail_after_paying_is_refused_at_load(text, expected):
+    with pytest.raises(CampaignError) as err:
+        load_campaign("spring", IMAGES, text)
+    assert "campaign 'spring'" in str(err.value) and expected in str(err.value)
+
+
+def test_a_middle_shot_needs_two_transitions_the_ends_one():
+    text = "deliverable: {transition: fade_black, transition_seconds: 0.75}\nduration: 1"
+    with pytest.raises(CampaignError) as err:
+        load_campaign("spring", IMAGES, text)
+    assert "shot 'b'" in str(err.value) and "shot 'a'" not in str(err.value) and "shot 'c'" not in str(err.value)
+
+
+def test_the_alias_bomb_is_refused_without_expanding_it():
+    levels = [f'l0: &l0 [{", ".join(["lol"] * 9)}]']
+    levels += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    bomb = "\n".join(levels)
+    assert len(bomb) < 1024
+    tracemalloc.start()
+    try:
+        with pytest.raises(CampaignError, match="aliases") as err:
+            load_campaign("spring", IMAGES, bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20 and len(str(err.value)) < 300
+
+
+def test_error_messages_do_not_grow_with_their_input():
+    huge_key = "k" * 100_000
+    many = "shots:\n" + "".join(f"  - {{image: a.jpg, id: 'bad id {i}'}}\n" for i in range(2000))
+    for text in (f"{huge_key}: 1", many, f"style: 1\n{huge_key}: 1\n{huge_key}: 2"):
+        with pytest.raises(CampaignError) as err:
+            load_campaign("spring", IMAGES, text)
+        assert len(str(err.value)) < 1000
+
+
+@pytest.mark.parametrize("name", ["spring\n", "spring\n\n", " spring", "spr/ing"])
+def test_campaign_ids_are_matched_whole(name):
+    with pytest.raises(CampaignError, match="must match"):
+        check_campaign_id(name)
+
+
+def test_an_image_in_a_format_the_pipeline_does_not_take_is_a_shot_to_refuse_by_name():
+    campaign = load_campaign("spring", ["a.png", "b.heic", "notes.txt"], None)
+    assert [s.image for s in campaign.shots] == ["a.png", "b.heic"]

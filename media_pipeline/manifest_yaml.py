@@ -1,0 +1,116 @@
+"""Reading ``campaign.yaml`` as hostile input: bounded size, UTF-8 only, a YAML subset without surprises.
+
+A manifest comes from whoever can write to the drop zone, so reading it must cost little whatever it holds:
+at most ``MAX_MANIFEST_BYTES``, refused if not UTF-8, and parsed by PyYAML's ``SafeLoader`` with four hooks —
+no aliases (a 1 KB "billion laughs" document would otherwise expand to gigabytes), no duplicate keys (the last
+one would silently win), no nesting deeper than ``MAX_DEPTH``, and no YAML 1.1 sexagesimal numbers (an unquoted
+``16:9`` is the integer 969 there). Every message quotes at most ``SHOWN_CHARS`` of the input. No Dagster here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode
+
+MAX_MANIFEST_BYTES = 256 * 1024
+MAX_DEPTH = 16
+SHOWN_CHARS = 60
+
+
+class ManifestSyntaxError(ValueError):
+    """The manifest text cannot be read as the pipeline's YAML subset; the message says where and why."""
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` cut to ``SHOWN_CHARS``, so no message grows with its input."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else f"{text[: SHOWN_CHARS - 5]}...{text[-2:]}"
+
+
+def _line(node_or_event: Any) -> int:
+    return node_or_event.start_mark.line + 1
+
+
+class StrictLoader(yaml.SafeLoader):
+    """``SafeLoader`` that refuses aliases, duplicate keys, deep nesting and sexagesimal numbers."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise ManifestSyntaxError(
+                f"line {_line(event)}: YAML aliases (*{event.anchor[:SHOWN_CHARS]}) are not allowed; "
+                "write the value out in full"
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise ManifestSyntaxError(f"line {_line(self.peek_event())}: nested deeper than {MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in first:
+                    raise ManifestSyntaxError(
+                        f"line {_line(key_node)}: key {shown(key)} appears twice (first on line {first[key]}); keep one"
+                    )
+                first[key] = _line(key_node)
+            except TypeError:  # an unhashable key: SafeLoader says so below
+                break
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node: ScalarNode) -> int:
+        self._refuse_sexagesimal(node)
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node: ScalarNode) -> float:
+        self._refuse_sexagesimal(node)
+        return super().construct_yaml_float(node)
+
+    @staticmethod
+    def _refuse_sexagesimal(node: ScalarNode) -> None:
+        if ":" in node.value:
+            raise ManifestSyntaxError(
+                f"line {_line(node)}: unquoted {node.value[:SHOWN_CHARS]} is a number in YAML 1.1 (base 60); "
+                f'put it in quotes: "{node.value[:SHOWN_CHARS]}"'
+            )
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_yaml_int)
+StrictLoader.add_constructor("tag:yaml.org,2002:float", StrictLoader.construct_yaml_float)
+
+
+def decode_manifest(data: bytes) -> str:
+    """The manifest's text: at most ``MAX_MANIFEST_BYTES`` of UTF-8 (a BOM is allowed), else ``ManifestSyntaxError``."""
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestSyntaxError(f"larger than {MAX_MANIFEST_BYTES // 1024} KiB; a manifest is a short settings file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ManifestSyntaxError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); save the file as UTF-8"
+        ) from None
+
+
+def load_yaml(text: str) -> Any:
+    """Parse manifest text with ``StrictLoader``; any YAML problem becomes a ``ManifestSyntaxError`` with its line."""
+    loader = StrictLoader(text)
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ManifestSyntaxError(f"not valid YAML: {where}{exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise ManifestSyntaxError(f"not valid YAML: {str(exc)[: SHOWN_CHARS * 2]}") from None
+    finally:
+        loader.dispose()
