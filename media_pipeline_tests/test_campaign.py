@@ -123,7 +123,7 @@ def test_a_middle_shot_needs_two_transitions_the_ends_one():
 
 
 def test_the_alias_bomb_is_refused_without_expanding_it():
-    levels = [f'l0: &l0 [{", ".join(["lol"] * 9)}]']
+    levels = [f"l0: &l0 [{', '.join(['lol'] * 9)}]"]
     levels += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
     bomb = "\n".join(levels)
     assert len(bomb) < 1024
