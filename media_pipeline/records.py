@@ -103,7 +103,11 @@ class DeliverableFile(BaseModel):
 
 
 class Deliverable(BaseModel):
-    """Output of ``deliverable``: the published renditions, poster and contact sheet."""
+    """Output of ``deliverable``: the published renditions, poster and contact sheet.
+
+    It is also the set's pointer (``deliverables/<campaign>/current.json``): its keys name the set's version
+    folder. ``skipped_shots`` are the failed shots left out under ``on_failed_shots: skip``, with their errors.
+    """
 
     campaign: str
     master_key: str
@@ -113,3 +117,11 @@ class Deliverable(BaseModel):
     duration: float
     sha256: str
     shot_offsets: dict[str, float] = {}
+    version: str = ""
+    published_at: datetime | None = None
+    skipped_shots: dict[str, str] = {}
+
+    @property
+    def keys(self) -> list[str]:
+        """Every file of the set: the renditions (master first), the poster and the contact sheet."""
+        return [f.key for f in self.renditions] + [self.poster_key, self.contact_sheet_key]

@@ -159,6 +159,29 @@ class S3MediaStore(MediaStore, S3Location):
         with s3_errors(self.uri(key), "DELETE"):
             self.client.delete_object(Bucket=self.bucket, Key=self._obj(key))
 
+    def list_children(self, prefix: str) -> list[str]:
+        folder = prefix.strip("/")
+        full = join_key(self.prefix, f"{folder}/" if folder else "")
+        names: set[str] = set()
+        with s3_errors(f"s3://{self.bucket}/{full}", "LIST"):
+            listing = self.client.get_paginator("list_objects_v2")
+            for page in listing.paginate(Bucket=self.bucket, Prefix=full, Delimiter="/"):
+                names.update(p["Prefix"][len(full) :].rstrip("/") for p in page.get("CommonPrefixes", ()))
+                names.update(obj["Key"][len(full) :] for obj in page.get("Contents", ()))
+        return sorted(n for n in names if n)
+
+    def alias_folder(self, alias: str, target: str, names: Iterable[str]) -> None:
+        for name in names:
+            key = f"{alias}/{name}"
+            with s3_errors(self.uri(key), f"server-side copy from {self.uri(f'{target}/{name}')}"):
+                self.client.copy(
+                    {"Bucket": self.bucket, "Key": self._obj(f"{target}/{name}")},
+                    self.bucket,
+                    self._obj(key),
+                    ExtraArgs={"ContentType": content_type(key), "MetadataDirective": "REPLACE"},
+                    Config=self._transfer(),
+                )
+
     def presign(self, key: str, ttl_seconds: int) -> tuple[str, datetime]:
         """A presigned GET for ``key`` valid ``max(ttl_seconds, url_ttl_seconds)`` s, and its expiry.
 

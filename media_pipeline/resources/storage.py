@@ -14,6 +14,7 @@ import mimetypes
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -82,6 +83,35 @@ class MediaStore(ConfigurableResource):
 
     def delete(self, key: str) -> None:
         """Remove the object at ``key`` if present."""
+        raise NotImplementedError
+
+    def list_children(self, prefix: str) -> list[str]:
+        """The names directly under the folder-like ``prefix`` (objects and sub-folders alike), sorted."""
+        raise NotImplementedError
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Remove every object under the folder-like ``prefix``."""
+        for key in self.list_keys(prefix):
+            self.delete(key)
+
+    def alias_folder(self, alias: str, target: str, names: Iterable[str]) -> None:
+        """Make ``<alias>/<name>`` read as ``<target>/<name>`` for each of ``names`` (stable names of a set).
+
+        A folder store switches them all at once (the symlink ``<alias>/current`` is renamed over the old one
+        and each name links through it); an S3 store copies them on the server, one object at a time.
+        """
+        raise NotImplementedError
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        """Store ``data`` at ``key`` only if no object is there, atomically against every other writer.
+
+        True when this call created the object, False when one was already there (it is left as it was): the
+        conditional create behind claims, so two runs never both believe they took one.
+        """
+        raise NotImplementedError
+
+    def size(self, key: str) -> int | None:
+        """The size in bytes of the object at ``key``, or None when there is none (one HEAD on S3)."""
         raise NotImplementedError
 
     def fetch_url(self, key: str, ttl_seconds: int) -> str:
@@ -186,9 +216,54 @@ class LocalMediaStore(MediaStore):
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def list_children(self, prefix: str) -> list[str]:
+        folder = self._path(prefix.strip("/")) if prefix.strip("/") else Path(self.root)
+        try:
+            return sorted(name for name in os.listdir(folder) if not name.startswith("."))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def delete_prefix(self, prefix: str) -> None:
+        folder = self._path(prefix.strip("/"))
+        if folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder)  # with the half-written .part files a killed writer left behind
+
+    def alias_folder(self, alias: str, target: str, names: Iterable[str]) -> None:
+        base = self._path(alias)
+        base.mkdir(parents=True, exist_ok=True)
+        _swap_symlink(base / "current", os.path.relpath(self._path(target), base))
+        for name in names:
+            link = self._path(f"{alias}/{name}")
+            if not (link.is_symlink() and os.readlink(link) == f"current/{name}"):
+                _swap_symlink(link, f"current/{name}")
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        target, tmp = self._atomic_target(key)
+        try:
+            tmp.write_bytes(data)
+            os.link(tmp, target)  # fails if the name exists; the object appears whole
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+        return True
+
+    def size(self, key: str) -> int | None:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            return None
+
     def fetch_url(self, key: str, ttl_seconds: int) -> str:
         encoded = base64.b64encode(self.get_bytes(key)).decode("ascii")
         return f"data:{content_type(key)};base64,{encoded}"
 
     def uri(self, key: str) -> str:
         return str(self._path(key).resolve())
+
+
+def _swap_symlink(link: Path, target: str) -> None:
+    """Point ``link`` at ``target`` in one rename: a reader sees the old target or the new one, never neither."""
+    tmp = link.with_name(f".{link.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.link")
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
