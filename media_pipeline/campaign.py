@@ -104,6 +104,7 @@ class Manifest(_Strict):
     budget_usd: float | None = Field(default=None, ge=0)
     shots: list[Shot] | None = None
     deliverable: DeliverableSpec = Field(default_factory=DeliverableSpec)
+    on_failed_shots: Literal["fail", "skip"] = "fail"  # skip: deliver the good shots, list the missing ones
 
     @model_validator(mode="after")
     def _check_shots(self) -> Manifest:
