@@ -17,7 +17,7 @@ from media_pipeline.resources.storage import LocalMediaStore
 
 from .builders import write_campaign
 
-pytest_plugins = ["media_pipeline_tests.s3_fixtures"]
+pytest_plugins = ["media_pipeline_tests.s3_fixtures", "media_pipeline_tests.postgres_fixtures"]
 
 __all__ = ["write_campaign"]
 
