@@ -63,6 +63,8 @@ class ClipOutcome(BaseModel):
     video_seconds: float = 0.0
     latency_s: float = 0.0
     api_calls: int = 0
+    submits: int = 0  # requests the API accepted (paid) in this attempt
+    uncertain_submits: int = 0  # submits whose reply never came: perhaps accepted and billed, perhaps not
     error: str | None = None
 
 
@@ -72,6 +74,8 @@ class ShotClip(ClipOutcome):
     cache_key: str | None = None
     source_key: str | None = None
     fidelity: float | None = None
+    clip_bytes: int | None = None  # the stored clip's size when it was last known good
+    healed: bool = False  # a cached clip that did not decode was removed and made again
 
     @property
     def cache_hit(self) -> bool:

@@ -34,6 +34,7 @@ from .storage import StoreError
 _SIGNED_QUERY = re.compile(r"\?[^\s'\"]*")  # a URL's query string: presigned URLs carry credentials there
 
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
+_CONFLICT_CODES = {"412", "PreconditionFailed", "409", "ConditionalRequestConflict"}
 _HINTS = {
     "NoSuchBucket": "the bucket does not exist",
     "AccessDenied": "access denied: check the IAM policy of AWS_ACCESS_KEY_ID",
@@ -119,6 +120,14 @@ def is_missing(exc: BaseException) -> bool:
     """True when ``exc`` is S3 saying the object is not there (not the bucket: that is an error)."""
     if isinstance(exc, botocore.exceptions.ClientError):
         return str(exc.response.get("Error", {}).get("Code", "")) in _MISSING_CODES
+    return False
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """True when S3 refused a conditional write because the object exists (412) or another such write to it
+    is in progress (409): either way this writer did not create it."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "")) in _CONFLICT_CODES
     return False
 
 

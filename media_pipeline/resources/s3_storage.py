@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from boto3.s3.transfer import TransferConfig
 from pydantic import Field
 
-from .s3_client import S3Location, is_missing, join_key, s3_errors
+from .s3_client import S3Location, is_conflict, is_missing, join_key, s3_errors
 from .storage import MediaStore, StoreError, check_key, content_type
 
 MIN_PART_BYTES = 5 * 1024 * 1024
@@ -181,6 +181,28 @@ class S3MediaStore(MediaStore, S3Location):
                     ExtraArgs={"ContentType": content_type(key), "MetadataDirective": "REPLACE"},
                     Config=self._transfer(),
                 )
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        """A PUT with ``If-None-Match: *``: S3 (AWS, SeaweedFS, MinIO, R2) refuses it when the key exists."""
+        with s3_errors(self.uri(key), "conditional PUT"):
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket, Key=self._obj(key), Body=data, ContentType=content_type(key), IfNoneMatch="*"
+                )
+            except Exception as exc:
+                if is_conflict(exc):
+                    return False
+                raise
+        return True
+
+    def size(self, key: str) -> int | None:
+        with s3_errors(self.uri(key), "HEAD"):
+            try:
+                return int(self.client.head_object(Bucket=self.bucket, Key=self._obj(key))["ContentLength"])
+            except Exception as exc:
+                if is_missing(exc):
+                    return None
+                raise
 
     def presign(self, key: str, ttl_seconds: int) -> tuple[str, datetime]:
         """A presigned GET for ``key`` valid ``max(ttl_seconds, url_ttl_seconds)`` s, and its expiry.
