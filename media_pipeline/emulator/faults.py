@@ -1,8 +1,10 @@
 """What the emulator gets wrong on purpose, so clients can be tested against the failures the real API has.
 
 Every fault is either a fraction of calls (drawn from one seeded RNG, so a run is repeatable) or "the first N"
-(counted from when the faults were set), or a marker in the prompt. ``FaultState`` makes the draws, under a
-lock, for the gRPC and HTTP threads alike.
+(counted from when the faults were set), or a marker in the prompt. Faults of a *call* (a failed RPC, a lost
+reply, a failed or bad download) count calls; faults of a *request* (moderated, expired, never finishing, a
+result that is gone for good) are drawn once when the request is accepted, and a prompt marker makes them
+certain. ``FaultState`` makes the draws, under a lock, for the gRPC and HTTP threads alike.
 """
 
 from __future__ import annotations
@@ -13,30 +15,53 @@ from dataclasses import dataclass
 
 import grpc
 
+FAULTY_METHODS = ("GenerateVideo", "GetDeferredVideo")
+
 
 @dataclass(frozen=True)
 class Faults:
     """Fault injection settings; the defaults inject nothing except on the marker prompts."""
 
-    fail_rate: float = 0.0
+    fail_rate: float = 0.0  # calls of `fail_method` answered `fail_code`, before anything happens
     fail_first: int = 0
     fail_code: str = "UNAVAILABLE"
+    fail_method: str = "GenerateVideo"
+    lose_submit_reply_rate: float = 0.0  # accepted (and billed) submits whose reply is lost
+    lose_submit_reply_first: int = 0
+    lose_submit_reply_code: str = "DEADLINE_EXCEEDED"  # what the client sees instead of the request id
     moderation_marker: str | None = "[moderate]"
     expire_rate: float = 0.0
     expire_first: int = 0
     expire_marker: str | None = "[expire]"
+    never_finish_rate: float = 0.0  # requests that stay PENDING for ever
+    never_finish_first: int = 0
+    never_finish_marker: str | None = "[never]"
     slow_poll_seconds: float = 0.0
     download_500_rate: float = 0.0
     download_500_first: int = 0
     truncate_rate: float = 0.0
     truncate_first: int = 0
+    not_video_rate: float = 0.0  # downloads answered 200 with a body that is not a video
+    not_video_first: int = 0
+    not_video_marker: str | None = "[not-video]"  # every download of such a request
+    gone_rate: float = 0.0  # requests whose result answers `gone_status` for good
+    gone_first: int = 0
+    gone_marker: str | None = "[gone]"
+    gone_status: int = 410
     seed: int = 0
 
-    def __post_init__(self) -> None:
-        status_code(self.fail_code)  # reject a bad code when configured, not on the first call
-        for name in ("fail_rate", "expire_rate", "download_500_rate", "truncate_rate"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
+    def __post_init__(self) -> None:  # reject bad settings when configured, not on the first call
+        status_code(self.fail_code)
+        status_code(self.lose_submit_reply_code)
+        if self.fail_method not in FAULTY_METHODS:
+            raise ValueError(f"fail_method must be one of {', '.join(FAULTY_METHODS)}, got {self.fail_method!r}")
+        if self.gone_status not in (404, 410):
+            raise ValueError(f"gone_status must be 404 or 410, got {self.gone_status}")
+        for name, value in vars(self).items():
+            if name.endswith("_rate") and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
+            if name.endswith("_first") and value < 0:
+                raise ValueError(f"{name} must not be negative")
 
 
 def status_code(name: str) -> grpc.StatusCode:
@@ -45,6 +70,15 @@ def status_code(name: str) -> grpc.StatusCode:
         return grpc.StatusCode[name.upper()]
     except KeyError:
         raise ValueError(f"unknown gRPC status code {name!r}") from None
+
+
+@dataclass(frozen=True)
+class RequestFate:
+    """What happens to one accepted request, decided when it is accepted."""
+
+    outcome: str = "done"  # done | moderated | expired | never
+    gone: bool = False
+    not_video: bool = False
 
 
 class FaultState:
@@ -56,34 +90,48 @@ class FaultState:
         self._seen: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def _draw(self, kind: str, rate: float, first: int) -> bool:
+    def _draw(self, kind: str) -> bool:
+        rate: float = getattr(self.faults, f"{kind}_rate")
+        first: int = getattr(self.faults, f"{kind}_first")
         with self._lock:
             seen = self._seen.get(kind, 0)
             self._seen[kind] = seen + 1
             return seen < first or (rate > 0 and self._rng.random() < rate)
 
-    def start_fails(self) -> grpc.StatusCode | None:
-        """The code this GenerateVideo call fails with, or None."""
-        f = self.faults
-        return status_code(f.fail_code) if self._draw("start", f.fail_rate, f.fail_first) else None
-
-    def moderated(self, prompt: str) -> bool:
-        """True when the prompt carries the moderation marker."""
-        marker = self.faults.moderation_marker
+    def _marked(self, marker: str | None, prompt: str) -> bool:
         return bool(marker) and marker in prompt
 
-    def expires(self, prompt: str) -> bool:
-        """True when this accepted request is to come back EXPIRED."""
+    def call_fails(self, method: str) -> grpc.StatusCode | None:
+        """The code this call of ``method`` fails with, or None."""
+        if method != self.faults.fail_method or not self._draw("fail"):
+            return None
+        return status_code(self.faults.fail_code)
+
+    def submit_reply_lost(self) -> grpc.StatusCode | None:
+        """The code the client sees instead of this accepted submit's reply, or None."""
+        return status_code(self.faults.lose_submit_reply_code) if self._draw("lose_submit_reply") else None
+
+    def fate(self, prompt: str) -> RequestFate:
+        """The outcome of a request just accepted with ``prompt``."""
         f = self.faults
-        drawn = self._draw("expire", f.expire_rate, f.expire_first)
-        return drawn or (bool(f.expire_marker) and f.expire_marker in prompt)
+        outcome = "done"
+        if self._marked(f.moderation_marker, prompt):
+            outcome = "moderated"
+        elif self._draw("expire") or self._marked(f.expire_marker, prompt):
+            outcome = "expired"
+        elif self._draw("never_finish") or self._marked(f.never_finish_marker, prompt):
+            outcome = "never"
+        gone = outcome == "done" and (self._draw("gone") or self._marked(f.gone_marker, prompt))
+        return RequestFate(outcome, gone, self._marked(f.not_video_marker, prompt))
 
     def download_fails(self) -> bool:
         """True when this download is to be answered with HTTP 500."""
-        f = self.faults
-        return self._draw("download_500", f.download_500_rate, f.download_500_first)
+        return self._draw("download_500")
 
     def truncates(self) -> bool:
         """True when this download is to stop short of its Content-Length."""
-        f = self.faults
-        return self._draw("truncate", f.truncate_rate, f.truncate_first)
+        return self._draw("truncate")
+
+    def not_video(self) -> bool:
+        """True when this download is to be answered with a body that is not a video."""
+        return self._draw("not_video")

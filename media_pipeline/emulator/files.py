@@ -1,7 +1,9 @@
 """The emulator's result URLs: a loopback HTTP server for finished clips, with download faults.
 
-``GET /videos/<request_id>.mp4`` streams the clip of a finished request; ``GET /_stats`` returns the call
-counters as JSON, so a benchmark running the emulator in another process can read them.
+``GET /videos/<request_id>.mp4`` streams the clip of a finished request — or answers 404 (unknown, not done),
+``gone_status`` (a result gone for good), 500, a truncated body or a body that is not a video, as the faults
+say. ``GET /_stats`` returns what the emulator saw as JSON, so a benchmark running it in another process can
+read it.
 """
 
 from __future__ import annotations
@@ -11,23 +13,30 @@ import shutil
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 from .faults import FaultState
+from .jobs import Download
 from .stats import CallCounter
 
-Resolver = Callable[[str], Path | None]
+Resolver = Callable[[str], Download]
+NOT_A_VIDEO = b"<html><body><h1>502 Bad Gateway</h1>upstream error (injected)</body></html>\n"
 
 
 class FileServer:
-    """Serves finished clips on 127.0.0.1; ``resolve(request_id)`` says which file a request produced."""
+    """Serves finished clips on 127.0.0.1; ``resolve(request_id)`` says what a download of a request gets."""
 
     def __init__(
-        self, resolve: Resolver, faults: Callable[[], FaultState], counter: CallCounter, port: int = 0
+        self,
+        resolve: Resolver,
+        faults: Callable[[], FaultState],
+        counter: CallCounter,
+        stats: Callable[[], dict[str, object]],
+        port: int = 0,
     ) -> None:
         self._resolve = resolve
         self._faults = faults
         self._counter = counter
+        self._stats = stats
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -74,18 +83,28 @@ class FileServer:
     def _get(self, handler: BaseHTTPRequestHandler) -> None:
         path = handler.path.split("?", 1)[0]
         if path == "/_stats":
-            self._send(handler, 200, json.dumps(self._counter.as_json()).encode(), "application/json")
+            self._send(handler, 200, json.dumps(self._stats()).encode(), "application/json")
             return
         name = path.removeprefix("/videos/")
-        clip = self._resolve(name.removesuffix(".mp4")) if name != path and name.endswith(".mp4") else None
-        if clip is None or not clip.is_file():
+        found = self._resolve(name.removesuffix(".mp4")) if name != path and name.endswith(".mp4") else None
+        faults = self._faults()
+        if found is not None and found.state == "gone":
+            status = faults.faults.gone_status
+            self._counter.add("download", str(status))
+            self._send(handler, status, b"gone (injected)\n", "text/plain")
+            return
+        clip = found.clip if found is not None else None
+        if found is None or clip is None or not clip.is_file():
             self._counter.add("download", "404")
             self._send(handler, 404, b"not found\n", "text/plain")
             return
-        faults = self._faults()
         if faults.download_fails():
             self._counter.add("download", "500")
             self._send(handler, 500, b"internal error (injected)\n", "text/plain")
+            return
+        if found.not_video or faults.not_video():
+            self._counter.add("download", "not_video")
+            self._send(handler, 200, NOT_A_VIDEO, "video/mp4")
             return
         size = clip.stat().st_size
         handler.send_response(200)

@@ -6,7 +6,6 @@ The real ``xai_sdk.Client`` talks to it with ``api_host=emulator.api_host, use_i
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import shutil
@@ -24,8 +23,11 @@ from xai_sdk.proto import video_pb2_grpc
 from ..resources.xai_api import MAX_MESSAGE_BYTES
 from .faults import Faults
 from .files import FileServer
+from .jobs import JobBook
+from .options import build_parser, config_from_args
 from .renders import RenderPool
 from .service import EmulatorConfig, VideoService
+from .stats import CallCounter, Paid, PaidLog, stats_json
 
 GRPC_WORKERS = 64
 
@@ -50,6 +52,9 @@ class XaiEmulator:
         self._files: FileServer | None = None
         self._renders: RenderPool | None = None
         self.service: VideoService | None = None
+        self.jobs: JobBook | None = None
+        self.counter = CallCounter()
+        self.paid = PaidLog()
         self.grpc_port = 0
 
     # -- lifecycle ------------------------------------------------------------------------------------------
@@ -62,9 +67,15 @@ class XaiEmulator:
             images.mkdir()
             cache = self._render_cache_dir or self._workdir / "renders"
             self._renders = RenderPool(cache, self.config.render_concurrency, self.config.fps)
-            self.service = VideoService(self.config, self._renders, images, lambda: self.http_base)
+            self.counter, self.paid = CallCounter(), PaidLog()
+            self.jobs = JobBook(self.config, self._renders, self.paid, lambda: self.http_base)
+            self.service = VideoService(self.config, self.jobs, images, self.counter)
             self._files = FileServer(
-                self.service.clip_path, lambda: self.service.fault_state, self.service.counter, self._http_port
+                self.jobs.download,
+                lambda: self.service.fault_state,
+                self.counter,
+                lambda: stats_json(self.counter, self.paid),
+                self._http_port,
             )
             self._grpc = grpc.server(
                 futures.ThreadPoolExecutor(max_workers=GRPC_WORKERS, thread_name_prefix="xai-emulator-grpc"),
@@ -125,15 +136,26 @@ class XaiEmulator:
     @property
     def calls(self) -> dict[tuple[str, str], int]:
         """Calls so far by ``(method, outcome)``: ``GenerateVideo``, ``GetDeferredVideo``, ``download``."""
-        return self._service().counter.snapshot()
+        return self.counter.snapshot()
 
     def count(self, method: str, outcome: str | None = None) -> int:
         """Calls of ``method`` (with ``outcome``, when given)."""
-        return self._service().counter.total(method, outcome)
+        return self.counter.total(method, outcome)
+
+    @property
+    def paid_requests(self) -> list[Paid]:
+        """Every request accepted (and billed, unless it never rendered), a lost reply's included."""
+        return self.paid.entries()
+
+    @property
+    def stats(self) -> dict[str, object]:
+        """The ``/_stats`` document."""
+        return stats_json(self.counter, self.paid)
 
     def reset_counts(self) -> None:
-        """Zero the counters."""
-        self._service().counter.reset()
+        """Zero the counters and the paid log."""
+        self.counter.reset()
+        self.paid.reset()
 
     def set_faults(self, faults: Faults | None = None, **changes: object) -> None:
         """Replace the faults (``Faults`` or field changes on the current ones); "first N" counts restart."""
@@ -148,58 +170,6 @@ class XaiEmulator:
     def _service(self) -> VideoService:
         assert self.service is not None, "emulator not started"
         return self.service
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``xai-emulator`` command's options."""
-    p = argparse.ArgumentParser(prog="media-pipeline xai-emulator", description=__doc__.splitlines()[0])
-    p.add_argument("--port", type=int, default=0, help="gRPC port on 127.0.0.1 (0: a free one)")
-    p.add_argument("--http-port", type=int, default=0, help="result-file HTTP port on 127.0.0.1 (0: a free one)")
-    p.add_argument("--latency", type=float, default=1.0, help="seconds every request stays PENDING")
-    p.add_argument("--latency-per-second", type=float, default=0.0, help="extra PENDING seconds per video second")
-    p.add_argument("--max-concurrent", type=int, default=16, help="PENDING requests before RESOURCE_EXHAUSTED")
-    p.add_argument("--render-concurrency", type=int, default=2, help="clips encoded at once")
-    p.add_argument("--render-cache", type=Path, default=None, help="folder keeping renders between runs")
-    p.add_argument("--require-key", default=None, help="API key to expect (else any key is accepted)")
-    p.add_argument("--fail-rate", type=float, default=0.0, help="fraction of GenerateVideo calls to fail")
-    p.add_argument("--fail-first", type=int, default=0, help="fail the first N GenerateVideo calls")
-    p.add_argument("--fail-code", default="UNAVAILABLE", help="gRPC code of those failures")
-    p.add_argument("--moderation-marker", default="[moderate]", help="prompts containing this FAIL moderation")
-    p.add_argument("--expire-rate", type=float, default=0.0, help="fraction of requests that come back EXPIRED")
-    p.add_argument("--expire-marker", default="[expire]", help="prompts containing this come back EXPIRED")
-    p.add_argument("--slow-poll", type=float, default=0.0, help="seconds every GetDeferredVideo sleeps")
-    p.add_argument("--download-500-rate", type=float, default=0.0, help="fraction of downloads answered 500")
-    p.add_argument("--download-500-first", type=int, default=0, help="answer the first N downloads with 500")
-    p.add_argument("--truncate-rate", type=float, default=0.0, help="fraction of downloads cut short")
-    p.add_argument("--truncate-first", type=int, default=0, help="cut the first N downloads short")
-    p.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
-    return p
-
-
-def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
-    """An ``EmulatorConfig`` from parsed command-line options."""
-    faults = Faults(
-        fail_rate=args.fail_rate,
-        fail_first=args.fail_first,
-        fail_code=args.fail_code,
-        moderation_marker=args.moderation_marker or None,
-        expire_rate=args.expire_rate,
-        expire_marker=args.expire_marker or None,
-        slow_poll_seconds=args.slow_poll,
-        download_500_rate=args.download_500_rate,
-        download_500_first=args.download_500_first,
-        truncate_rate=args.truncate_rate,
-        truncate_first=args.truncate_first,
-        seed=args.seed,
-    )
-    return EmulatorConfig(
-        latency_seconds=args.latency,
-        latency_per_second=args.latency_per_second,
-        max_concurrent=args.max_concurrent,
-        require_key=args.require_key,
-        render_concurrency=args.render_concurrency,
-        faults=faults,
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,16 @@
-"""Call counters by (method, outcome), shared by the gRPC service and the file server."""
+"""What the emulator saw: call counters by (method, outcome) and a log of every paid request.
+
+``CallCounter`` is shared by the gRPC services and the file server. ``PaidLog`` keeps one ``Paid`` per request
+the emulator accepted — including a submit whose reply was lost, and each request of a batch — with the server's
+wall-clock time, so a test can check the spacing of submits and the money billed per model. ``stats_json`` is the
+``/_stats`` document: ``{method: {outcome: n}, ..., "paid": {...}, "submits": [...]}``.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import asdict, dataclass
 
 
 class CallCounter:
@@ -34,8 +41,67 @@ class CallCounter:
             self._counts.clear()
 
     def as_json(self) -> dict[str, dict[str, int]]:
-        """``{method: {outcome: count}}``, for the ``/_stats`` endpoint."""
+        """``{method: {outcome: count}}``."""
         out: dict[str, dict[str, int]] = {}
         for (method, outcome), n in sorted(self.snapshot().items()):
             out.setdefault(method, {})[outcome] = n
         return out
+
+
+@dataclass(frozen=True)
+class Paid:
+    """One request the emulator accepted and will bill (unless it never renders)."""
+
+    at: float  # server wall-clock time (time.time()) of the acceptance
+    model: str  # the canonical id, aliases resolved
+    key: str  # a short hash of the API key, never the key
+    request_id: str
+    usd: float  # what the request is billed: 0 when it is moderated, expires or never finishes
+    reply_lost: bool = False
+    batch_id: str = ""
+
+
+class PaidLog:
+    """Every accepted request, in order; thread-safe."""
+
+    def __init__(self) -> None:
+        self._entries: list[Paid] = []
+        self._lock = threading.Lock()
+
+    def add(self, entry: Paid) -> None:
+        """Record one accepted request."""
+        with self._lock:
+            self._entries.append(entry)
+
+    def entries(self) -> list[Paid]:
+        """A copy of the log, oldest first."""
+        with self._lock:
+            return list(self._entries)
+
+    def reset(self) -> None:
+        """Forget every entry."""
+        with self._lock:
+            self._entries.clear()
+
+    def summary(self) -> dict[str, object]:
+        """Paid requests and USD billed, in total and per model; sync submits and batch requests apart."""
+        entries = self.entries()
+        by_model: dict[str, dict[str, float]] = {}
+        for e in entries:
+            row = by_model.setdefault(e.model, {"requests": 0, "usd": 0.0})
+            row["requests"] += 1
+            row["usd"] = round(row["usd"] + e.usd, 10)
+        return {
+            "requests": len(entries),
+            "submits": sum(1 for e in entries if not e.batch_id),
+            "batch_requests": sum(1 for e in entries if e.batch_id),
+            "replies_lost": sum(1 for e in entries if e.reply_lost),
+            "usd": round(sum(e.usd for e in entries), 10),
+            "by_model": by_model,
+        }
+
+
+def stats_json(counter: CallCounter, paid: PaidLog) -> dict[str, object]:
+    """The ``/_stats`` document: the counters, the paid summary and every sync submit's time."""
+    submits = [asdict(e) for e in paid.entries() if not e.batch_id]
+    return {**counter.as_json(), "paid": paid.summary(), "submits": submits}

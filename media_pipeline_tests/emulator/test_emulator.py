@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import signal
 import subprocess
@@ -18,26 +17,10 @@ from xai_sdk.video import VideoGenerationError
 
 from media_pipeline.emulator.server import XaiEmulator
 from media_pipeline.media.probe import probe
-from media_pipeline_tests.xai_builders import (
-    TEST_API_KEY,
-    TEST_MODEL,
-    EmulatorFactory,
-    image_data_url,
-)
-
-FAST = datetime.timedelta(seconds=0.05)
+from media_pipeline_tests.emulator.sdk import sdk_client, sdk_generate
+from media_pipeline_tests.xai_builders import TEST_MODEL, EmulatorFactory, image_data_url
 
 pytest_plugins = ["media_pipeline_tests.xai_fixtures"]  # idempotent if conftest registers it too
-
-
-def sdk_client(emulator: XaiEmulator, key: str = TEST_API_KEY) -> xai_sdk.Client:
-    return xai_sdk.Client(api_key=key, api_host=emulator.api_host, use_insecure_channel=True, timeout=10)
-
-
-def sdk_generate(client: xai_sdk.Client, prompt: str = "slow push in on the product", **kwargs: object):
-    args = {"model": TEST_MODEL, "image_url": image_data_url(), "duration": 1, "resolution": "480p"}
-    args.update(kwargs)
-    return client.video.generate(prompt=prompt, interval=FAST, **args)
 
 
 def test_generate_returns_a_real_clip_with_cost(xai_emulator: XaiEmulator, tmp_path: Path) -> None:

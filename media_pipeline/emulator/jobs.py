@@ -1,0 +1,170 @@
+"""The emulator's requests: each accepted ``Intake`` becomes a ``Job`` with a render, a latency and a fate.
+
+``JobBook`` admits jobs (the capacity check and the insert are one step), bills them into the ``PaidLog``,
+answers their status as the API does (PENDING with progress, DONE with a result URL and the cost in usd ticks,
+FAILED, EXPIRED) and tells the file server what a download of a result gets (the clip, gone for good, or an
+expired URL). Shared by the sync ``Video`` service and the batch service.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import grpc
+from xai_sdk.cost import USD_PER_TICK
+from xai_sdk.proto import deferred_pb2, usage_pb2, video_pb2
+
+from .config import EmulatorConfig
+from .faults import RequestFate
+from .intake import Intake, Rejected
+from .renders import RenderPool
+from .stats import Paid, PaidLog
+
+
+@dataclass
+class Job:
+    """One accepted request."""
+
+    request_id: str
+    model: str
+    duration: int
+    started_at: float
+    ready_at: float
+    cost_ticks: int
+    fate: RequestFate
+    render: Future[Path] | None = None
+    finished_at: float | None = None  # when a status first showed it DONE: its URL's lifetime starts
+
+    def pending(self, now: float) -> bool:
+        """Still being "generated": latency not over, its clip not rendered yet, or never to finish."""
+        if self.fate.outcome == "never":
+            return True
+        return now < self.ready_at or (self.render is not None and not self.render.done())
+
+
+@dataclass(frozen=True)
+class Download:
+    """What a GET of a job's result URL gets."""
+
+    state: Literal["ok", "missing", "gone"]
+    clip: Path | None = None
+    not_video: bool = False
+
+
+class JobBook:
+    """Every job of one emulator, by request id; thread-safe."""
+
+    def __init__(
+        self, config: EmulatorConfig, renders: RenderPool, paid: PaidLog, http_base: Callable[[], str]
+    ) -> None:
+        self.config = config
+        self.paid = paid
+        self._renders = renders
+        self._http_base = http_base
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def get(self, request_id: str) -> Job | None:
+        """The job of ``request_id``, or None."""
+        return self._jobs.get(request_id)
+
+    def admit(self, intake: Intake, fate: RequestFate, *, max_pending: int | None = None) -> Job:
+        """Start a job; RESOURCE_EXHAUSTED when ``max_pending`` jobs are already PENDING."""
+        render = None
+        with self._lock:
+            now = time.monotonic()
+            if max_pending is not None and sum(1 for j in self._jobs.values() if j.pending(now)) >= max_pending:
+                raise Rejected(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"too many concurrent video requests (limit {max_pending})",
+                )
+            if fate.outcome == "done":
+                render = self._renders.submit(
+                    intake.image,
+                    prompt=intake.prompt,
+                    duration=intake.duration,
+                    resolution=intake.resolution,
+                    aspect_ratio=intake.aspect_ratio,
+                    end_image=intake.end_image,
+                )
+            latency = self.config.latency_seconds + self.config.latency_per_second * intake.duration
+            job = Job(
+                request_id=str(uuid.uuid4()),
+                model=intake.model,
+                duration=intake.duration,
+                started_at=now,
+                ready_at=now + latency,
+                cost_ticks=intake.cost_ticks,
+                fate=fate,
+                render=render,
+            )
+            self._jobs[job.request_id] = job
+        return job
+
+    def bill(self, job: Job, key: str, *, reply_lost: bool = False, batch_id: str = "") -> None:
+        """Record the accepted job in the paid log: billed unless it is moderated, expires or never finishes."""
+        usd = job.cost_ticks * USD_PER_TICK if job.fate.outcome == "done" else 0.0
+        self.paid.add(Paid(time.time(), job.model, key, job.request_id, round(usd, 10), reply_lost, batch_id))
+
+    def status(self, job: Job) -> video_pb2.GetDeferredVideoResponse:
+        """The job's status the way ``GetDeferredVideo`` answers it."""
+        now = time.monotonic()
+        if job.pending(now):
+            span = max(job.ready_at - job.started_at, 1e-9)
+            progress = min(99, int(100 * (now - job.started_at) / span))
+            return video_pb2.GetDeferredVideoResponse(
+                status=deferred_pb2.PENDING,
+                response=video_pb2.VideoResponse(model=job.model, progress=progress),
+            )
+        if job.fate.outcome == "expired":
+            return video_pb2.GetDeferredVideoResponse(status=deferred_pb2.EXPIRED)
+        if job.fate.outcome == "moderated":
+            return _failed(job, "content_moderation", "the request was rejected by content moderation", False)
+        assert job.render is not None
+        error = job.render.exception()
+        if error is not None:
+            return _failed(job, "internal_error", f"video generation failed: {error}"[:500], True)
+        if job.finished_at is None:
+            job.finished_at = now
+        return video_pb2.GetDeferredVideoResponse(
+            status=deferred_pb2.DONE,
+            response=video_pb2.VideoResponse(
+                video=video_pb2.GeneratedVideo(
+                    url=f"{self._http_base()}/videos/{job.request_id}.mp4",
+                    duration=job.duration,
+                    respect_moderation=True,
+                ),
+                model=job.model,
+                usage=usage_pb2.SamplingUsage(cost_in_usd_ticks=job.cost_ticks),
+                progress=100,
+            ),
+        )
+
+    def download(self, request_id: str) -> Download:
+        """What a GET of ``request_id``'s result URL gets."""
+        job = self._jobs.get(request_id)
+        if job is None or job.fate.outcome != "done" or job.pending(time.monotonic()) or job.render is None:
+            return Download("missing")
+        if job.render.exception() is not None:
+            return Download("missing")
+        if job.fate.gone:
+            return Download("gone")
+        return Download("ok", job.render.result(), job.fate.not_video)
+
+
+def _failed(job: Job, code: str, message: str, respect_moderation: bool) -> video_pb2.GetDeferredVideoResponse:
+    return video_pb2.GetDeferredVideoResponse(
+        status=deferred_pb2.FAILED,
+        response=video_pb2.VideoResponse(
+            model=job.model,
+            error=video_pb2.VideoError(code=code, message=message),
+            video=video_pb2.GeneratedVideo(respect_moderation=respect_moderation),
+        ),
+    )

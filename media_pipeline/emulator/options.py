@@ -1,0 +1,80 @@
+"""The ``media-pipeline xai-emulator`` command's options, and the ``EmulatorConfig`` they make.
+
+Each fault that is "a fraction of calls or the first N" gets ``--<fault>-rate`` and ``--<fault>-first``; each
+prompt marker ``--<fault>-marker`` (an empty value turns the marker off).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from .config import EmulatorConfig
+from .faults import FAULTY_METHODS, Faults
+
+DRAWN_FAULTS = {
+    "fail": "calls of --fail-method answered --fail-code",
+    "lose-submit-reply": "submits accepted and billed, but answered --lose-submit-reply-code",
+    "expire": "requests that come back EXPIRED",
+    "never-finish": "requests that stay PENDING for ever",
+    "download-500": "downloads answered 500",
+    "truncate": "downloads cut short",
+    "not-video": "downloads answered 200 with a body that is not a video",
+    "gone": "requests whose result URL answers --gone-status for good",
+}
+MARKERS = {
+    "moderation": "prompts containing this FAIL moderation",
+    "expire": "prompts containing this come back EXPIRED",
+    "never-finish": "prompts containing this stay PENDING for ever",
+    "not-video": "every download of such a prompt's result is not a video",
+    "gone": "such a prompt's result URL answers --gone-status for good",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``xai-emulator`` command's options."""
+    p = argparse.ArgumentParser(
+        prog="media-pipeline xai-emulator", description="Serve the xAI video API emulator on 127.0.0.1."
+    )
+    p.add_argument("--port", type=int, default=0, help="gRPC port on 127.0.0.1 (0: a free one)")
+    p.add_argument("--http-port", type=int, default=0, help="result-file HTTP port on 127.0.0.1 (0: a free one)")
+    p.add_argument("--latency", type=float, default=1.0, help="seconds every request stays PENDING")
+    p.add_argument("--latency-per-second", type=float, default=0.0, help="extra PENDING seconds per video second")
+    p.add_argument("--max-concurrent", type=int, default=16, help="PENDING requests before RESOURCE_EXHAUSTED")
+    p.add_argument("--render-concurrency", type=int, default=2, help="clips encoded at once")
+    p.add_argument("--render-cache", type=Path, default=None, help="folder keeping renders between runs")
+    p.add_argument("--require-key", default=None, help="API key to expect (else any key is accepted)")
+    faults = p.add_argument_group("faults")
+    for name, what in DRAWN_FAULTS.items():
+        faults.add_argument(f"--{name}-rate", type=float, default=0.0, help=f"fraction of {what}")
+        faults.add_argument(f"--{name}-first", type=int, default=0, help=f"the first N {what}")
+    for name, what in MARKERS.items():
+        default = getattr(Faults, f"{name.replace('-', '_')}_marker")
+        faults.add_argument(f"--{name}-marker", default=default, help=f"{what} (default {default}; '' for none)")
+    faults.add_argument("--fail-code", default="UNAVAILABLE", help="gRPC code of the --fail faults")
+    faults.add_argument("--fail-method", default="GenerateVideo", choices=FAULTY_METHODS, help="method that fails")
+    faults.add_argument("--lose-submit-reply-code", default="DEADLINE_EXCEEDED", help="code a lost reply shows")
+    faults.add_argument("--gone-status", type=int, default=410, choices=(404, 410), help="HTTP status of gone")
+    faults.add_argument("--slow-poll", type=float, default=0.0, help="seconds every GetDeferredVideo sleeps")
+    faults.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    """An ``EmulatorConfig`` from parsed command-line options; ``ValueError`` names a bad one."""
+    values = vars(args)
+    fields = {f.name for f in dataclasses.fields(Faults)}
+    faults = {name: values[name] for name in fields if name in values}
+    for name in MARKERS:
+        key = f"{name.replace('-', '_')}_marker"
+        faults[key] = values[key] or None
+    faults["slow_poll_seconds"] = args.slow_poll
+    return EmulatorConfig(
+        latency_seconds=args.latency,
+        latency_per_second=args.latency_per_second,
+        max_concurrent=args.max_concurrent,
+        require_key=args.require_key,
+        render_concurrency=args.render_concurrency,
+        faults=Faults(**faults),
+    )
