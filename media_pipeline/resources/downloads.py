@@ -30,6 +30,10 @@ class RetryableDownloadError(DownloadError):
     """A download worth trying again: a 5xx, a dropped connection, a truncated body."""
 
 
+class GoneDownloadError(DownloadError):
+    """The URL answers 404 or 410: what it held is gone for good, so only a new request can bring it back."""
+
+
 def is_loopback_host(host: str | None) -> bool:
     """True for ``localhost`` and addresses in 127.0.0.0/8 or ``::1``."""
     if not host:
@@ -110,8 +114,8 @@ def _body(response: requests.Response, url: str, expected: int | None) -> Iterat
 def download_to_store(url: str, store: MediaStore, key: str, *, max_bytes: int) -> int:
     """Stream ``url`` into ``store`` at ``key`` (visible only when complete) and return its size.
 
-    Raises ``RetryableDownloadError`` for a 5xx, a dropped connection or a truncated body, and
-    ``DownloadError`` for anything a retry cannot fix.
+    Raises ``RetryableDownloadError`` for a 5xx, a dropped connection or a truncated body,
+    ``GoneDownloadError`` for 404 / 410, and ``DownloadError`` for anything else a retry cannot fix.
     """
     response = _open(url)
     if response.status_code >= 500:
@@ -119,7 +123,8 @@ def download_to_store(url: str, store: MediaStore, key: str, *, max_bytes: int) 
         raise RetryableDownloadError(f"{describe_url(url)}: HTTP {response.status_code}")
     if response.status_code != 200:
         response.close()
-        raise DownloadError(f"{describe_url(url)}: HTTP {response.status_code}")
+        error = GoneDownloadError if response.status_code in (404, 410) else DownloadError
+        raise error(f"{describe_url(url)}: HTTP {response.status_code}")
     length = response.headers.get("Content-Length")
     expected = int(length) if length and length.isdigit() else None
     if expected is not None and expected > max_bytes:

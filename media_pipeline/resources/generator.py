@@ -56,7 +56,17 @@ class ClipRequest(BaseModel):
 
 
 class ShotFailed(RuntimeError):
-    """This shot cannot be generated (bad input, moderation, the API's failure); the others go on."""
+    """This shot cannot be generated (bad input, moderation, the API's failure); the others go on.
+
+    It carries what the attempt spent (``api_calls``, ``cost_usd``, the paid ``request_id``), so a failed shot is
+    reported with its calls and cost instead of $0.
+    """
+
+    def __init__(self, message: str, *, api_calls: int = 0, cost_usd: float = 0.0, request_id: str | None = None):
+        super().__init__(message)
+        self.api_calls = api_calls
+        self.cost_usd = cost_usd
+        self.request_id = request_id
 
 
 class GeneratorStopped(RuntimeError):

@@ -1,43 +1,70 @@
-"""The request journal: which paid API request is making which shot's clip, kept in the store.
+"""The request journal: which paid API request is making which clip, and how far it got, kept in the store.
 
-An entry is written at ``jobs/<campaign>/<shot>.json`` as soon as the API accepts a request, before any
-polling, so a crash, a timeout or a re-run picks the same request up again instead of paying for a second one.
-The entry is kept after the clip is stored, marked ``done``, as the record of which request made the clip
-(its id, model and cost); a later request for the same shot with a different ``cache_key`` replaces it.
+One entry per clip at ``jobs/<campaign>/<cache_key>.json``: keyed by the clip's content address, so two shots can
+never share an entry unless they are the same clip (two files ``prod.jpg`` and ``prod.png`` have different
+pixels, so different keys), and a renamed shot still finds its request. The entry moves through:
+
+- ``submitting``: written *before* the GenerateVideo call. If it is still there with no request id, the reply was
+  lost or the run died mid-call: the API may have accepted (and billed) a request we cannot name, since it has no
+  idempotency key and no list call. The next holder submits again and counts it as an uncertain submit.
+- ``submitted``: the API accepted ``request_id``: a later run polls it instead of paying again.
+- ``ready``: the request is DONE and paid; its ``result_url`` lives until ``url_expires_at`` (24 h). A download that
+  failed in a retryable way leaves the entry here, and the next run downloads from the URL without submitting.
+- ``done``: the clip is in the store. ``failed``: the request ended FAILED, moderated, expired or with a result
+  that is not a video; the next run submits anew.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
 from .storage import MediaStore
 
+RESULT_URL_LIFE = timedelta(hours=24)
+Status = Literal["submitting", "submitted", "ready", "done", "failed"]
+
 
 class JournalEntry(BaseModel):
-    """One shot's request: enough to resume polling it and to audit what it cost."""
+    """One clip's request: enough to resume polling or downloading it, and to audit what it cost."""
 
-    request_id: str
     cache_key: str
-    submitted_at: str
+    campaign: str = ""
+    shot: str = ""
     model: str
-    status: Literal["submitted", "done"] = "submitted"
+    status: Status = "submitted"
+    request_id: str | None = None
+    submitted_at: str
+    result_url: str | None = None
+    url_expires_at: str | None = None
     clip_key: str | None = None
     cost_usd: float | None = None
     finished_at: str | None = None
+    error: str | None = None
+
+    def url_alive(self, margin: timedelta = timedelta(minutes=5)) -> bool:
+        """True while ``result_url`` should still answer (with a margin for the download itself)."""
+        if not self.result_url or not self.url_expires_at:
+            return False
+        return datetime.fromisoformat(self.url_expires_at) - margin > datetime.now(UTC)
+
+    @property
+    def paid_and_pending(self) -> bool:
+        """True when a later run can finish this clip without paying again (its request is journaled)."""
+        return self.status == "submitted" or (self.status in ("ready", "done") and self.url_alive())
 
 
-def journal_key(campaign: str, shot: str) -> str:
-    """Where the journal entry of ``shot`` lives in the store."""
-    return f"jobs/{campaign}/{shot}.json"
+def journal_key(campaign: str, cache_key: str) -> str:
+    """Where the journal entry of the clip ``cache_key`` made for ``campaign`` lives in the store."""
+    return f"jobs/{campaign}/{cache_key}.json"
 
 
-def now_iso() -> str:
-    """The current UTC time, ISO 8601, for entries."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def now_iso(delta: timedelta = timedelta()) -> str:
+    """The current UTC time (plus ``delta``), ISO 8601, for entries."""
+    return (datetime.now(UTC) + delta).isoformat(timespec="seconds")
 
 
 def read_entry(store: MediaStore, key: str) -> JournalEntry | None:
@@ -50,4 +77,4 @@ def read_entry(store: MediaStore, key: str) -> JournalEntry | None:
 
 def write_entry(store: MediaStore, key: str, entry: JournalEntry) -> None:
     """Store ``entry`` at ``key`` (atomically, replacing what was there)."""
-    store.put_bytes(key, entry.model_dump_json(indent=2).encode())
+    store.put_bytes(key, entry.model_dump_json(indent=2, exclude_none=True).encode())

@@ -1,12 +1,13 @@
 """``XaiVideoGenerator``: one shot's clip from xAI's image-to-video API through the official ``xai_sdk``.
 
-We call ``client.video.start`` and ``client.video.get`` ourselves (not ``generate``) so that we own polling:
-the request id is journaled in the store between the two (``journal.py``), which is what keeps a re-run, a
-crash or a timeout from paying for the same clip twice. Around each call: exponential back-off with full
-jitter on RESOURCE_EXHAUSTED / UNAVAILABLE / DEADLINE_EXCEEDED; the API's per-request failures (FAILED with
-its code and message, moderation included) become ``ShotFailed``; EXPIRED is resubmitted once; a refused key
-stops every thread (``GeneratorStopped``). The result URL (valid 24 h) is streamed into the store at once
-and probed before the outcome is returned. The API key never appears in a message, log line or file.
+Exactly one payment per clip: before anything is submitted the generator takes the clip's claim in the store
+(``claims.py``), so a second thread, process or machine waits for the first's clip instead of paying for its own;
+under the claim ``xai_shot.ShotRun`` resumes whatever the request journal holds and books every submit in the spend
+ledger. We call ``client.video.start`` and ``client.video.get`` ourselves (not ``generate``) so that we own polling.
+Around each call: exponential back-off with full jitter on RESOURCE_EXHAUSTED / UNAVAILABLE / DEADLINE_EXCEEDED; the
+API's per-request failures (FAILED with its code and message, moderation included) become ``ShotFailed`` carrying
+what was spent; a refused key stops every thread (``GeneratorStopped``). The API key never appears in a message,
+log line or file.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -25,16 +25,15 @@ import grpc
 from dagster import InitResourceContext
 from pydantic import Field, PrivateAttr
 from xai_sdk import Client
-from xai_sdk.cost import cost_usd_from_usage
 from xai_sdk.proto import deferred_pb2, video_pb2
 from xai_sdk.types.video import VideoAspectRatioMap, VideoResolutionMap
 
-from ..media.probe import probe
-from .downloads import DownloadError, RetryableDownloadError, describe_url, download_to_store
+from .claims import ClaimFailed, acquire
+from .downloads import describe_url
 from .generator import ClipOutcome, ClipRequest, GeneratorStopped, ShotFailed, VideoGenerator
-from .journal import JournalEntry, journal_key, now_iso, read_entry, write_entry
 from .storage import MediaStore
 from .xai_api import MAX_IMAGE_BYTES, MAX_MESSAGE_BYTES, MAX_PROMPT_CHARS, PRICE_PER_IMAGE_USD, PRICE_PER_SECOND_USD
+from .xai_shot import Gone, ShotRun, Tally
 
 T = TypeVar("T")
 
@@ -44,17 +43,6 @@ RETRYABLE = frozenset(
 CREDENTIALS = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
 MIB = 1 << 20
 _BEARER = re.compile(r"(?i)bearer\s+\S+")
-
-
-class _Gone(Exception):
-    """The API no longer knows a journaled request id (NOT_FOUND): submit anew."""
-
-
-@dataclass
-class _Tally:
-    """What one ``generate`` call spent: API calls made."""
-
-    api_calls: int = 0
 
 
 class XaiVideoGenerator(VideoGenerator):
@@ -76,6 +64,9 @@ class XaiVideoGenerator(VideoGenerator):
     max_prompt_chars: int = MAX_PROMPT_CHARS
     price_per_second_usd: dict[str, float] = dict(PRICE_PER_SECOND_USD)
     price_per_image_usd: float = PRICE_PER_IMAGE_USD
+    claim_lease_seconds: float = Field(
+        default=120, gt=0, description="How long a clip's claim outlives its holder's last heartbeat."
+    )
 
     _client: Client | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -106,7 +97,7 @@ class XaiVideoGenerator(VideoGenerator):
                 self._client.close()
                 self._client = None
 
-    def _get_client(self) -> Client:
+    def client(self) -> Client:
         """The one client (and gRPC channel) all threads share, built on first use: an unused resource is free."""
         with self._lock:
             if self._client is None:
@@ -126,192 +117,64 @@ class XaiVideoGenerator(VideoGenerator):
     # -- the shot -------------------------------------------------------------------------------------------
 
     def generate(self, request: ClipRequest, store: MediaStore, log: logging.Logger) -> ClipOutcome:
+        """Claim the clip, then resume or make its request (``xai_shot.ShotRun``); release the claim after.
+
+        A clip another run is making is waited for, not paid for again: it comes back ``cached``.
+        """
         self._check_running()
         self._validate(request)
-        started = time.monotonic()
-        tally = _Tally()
-        model = request.model
-        key = journal_key(request.campaign, request.shot)
-        entry = read_entry(store, key)
-        if entry is not None and entry.cache_key != request.cache_key:
-            entry = None  # another version of the shot: its request is not this clip
-        resumed = entry is not None
-        request_id = entry.request_id if entry else None
-        if request_id:
-            log.info("%s: resuming journaled xAI request %s instead of submitting again", request.where, request_id)
-        expired_resubmits = 0
-        while True:
-            if request_id is None:
-                request_id = self._submit(request, model, tally)
-                resumed = False
-                log.info(  # before the journal write, so a failed write never hides a paid request
-                    "%s: submitted xAI request %s (%s, %d s, %s)",
-                    request.where,
-                    request_id,
-                    model,
-                    request.duration,
-                    request.resolution,
-                )
-                entry = JournalEntry(
-                    request_id=request_id, cache_key=request.cache_key, submitted_at=now_iso(), model=model
-                )
-                write_entry(store, key, entry)
-            try:
-                reply = self._wait(request, request_id, started, tally, resumed=resumed)
-            except _Gone:
-                log.warning(
-                    "%s: journaled request %s is unknown to the API; submitting anew",
-                    request.where,
-                    request_id,
-                )
-                request_id = None
-                continue
-            if reply.status == deferred_pb2.DONE:
-                try:
-                    outcome = self._deliver(request, store, log, reply.response, request_id, started, tally)
-                    break
-                except ShotFailed as exc:
-                    if not resumed:
-                        raise
-                    # an old request's result may be gone (its URL lives 24 h): only a new request helps
-                    log.warning("%s: the result of journaled request %s cannot be had (%s); submitting anew",
-                                request.where, request_id, exc)
-                    request_id = None
-                    continue
-            if resumed:
-                log.warning(
-                    "%s: journaled request %s came back %s; submitting anew",
-                    request.where,
-                    request_id,
-                    deferred_pb2.DeferredStatus.Name(reply.status),
-                )
-                request_id = None
-                continue
-            if reply.status == deferred_pb2.EXPIRED and expired_resubmits == 0:
-                log.warning("%s: request %s expired; resubmitting once", request.where, request_id)
-                expired_resubmits += 1
-                request_id = None
-                continue
-            raise ShotFailed(self._failure(request, request_id, reply))
-        assert entry is not None
-        done = {
-            "status": "done",
-            "clip_key": outcome.clip_key,
-            "cost_usd": outcome.cost_usd,
-            "finished_at": now_iso(),
-        }
-        write_entry(store, key, entry.model_copy(update=done))
-        return outcome
-
-    def _deliver(
-        self,
-        request: ClipRequest,
-        store: MediaStore,
-        log: logging.Logger,
-        response: video_pb2.VideoResponse,
-        request_id: str,
-        started: float,
-        tally: _Tally,
-    ) -> ClipOutcome:
-        """Copy the finished clip into the store, probe it and report the outcome."""
-        if not response.video.url:
-            why = "it did not pass moderation" if not response.video.respect_moderation else "no URL was returned"
-            raise ShotFailed(f"{request.where}: xAI request {request_id} finished but {why}")
-        self._download(request, response.video.url, store, log)
+        shot = ShotRun(self, request, store, log)
         try:
-            with store.local_file(request.clip_key) as path:
-                info = probe(path)
-            if not info.video_codec or info.duration <= 0:
-                raise ValueError("no video stream")
-        except Exception as exc:
-            store.delete(request.clip_key)
-            raise ShotFailed(
-                f"{request.where}: the clip of xAI request {request_id} is not a playable video: {exc}"
-            ) from None
-        cost = cost_usd_from_usage(response.usage)
-        if cost is None:
-            cost = self.estimate_usd(request)
-            log.warning("%s: the API reported no cost for %s; using the estimate", request.where, request_id)
-        latency = time.monotonic() - started
-        log.info(
-            "%s: clip from xAI request %s stored at %s in %.1f s ($%.2f, %d API calls)",
-            request.where,
-            request_id,
-            request.clip_key,
-            latency,
-            cost,
-            tally.api_calls,
-        )
-        return ClipOutcome(
-            shot=request.shot,
-            status="generated",
-            clip_key=request.clip_key,
-            request_id=request_id,
-            cost_usd=cost,
-            video_seconds=info.duration,
-            latency_s=latency,
-            api_calls=tally.api_calls,
-        )
+            claim = acquire(
+                store, request.cache_key, campaign=request.campaign, shot=request.shot, journal_key=shot.key,
+                lease_seconds=self.claim_lease_seconds, poll_seconds=self.poll_interval_seconds,
+                patience_seconds=self.timeout_seconds, clip_ready=lambda: store.exists(request.clip_key),
+                check=self._check_running, log=log, where=request.where,
+            )  # fmt: skip
+        except ClaimFailed as exc:
+            raise shot.failed(f"{request.where}: {exc} (reported by the run that holds this clip)") from None
+        if claim is None:
+            log.info("%s: another run made this clip; nothing was submitted", request.where)
+            return shot.outcome("cached")
+        error: str | None = "stopped"
+        try:
+            if store.exists(request.clip_key):  # made between our look and our claim
+                outcome = shot.outcome("cached")
+            else:
+                outcome = shot.run(claim)
+            error = None
+            return outcome
+        except ShotFailed as exc:
+            error = str(exc).removeprefix(f"{request.where}: ")
+            raise shot.failed(str(exc)) from None  # with what this shot spent
+        finally:
+            try:
+                claim.release(error)
+            except Exception as exc:  # noqa: BLE001 - the claim lapses with its lease; the outcome stands
+                log.warning(
+                    "%s: could not release the claim (%s); it lapses in %.0f s",
+                    request.where,
+                    exc,
+                    self.claim_lease_seconds,
+                )
 
     # -- API calls ------------------------------------------------------------------------------------------
 
-    def _submit(self, request: ClipRequest, model: str, tally: _Tally) -> str:
-        client = self._get_client()
-        start = self._call(
-            request,
-            tally,
-            "GenerateVideo",
-            lambda: client.video.start(
-                prompt=request.prompt,
-                model=model,
-                image_url=request.image_url,
-                last_frame_url=request.last_frame_url,
-                duration=request.duration,
-                resolution=request.resolution,  # type: ignore[arg-type] - validated above
-                aspect_ratio=request.aspect_ratio,  # type: ignore[arg-type]
-            ),
-        )
-        return start.request_id
-
-    def _wait(
-        self, request: ClipRequest, request_id: str, started: float, tally: _Tally, *, resumed: bool
-    ) -> video_pb2.GetDeferredVideoResponse:
-        """Poll until the request is no longer PENDING; ``ShotFailed`` past ``timeout_seconds``.
-
-        A journaled (``resumed``) request is polled at once, and ``_Gone`` if the API no longer knows it.
-        """
-        client = self._get_client()
-        deadline = started + self.timeout_seconds
-        if not resumed:
-            time.sleep(min(self.poll_interval_seconds, max(0.0, deadline - time.monotonic())))
-        while True:
-            reply = self._call(
-                request,
-                tally,
-                "GetDeferredVideo",
-                lambda: client.video.get(request_id),
-                not_found_is_gone=resumed,
-            )
-            if reply.status not in (deferred_pb2.PENDING, deferred_pb2.INVALID_DEFERRED_STATUS):
-                return reply
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ShotFailed(
-                    f"{request.where}: xAI request {request_id} still pending after "
-                    f"{self.timeout_seconds:.0f} s; it stays journaled: the next run resumes it at no cost"
-                )
-            time.sleep(min(self.poll_interval_seconds, remaining))
-
-    def _call(
+    def call(
         self,
-        request: ClipRequest,
-        tally: _Tally,
+        where: str,
+        tally: Tally,
         method: str,
         fn: Callable[[], T],
         *,
+        on_error: Callable[[grpc.StatusCode | None], None] | None = None,
         not_found_is_gone: bool = False,
     ) -> T:
-        """Make one API call with back-off on the retryable codes; map the rest to our exceptions."""
+        """Make one API call with back-off on the retryable codes; map the rest to our exceptions.
+
+        ``on_error`` sees the code of every failed attempt (the submit uses it to keep ambiguous ones in the
+        ledger); ``Gone`` for NOT_FOUND when ``not_found_is_gone``.
+        """
         attempt = 0
         while True:
             self._check_running()
@@ -321,41 +184,25 @@ class XaiVideoGenerator(VideoGenerator):
             except grpc.RpcError as exc:
                 code: grpc.StatusCode | None = exc.code() if isinstance(exc, grpc.Call) else None
                 details = self._redact(exc.details() if isinstance(exc, grpc.Call) else "") or "no details"
+            if on_error is not None:
+                on_error(code)
             name = code.name if code else "UNKNOWN"
             if code in CREDENTIALS:
                 raise GeneratorStopped(self._stop(name)) from None
             retryable = code in RETRYABLE and "larger than max" not in details  # too big stays too big
             if retryable and attempt < self.max_retries:
-                time.sleep(self._backoff(attempt))
+                time.sleep(self.backoff(attempt))
                 attempt += 1
                 continue
             if code == grpc.StatusCode.NOT_FOUND and not_found_is_gone:
-                raise _Gone()
+                raise Gone()
             if retryable:
-                raise ShotFailed(
-                    f"{request.where}: xAI {method} still {name} after {attempt + 1} attempts: {details}"
-                ) from None
-            raise ShotFailed(f"{request.where}: xAI {method} failed with {name}: {details}") from None
-
-    def _download(self, request: ClipRequest, url: str, store: MediaStore, log: logging.Logger) -> int:
-        """Stream the result into the store, retrying 5xx, dropped and truncated downloads."""
-        for attempt in range(self.download_attempts):
-            try:
-                return download_to_store(url, store, request.clip_key, max_bytes=self.max_download_bytes)
-            except RetryableDownloadError as exc:
-                if attempt + 1 >= self.download_attempts:
-                    raise ShotFailed(
-                        f"{request.where}: download failed {self.download_attempts} times: {exc}"
-                    ) from None
-                log.warning("%s: download attempt %d failed (%s); retrying", request.where, attempt + 1, exc)
-                time.sleep(self._backoff(attempt))
-            except DownloadError as exc:
-                raise ShotFailed(f"{request.where}: cannot download the clip: {exc}") from None
-        raise AssertionError("unreachable")
+                raise ShotFailed(f"{where}: xAI {method} still {name} after {attempt + 1} attempts: {details}")
+            raise ShotFailed(f"{where}: xAI {method} failed with {name}: {details}")
 
     # -- helpers --------------------------------------------------------------------------------------------
 
-    def _backoff(self, attempt: int) -> float:
+    def backoff(self, attempt: int) -> float:
         """Full jitter: uniform(0, min(cap, base * 2**attempt))."""
         return random.uniform(0.0, min(self.backoff_cap_seconds, self.backoff_base_seconds * 2**attempt))
 
@@ -379,14 +226,16 @@ class XaiVideoGenerator(VideoGenerator):
             text = text.replace(self.api_key, "[redacted]")
         return _BEARER.sub("Bearer [redacted]", text)
 
-    def _failure(self, request: ClipRequest, request_id: str, reply: video_pb2.GetDeferredVideoResponse) -> str:
-        """The message for a request that ended FAILED or EXPIRED (after its one resubmission)."""
-        if reply.status == deferred_pb2.EXPIRED:
-            return f"{request.where}: xAI request {request_id} expired again after one resubmission"
+    def failure(self, request_id: str, reply: video_pb2.GetDeferredVideoResponse) -> str:
+        """Why a finished request has no clip: FAILED with the API's code and message, or no URL (moderation)."""
         error = reply.response.error if reply.HasField("response") else None
+        if reply.status == deferred_pb2.DONE:
+            video = reply.response.video
+            why = "it did not pass moderation" if not video.respect_moderation else "no URL was returned"
+            return f"xAI request {request_id} finished but {why}"
         code = error.code if error and error.code else "UNKNOWN"
         message = self._redact(error.message) if error and error.message else "no details"
-        return f"{request.where}: xAI request {request_id} failed [{code}]: {message}"
+        return f"xAI request {request_id} failed [{code}]: {message}"
 
     def _validate(self, request: ClipRequest) -> None:
         """Reject what the API would reject, before paying anything: ``ShotFailed`` naming the shot."""

@@ -14,7 +14,7 @@ import pytest
 from media_pipeline.emulator.server import XaiEmulator
 from media_pipeline.media.probe import probe
 from media_pipeline.resources.generator import ClipOutcome, ClipRequest, GeneratorStopped, ShotFailed
-from media_pipeline.resources.journal import read_entry
+from media_pipeline.resources.journal import journal_key, read_entry
 from media_pipeline.resources.storage import LocalMediaStore
 from media_pipeline.resources.xai_generator import XaiVideoGenerator
 from media_pipeline_tests.xai_builders import (
@@ -62,8 +62,9 @@ def test_clip_is_delivered_probed_costed_and_journaled(xai_emulator: XaiEmulator
     with store.local_file(request.clip_key) as path:
         info = probe(path)
     assert info.video_codec == "h264" and (info.width, info.height) == (854, 480)
-    entry = read_entry(store, "jobs/spring/s1.json")
+    entry = read_entry(store, journal_key("spring", request.cache_key))
     assert entry is not None and entry.status == "done" and entry.request_id == outcome.request_id
+    assert entry.shot == "s1" and entry.result_url and entry.url_alive()
     assert entry.cost_usd == pytest.approx(0.09) and entry.cache_key == request.cache_key
 
 
@@ -96,7 +97,7 @@ def test_journaled_request_is_resumed_not_resubmitted(
     request = clip_request()
     with pytest.raises(ShotFailed, match="still pending"):  # a step that gives up (or dies) mid-poll
         xai_generator_for(emulator, timeout_seconds=0.2).generate(request, store, log)
-    journaled = read_entry(store, "jobs/spring/s1.json")
+    journaled = read_entry(store, journal_key("spring", request.cache_key))
     assert journaled is not None and journaled.status == "submitted"
     emulator.reset_counts()
     outcome = xai_generator_for(emulator).generate(request, store, log)
@@ -227,29 +228,13 @@ def test_api_key_never_leaks(
     for path in Path(store.root).rglob("*"):
         if path.is_file():
             assert TEST_API_KEY.encode() not in path.read_bytes(), path
-    journal = json.loads(store.get_bytes("jobs/spring/ok.json"))
-    assert set(journal) >= {"request_id", "cache_key", "submitted_at", "model"}
+    journal = json.loads(store.get_bytes(journal_key("spring", clip_request("ok").cache_key)))
+    assert set(journal) >= {"request_id", "cache_key", "submitted_at", "model", "status", "result_url"}
 
 
 def test_the_key_is_not_in_the_resource_repr() -> None:
     generator = XaiVideoGenerator(api_key="xai-plain-secret-for-repr", api_host="127.0.0.1:1")
     assert "xai-plain-secret-for-repr" not in repr(generator) + str(generator)
-
-
-def test_a_resumed_request_whose_result_is_gone_is_submitted_anew(
-    xai_emulator_factory: EmulatorFactory, store: LocalMediaStore
-) -> None:
-    emulator = xai_emulator_factory(latency_seconds=0.5)
-    request = clip_request()
-    with pytest.raises(ShotFailed, match="still pending"):  # the step died mid-poll; the request stays journaled
-        xai_generator_for(emulator, timeout_seconds=0.1).generate(request, store, log)
-    journaled = read_entry(store, "jobs/spring/s1.json")
-    time.sleep(0.6)
-    emulator.set_faults(download_500_first=4)  # by the re-run, that request's result can no longer be fetched
-    outcome = xai_generator_for(emulator, download_attempts=4).generate(request, store, log)
-    assert outcome.request_id != journaled.request_id and outcome.status == "generated"
-    assert emulator.count("GenerateVideo", "OK") == 2 and emulator.count("download", "500") == 4
-    assert read_entry(store, "jobs/spring/s1.json").request_id == outcome.request_id
 
 
 def test_every_attempt_is_counted_by_one_retry_layer(

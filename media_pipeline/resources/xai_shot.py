@@ -1,0 +1,326 @@
+"""One clip's paid request under its claim, from the journal's last word to the clip in the store.
+
+``ShotRun.run`` picks up where the journal (``journal.py``) left off: no entry or a ``failed`` one submits; a
+``submitting`` one without a request id submits too, counted as an uncertain submit (its reply was lost, so the API
+may have billed a request nobody can name); ``submitted`` polls the journaled request id; ``ready`` or ``done`` with
+a live result URL downloads from it. Every submit is in the spend ledger (``ledger.py``) before it is made.
+
+What costs a second payment, and only once per run: the API forgets a journaled id (NOT_FOUND), a request comes back
+EXPIRED, the result URL answers 404 / 410 or is past its 24 h life. A 5xx or truncated download keeps the paid
+result for the next run. A result that is not a video after two downloads marks the request failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import grpc
+from xai_sdk.cost import cost_usd_from_usage
+from xai_sdk.proto import deferred_pb2, video_pb2
+
+from ..media.probe import probe
+from . import ledger
+from .downloads import DownloadError, GoneDownloadError, RetryableDownloadError, download_to_store
+from .generator import ClipOutcome, ClipRequest, ShotFailed
+from .journal import RESULT_URL_LIFE, JournalEntry, journal_key, now_iso, read_entry, write_entry
+from .storage import MediaStore
+
+if TYPE_CHECKING:
+    from .claims import Claim
+    from .xai_generator import XaiVideoGenerator
+
+AMBIGUOUS = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+class Gone(Exception):
+    """The API no longer knows a journaled request id (NOT_FOUND): submit anew."""
+
+
+@dataclass
+class Tally:
+    """What one shot's attempt spent in this run."""
+
+    api_calls: int = 0
+    submits: int = 0
+    uncertain_submits: int = 0
+    cost_usd: float = 0.0
+    request_id: str | None = None
+
+
+class ShotRun:
+    """One shot's request under its claim; ``tally`` says what it spent, also when it fails."""
+
+    def __init__(self, generator: XaiVideoGenerator, request: ClipRequest, store: MediaStore, log: logging.Logger):
+        self.g, self.request, self.store, self.log = generator, request, store, log
+        self.tally = Tally()
+        self.started = time.monotonic()
+        self.key = journal_key(request.campaign, request.cache_key)
+        self.where = request.where
+
+    def outcome(self, status: str, **fields: object) -> ClipOutcome:
+        """The outcome with this run's spend."""
+        t = self.tally
+        return ClipOutcome(
+            shot=self.request.shot, status=status, clip_key=self.request.clip_key, request_id=t.request_id,
+            cost_usd=t.cost_usd, latency_s=time.monotonic() - self.started, api_calls=t.api_calls,
+            submits=t.submits, uncertain_submits=t.uncertain_submits, **fields,
+        )  # fmt: skip
+
+    def failed(self, message: str) -> ShotFailed:
+        """``ShotFailed`` carrying this run's spend."""
+        t = self.tally
+        return ShotFailed(message, api_calls=t.api_calls, cost_usd=t.cost_usd, request_id=t.request_id)
+
+    # -- the journal's states -------------------------------------------------------------------------------
+
+    def _adopt(self, claim: Claim) -> JournalEntry | None:
+        """Our entry for this clip, or the one of the dead holder whose claim we took over."""
+        entry = read_entry(self.store, self.key)
+        previous = claim.previous
+        if (entry is None or entry.status in ("failed", "done")) and previous and previous.journal_key != self.key:
+            theirs = read_entry(self.store, previous.journal_key)
+            if theirs is not None and theirs.cache_key == self.request.cache_key:
+                self.log.info("%s: adopting the request journaled by campaign %r", self.where, previous.campaign)
+                entry = theirs
+        return entry if entry is None or entry.cache_key == self.request.cache_key else None
+
+    def _save(self, entry: JournalEntry, **changes: object) -> JournalEntry:
+        entry = entry.model_copy(update=changes)
+        write_entry(self.store, self.key, entry)
+        return entry
+
+    def run(self, claim: Claim) -> ClipOutcome:
+        entry = self._adopt(claim)
+        second_chances = 1  # EXPIRED, or a result gone, of a request submitted in this run: one more submit
+        fresh = False
+        while True:
+            if (
+                entry is None
+                or entry.status in ("submitting", "failed")
+                or (entry.status in ("ready", "done") and not entry.url_alive())
+            ):
+                self._explain_resubmit(entry)
+                if claim.lost:
+                    raise self.failed(f"{self.where}: another run took this clip's claim over; nothing submitted")
+                entry, fresh = self._submit(), True
+            if entry.status == "submitted":
+                assert entry.request_id is not None
+                self.tally.request_id = entry.request_id
+                try:
+                    reply = self._wait(entry.request_id, resumed=not fresh)
+                except Gone:
+                    self.log.warning("%s: journaled request %s is unknown to the API", self.where, entry.request_id)
+                    entry = self._save(entry, status="failed", error="unknown to the API")
+                    continue
+                entry = self._settle(entry, reply)
+                if entry.status == "failed":  # EXPIRED
+                    if fresh and second_chances == 0:
+                        raise self.failed(
+                            f"{self.where}: xAI request {entry.request_id} expired again after one resubmission"
+                        )
+                    second_chances -= 1 if fresh else 0
+                    self.log.warning("%s: request %s expired; submitting anew", self.where, entry.request_id)
+                    continue
+            try:
+                return self._deliver(entry)
+            except GoneDownloadError as exc:
+                if fresh and second_chances == 0:
+                    raise self.failed(
+                        f"{self.where}: the result of xAI request {entry.request_id} is gone ({exc}) "
+                        "again after one resubmission"
+                    ) from None
+                second_chances -= 1 if fresh else 0
+                entry = self._save(entry, status="failed", error=f"result gone: {exc}")
+
+    def _explain_resubmit(self, entry: JournalEntry | None) -> None:
+        if entry is None:
+            return
+        if entry.status == "submitting":
+            self.tally.uncertain_submits += 1
+            self.log.warning(
+                "%s: a submit made at %s never got its reply (the run died or the reply was lost); the API may have "
+                "billed it, but it cannot be named: submitting again (counted in the ledger at its estimate)",
+                self.where, entry.submitted_at,
+            )  # fmt: skip
+        elif entry.status != "failed":
+            self.log.warning(
+                "%s: the result URL of request %s is past its life; submitting anew", self.where, entry.request_id
+            )
+        else:
+            self.log.warning("%s: request %s ended %s; submitting anew", self.where, entry.request_id, entry.error)
+
+    # -- API ------------------------------------------------------------------------------------------------
+
+    def _submit(self) -> JournalEntry:
+        """Journal ``submitting``, open a ledger attempt, submit, then journal the request id."""
+        request, tally = self.request, self.tally
+        estimate = self.g.estimate_usd(request)
+        entry = JournalEntry(
+            cache_key=request.cache_key,
+            campaign=request.campaign,
+            shot=request.shot,
+            model=request.model,
+            status="submitting",
+            submitted_at=now_iso(),
+        )
+        write_entry(self.store, self.key, entry)
+        client = self.g.client()
+        attempt: list[str | None] = [None]
+
+        def start() -> deferred_pb2.StartDeferredResponse:
+            if attempt[0] is None:
+                attempt[0] = ledger.open_attempt(
+                    self.store, request.campaign, request.shot, request.cache_key, estimate
+                )
+            return client.video.start(
+                prompt=request.prompt, model=request.model, image_url=request.image_url,
+                last_frame_url=request.last_frame_url, duration=request.duration,
+                resolution=request.resolution,  # type: ignore[arg-type] - validated before
+                aspect_ratio=request.aspect_ratio,  # type: ignore[arg-type]
+            )  # fmt: skip
+
+        def on_error(code: grpc.StatusCode | None) -> None:
+            if code in AMBIGUOUS:  # the API may have accepted it: its ledger entry stays, unconfirmed
+                tally.uncertain_submits += 1
+                attempt[0] = None
+
+        try:
+            reply = self.g.call(self.where, tally, "GenerateVideo", start, on_error=on_error)
+        except BaseException as exc:
+            if attempt[0] is not None:  # refused outright: it cost nothing
+                ledger.discard(self.store, attempt[0])
+            if tally.uncertain_submits:  # some attempt may exist: say so in the journal
+                self._save(entry, status="failed", error=str(exc).removeprefix(f"{self.where}: "))
+            else:  # nothing was accepted: nothing to journal
+                self.store.delete(self.key)
+            raise
+        request_id = reply.request_id
+        tally.submits += 1
+        tally.request_id = request_id
+        self.log.info(
+            "%s: submitted xAI request %s (%s, %d s, %s)",
+            self.where,
+            request_id,
+            request.model,
+            request.duration,
+            request.resolution,
+        )  # before the writes: a failed write never hides it
+        assert attempt[0] is not None
+        ledger.confirm(self.store, attempt[0], request.campaign, request.shot, request.cache_key, request_id, estimate)
+        return self._save(entry, status="submitted", request_id=request_id)
+
+    def _wait(self, request_id: str, *, resumed: bool) -> video_pb2.GetDeferredVideoResponse:
+        """Poll until the request is no longer PENDING; ``ShotFailed`` past ``timeout_seconds``.
+
+        A journaled (``resumed``) request is polled at once, and ``Gone`` if the API no longer knows it.
+        """
+        client = self.g.client()
+        interval = self.g.poll_interval_seconds
+        deadline = self.started + self.g.timeout_seconds
+        if not resumed:
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        while True:
+            reply = self.g.call(
+                self.where,
+                self.tally,
+                "GetDeferredVideo",
+                lambda: client.video.get(request_id),
+                not_found_is_gone=resumed,
+            )
+            if reply.status not in (deferred_pb2.PENDING, deferred_pb2.INVALID_DEFERRED_STATUS):
+                return reply
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self.failed(
+                    f"{self.where}: xAI request {request_id} still pending after {self.g.timeout_seconds:.0f} s; "
+                    "it stays journaled: the next run resumes it at no cost"
+                )
+            time.sleep(min(interval, remaining))
+
+    def _settle(self, entry: JournalEntry, reply: video_pb2.GetDeferredVideoResponse) -> JournalEntry:
+        """Record a finished request: DONE becomes ``ready`` (URL, its expiry, cost); FAILED raises; EXPIRED is
+        returned ``failed`` for the caller to resubmit."""
+        request, request_id = self.request, entry.request_id
+        assert request_id is not None
+        response = reply.response if reply.HasField("response") else None
+        cost = cost_usd_from_usage(response.usage) if response is not None and response.HasField("usage") else None
+        if reply.status == deferred_pb2.DONE and cost is None:
+            cost = self.g.estimate_usd(request)
+            self.log.warning("%s: the API reported no cost for %s; using the estimate", self.where, request_id)
+        ledger.record(
+            self.store, request.campaign, request.shot, request.cache_key, request_id, cost or 0.0, final=True
+        )
+        self.tally.cost_usd += cost or 0.0
+        if reply.status == deferred_pb2.EXPIRED:
+            return self._save(entry, status="failed", error="EXPIRED", finished_at=now_iso())
+        if reply.status == deferred_pb2.DONE and response is not None and response.video.url:
+            return self._save(
+                entry,
+                status="ready",
+                result_url=response.video.url,
+                cost_usd=cost,
+                url_expires_at=now_iso(RESULT_URL_LIFE),
+            )
+        message = self.g.failure(request_id, reply)
+        self._save(entry, status="failed", error=message, finished_at=now_iso())
+        raise self.failed(f"{self.where}: {message}")
+
+    # -- the result -----------------------------------------------------------------------------------------
+
+    def _deliver(self, entry: JournalEntry) -> ClipOutcome:
+        """Copy the result into the store and probe it; keeps the paid result when a retry may still get it."""
+        assert entry.result_url is not None
+        request_id, clip_key = entry.request_id, self.request.clip_key
+        self.tally.request_id = request_id
+        for reading in (1, 2):  # a bad object from the CDN gets one more download
+            self._download(entry)
+            try:
+                with self.store.local_file(clip_key) as path:
+                    info = probe(path, self.where)
+                if not info.video_codec or info.duration <= 0:
+                    raise ValueError("no video stream")
+                break
+            except Exception as exc:  # noqa: BLE001 - any reason it does not play
+                self.store.delete(clip_key)
+                if reading == 2:
+                    error = f"the clip of xAI request {request_id} is not a playable video ({exc})"
+                    self._save(entry, status="failed", error=error)
+                    raise self.failed(f"{self.where}: {error}; the next run submits anew") from None
+        self._save(entry, status="done", clip_key=clip_key, finished_at=now_iso())
+        self.log.info(
+            "%s: clip from xAI request %s stored at %s ($%.2f this run, %d API calls)",
+            self.where,
+            request_id,
+            clip_key,
+            self.tally.cost_usd,
+            self.tally.api_calls,
+        )
+        return self.outcome("generated", video_seconds=info.duration)
+
+    def _download(self, entry: JournalEntry) -> None:
+        """Stream the result into the store, retrying 5xx, dropped and truncated downloads; ``GoneDownloadError``
+        for 404 / 410 (the caller submits anew)."""
+        attempts = self.g.download_attempts
+        for attempt in range(attempts):
+            try:
+                download_to_store(
+                    entry.result_url or "", self.store, self.request.clip_key, max_bytes=self.g.max_download_bytes
+                )
+                return
+            except RetryableDownloadError as exc:
+                if attempt + 1 >= attempts:
+                    raise self.failed(
+                        f"{self.where}: download of xAI request {entry.request_id}'s result failed {attempts} times "
+                        f"({exc}); the paid result is kept: the next run downloads it again, without a new "
+                        f"request, until {entry.url_expires_at}"
+                    ) from None
+                self.log.warning("%s: download attempt %d failed (%s); retrying", self.where, attempt + 1, exc)
+                time.sleep(self.g.backoff(attempt))
+            except GoneDownloadError:
+                raise
+            except DownloadError as exc:
+                self._save(entry, status="failed", error=str(exc))
+                raise self.failed(f"{self.where}: cannot download the clip: {exc}") from None
