@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg2
+import psycopg
 import pytest
 
 from .servers import free_port
@@ -99,30 +99,22 @@ class PostgresServer:
             cwd=self.workdir, env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"}, **user,
         )  # fmt: skip
 
-    def connect(self, database: str = "postgres"):  # -> psycopg2 connection
-        return psycopg2.connect(host=HOST, port=self.port, user=SUPERUSER, password=self.password, dbname=database)
+    def connect(self, database: str = "postgres") -> psycopg.Connection:
+        return psycopg.connect(
+            host=HOST, port=self.port, user=SUPERUSER, password=self.password, dbname=database, autocommit=True
+        )
 
     def create_database(self, name: str | None = None) -> str:
         """A new, empty database (a fresh unique name by default); returns its name."""
         name = name or f"test_{uuid.uuid4().hex[:12]}"
-        connection = self.connect()
-        try:
-            connection.autocommit = True
-            with connection.cursor() as cursor:
-                cursor.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            connection.close()
+        with self.connect() as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
         return name
 
     def database_bytes(self, name: str) -> int:
         """``pg_database_size`` of one database."""
-        connection = self.connect(name)
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_database_size(current_database())")
-                return int(cursor.fetchone()[0])
-        finally:
-            connection.close()
+        with self.connect(name) as connection:
+            return int(connection.execute("SELECT pg_database_size(current_database())").fetchone()[0])
 
     def env(self, database: str) -> dict[str, str]:
         """The ``DAGSTER_PG_*`` variables deploy/dagster.yaml reads, pointing at ``database``."""
