@@ -1,7 +1,8 @@
-"""Asset checks on the pipeline's edges: images valid, clips faithful to their sources, deliverable conformant.
+"""Asset checks on the pipeline's edges: images valid, clips faithful, deliverable conformant and complete.
 
 Each check is declared on its asset (``*_CHECK`` specs) and evaluated inside the asset's own step from what the
-step already knows, so a check never re-downloads or re-decodes what the asset just handled.
+step already knows, so a check never re-downloads or re-decodes what the asset just handled. The deliverable's
+checks judge the set the step published: the record its pointer names and the files uploaded into it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
 
 from .media.conform import ConformSpec, conformance_problems
 from .media.probe import MediaInfo
-from .records import GeneratedClips, SourceImages
+from .records import Deliverable, GeneratedClips, SourceImages
 
 FIDELITY_THRESHOLD = 0.9
 
@@ -24,6 +25,11 @@ DELIVERABLE_CONFORMANT = AssetCheckSpec(
     "deliverable_conformant",
     asset="deliverable",
     description="H.264 yuv420p with AAC 48 kHz stereo, the spec's size and frame rate, audio as long as video.",
+)
+DELIVERABLE_COMPLETE = AssetCheckSpec(
+    "deliverable_complete",
+    asset="deliverable",
+    description="Every shot is in the deliverable (on_failed_shots: skip delivers without the failed ones).",
 )
 
 
@@ -62,4 +68,21 @@ def deliverable_conformant(files: dict[str, tuple[MediaInfo, ConformSpec]]) -> A
         passed=not failing,
         severity=AssetCheckSeverity.ERROR,
         metadata={"problems": "\n".join(f"{a}: {'; '.join(p)}" for a, p in failing.items()) or "none"},
+    )
+
+
+def deliverable_complete(record: Deliverable) -> AssetCheckResult:
+    """Warns, naming them with their errors, when shots were left out of the published set."""
+    return AssetCheckResult(
+        check_name=DELIVERABLE_COMPLETE.name,
+        passed=not record.skipped_shots,
+        severity=AssetCheckSeverity.WARN,
+        description=f"{len(record.skipped_shots)} shot(s) missing: {', '.join(record.skipped_shots)}"
+        if record.skipped_shots
+        else "every shot delivered",
+        metadata={
+            "missing": len(record.skipped_shots),
+            "missing_shots": "\n".join(f"{s}: {e}" for s, e in record.skipped_shots.items()) or "none",
+            "version": record.version,
+        },
     )

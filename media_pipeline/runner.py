@@ -1,23 +1,31 @@
 """Run one campaign's chain on a Dagster instance and summarize it, for the CLI and for scripts.
 
 The run goes through the instance at ``DAGSTER_HOME``, so it shows in the UI beside sensor and schedule runs.
+A failure reaches the user as its innermost cause, once: without Dagster's wrappers ("Error occurred while
+executing op", "Exceeded max_retries") and without the paths of temporary files.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition
+from dagster._utils.error import SerializableErrorInfo
 from pydantic import BaseModel
 
 from .assets.clip_plan import ClipPlanner
-from .campaign import CampaignError, check_campaign_id
+from .campaign import CampaignError, check_campaign_id, load_campaign
+from .housekeeping import ensure_dagster_home
 from .partitions import campaign_partitions
-from .records import Deliverable, GeneratedClips, HostedImages, SourceImages
+from .records import GeneratedClips, HostedImages, SourceImages
 from .resources.drops import DropZone
 from .resources.io_manager import read_record
-from .resources.storage import MediaStore
+from .resources.publish import current_deliverable, stable_key
+from .resources.storage import MediaStore, StoreError
 
 
 class ShotSummary(BaseModel):
@@ -46,39 +54,69 @@ class RunSummary(BaseModel):
 
 
 def instance_from_env(home: Path) -> DagsterInstance:
-    """The instance at ``DAGSTER_HOME``; without one, a persistent instance under the pipeline's home."""
-    if not os.environ.get("DAGSTER_HOME"):
-        dagster_home = home / "dagster_home"
-        dagster_home.mkdir(parents=True, exist_ok=True)
-        os.environ["DAGSTER_HOME"] = str(dagster_home)
+    """The instance at ``DAGSTER_HOME`` (default: under the pipeline's home), with run monitoring configured
+    when its folder is new (see ``housekeeping``)."""
+    os.environ["DAGSTER_HOME"] = str(ensure_dagster_home(Path(os.environ.get("DAGSTER_HOME") or home / "dagster_home")))
     return DagsterInstance.get()
 
 
 def _campaign_job(defs: Definitions, instance: DagsterInstance, campaign: str) -> JobDefinition:
-    """The campaign job, once the campaign is known to be runnable: a valid id with a drop behind it.
+    """The campaign job, once the campaign is known to be runnable: a valid id, a drop, a manifest that loads.
 
-    The partition is registered only then, so a typo leaves no campaign behind for the schedule to visit.
+    The partition is registered only then, so a typo or a broken manifest leaves no campaign behind for the
+    schedule to visit. Two first runs at once may both add it: the loser finds it there and goes on.
     """
     check_campaign_id(campaign)
     drops: DropZone = defs.resources["drops"]
-    if not drops.list_files(campaign):
+    files = drops.list_files(campaign)
+    if not files:
         raise CampaignError(f"campaign {campaign!r}: nothing was dropped at {drops.location(campaign)}")
+    load_campaign(campaign, [f.name for f in files], drops.read_manifest(campaign))
     if not instance.has_dynamic_partition(campaign_partitions.name, campaign):
-        instance.add_dynamic_partitions(campaign_partitions.name, [campaign])
+        try:
+            instance.add_dynamic_partitions(campaign_partitions.name, [campaign])
+        except Exception:  # a unique-key race with another first run (sqlite, postgres raise different types)
+            if not instance.has_dynamic_partition(campaign_partitions.name, campaign):
+                raise
     return defs.resolve_job_def("campaign_job")
 
 
+_DOMAIN_ERRORS = {"Failure", "CampaignError", "MediaError", "StoreError", "ShotFailed", "GeneratorStopped"}
+
+
+def cause_message(error: SerializableErrorInfo) -> str:
+    """The innermost cause of a step failure as the user should read it.
+
+    Our own errors already name campaign, shot and file, so they appear as their text alone; anything else keeps
+    its class name. Paths inside the temporary folder are cut to the file name.
+    """
+    while error.cause is not None:
+        error = error.cause
+    text = error.message.strip()
+    prefix = re.match(r"^[\w.]+: ", text)
+    if prefix and prefix.group(0)[:-2].rsplit(".", 1)[-1] == error.cls_name:
+        text = text[prefix.end() :]
+    if error.cls_name not in _DOMAIN_ERRORS and error.cls_name:
+        text = f"{error.cls_name}: {text}"
+    for folder in {tempfile.gettempdir(), os.path.realpath(tempfile.gettempdir())}:
+        text = re.sub(rf"{re.escape(folder)}/(?:[^\s'\"/]+/)*", "", text)
+    return text
+
+
 def _errors(result: ExecuteInProcessResult) -> str | None:
-    return "\n".join(e.event_specific_data.error.message.strip() for e in result.get_step_failure_events()) or None
+    messages = [cause_message(e.event_specific_data.error) for e in result.get_step_failure_events()]
+    return "\n".join(dict.fromkeys(messages)) or None
 
 
-def run_campaign(defs: Definitions, instance: DagsterInstance, campaign: str) -> RunSummary:
+def run_campaign(
+    defs: Definitions, instance: DagsterInstance, campaign: str, tags: Mapping[str, str] | None = None
+) -> RunSummary:
     """Register the partition and materialize the whole chain for ``campaign``; a failure is in the summary."""
     try:
         job = _campaign_job(defs, instance, campaign)
-    except CampaignError as exc:
+    except (CampaignError, StoreError) as exc:
         return RunSummary(campaign=campaign, status="failure", error=str(exc))
-    result = job.execute_in_process(partition_key=campaign, instance=instance, raise_on_error=False)
+    result = job.execute_in_process(partition_key=campaign, instance=instance, raise_on_error=False, tags=tags)
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     summary = RunSummary(
         campaign=campaign,
@@ -90,16 +128,22 @@ def run_campaign(defs: Definitions, instance: DagsterInstance, campaign: str) ->
     if AssetKey("generated_clips") in materialized:
         clips = read_record(store, "generated_clips", campaign, GeneratedClips)
         summary.shots = [
-            ShotSummary(shot=c.shot, status=c.status, clip=store.uri(c.clip_key) if c.clip_key else None,
-                        cache_hit=c.cache_hit, request_id=c.request_id, cost_usd=c.cost_usd, error=c.error)
+            ShotSummary(
+                shot=c.shot,
+                status=c.status,
+                clip=store.uri(c.clip_key) if c.clip_key else None,
+                cache_hit=c.cache_hit,
+                request_id=c.request_id,
+                cost_usd=c.cost_usd,
+                error=c.error,
+            )
             for c in clips.clips
         ]
         summary.api_calls = sum(c.api_calls for c in clips.clips)
         summary.cost_usd = round(sum(c.cost_usd for c in clips.clips), 4)
-    if AssetKey("deliverable") in materialized:
-        delivered = read_record(store, "deliverable", campaign, Deliverable)
-        keys = [f.key for f in delivered.renditions] + [delivered.poster_key, delivered.contact_sheet_key]
-        summary.deliverables = [store.uri(k) for k in keys]
+    delivered = current_deliverable(store, campaign) if AssetKey("deliverable") in materialized else None
+    if delivered:  # the files of the set the pointer names, by their stable names
+        summary.deliverables = [store.stable_uri(stable_key(campaign, k)) for k in delivered.keys]
     return summary
 
 

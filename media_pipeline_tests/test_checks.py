@@ -1,9 +1,11 @@
 """The asset checks' verdicts: each one can fail, and says why."""
 
-from media_pipeline.checks import deliverable_conformant, first_frames_faithful
+from dagster import AssetCheckSeverity
+
+from media_pipeline.checks import deliverable_complete, deliverable_conformant, first_frames_faithful
 from media_pipeline.media.conform import ConformSpec, conformance_problems
 from media_pipeline.media.probe import MediaInfo
-from media_pipeline.records import GeneratedClips, ShotClip
+from media_pipeline.records import Deliverable, GeneratedClips, ShotClip
 
 GOOD = MediaInfo(path="x.mp4", container="mp4", size_bytes=1, duration=2.0, video_codec="h264", width=854,
                  height=480, fps=24.0, frame_count=48, pix_fmt="yuv420p", video_duration=2.0, audio_codec="aac",
@@ -30,3 +32,19 @@ def test_first_frames_check_names_the_drifted_shots():
     clips = [ShotClip(shot="a", status="generated", fidelity=0.97), ShotClip(shot="b", status="cached", fidelity=0.4)]
     result = first_frames_faithful(GeneratedClips(campaign="c", generator="xai", clips=clips))
     assert not result.passed and result.metadata["drifted_shots"].value == "b (0.4)"
+
+
+def _record(**changes) -> Deliverable:
+    fields = dict(campaign="c", master_key="deliverables/c/v/1/c.mp4", renditions=[], version="1",
+                  poster_key="deliverables/c/v/1/c_poster.jpg", contact_sheet_key="deliverables/c/v/1/c_sheet.png",
+                  duration=2.0, sha256="0" * 64)
+    return Deliverable(**(fields | changes))
+
+
+def test_deliverable_complete_warns_naming_each_skipped_shot_and_passes_when_none_is():
+    result = deliverable_complete(_record(skipped_shots={"b": "moderated", "d": "corrupt image"}))
+    assert not result.passed and result.severity == AssetCheckSeverity.WARN
+    assert result.metadata["missing_shots"].value == "b: moderated\nd: corrupt image"
+    assert result.description == "2 shot(s) missing: b, d"
+    whole = deliverable_complete(_record())
+    assert whole.passed and whole.metadata["missing_shots"].value == "none"

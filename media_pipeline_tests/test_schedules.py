@@ -1,11 +1,18 @@
-"""nightly_campaign_refresh: one request per campaign whose deliverable is missing or older than its drop."""
+"""nightly_campaign_refresh: one request per campaign whose current set is missing or older than its drop.
+
+The schedule follows each campaign's pointer (``deliverables/<campaign>/current.json``), so a set that was never
+switched in, such as the leftovers of a run killed while publishing, counts as missing.
+"""
 
 import os
 import time
 
-from dagster import AssetMaterialization, build_schedule_context
+from dagster import build_schedule_context
 
+from media_pipeline.records import Deliverable
 from media_pipeline.resources.drops import LocalDropZone
+from media_pipeline.resources.publish import publishing
+from media_pipeline.resources.storage import LocalMediaStore
 from media_pipeline.schedules import nightly_campaign_refresh
 
 from .builders import write_campaign
@@ -16,26 +23,42 @@ def _set_mtime(folder, when: float) -> None:
         os.utime(path, (when, when))
 
 
-def test_requests_only_missing_or_stale_deliverables(instance, drops_root):
+def _publish(store: LocalMediaStore, campaign: str, tmp_path) -> None:
+    """Publish a one-file set for ``campaign`` the way the deliverable asset does."""
+    master = tmp_path / f"{campaign}.mp4"
+    master.write_bytes(b"video")
+    with publishing(store, campaign) as upload:
+        key = upload.put(master)
+        upload.switch(Deliverable(campaign=campaign, master_key=key, renditions=[], poster_key=key,
+                                  contact_sheet_key=key, duration=1.0, sha256="0" * 64))
+
+
+def _evaluate(instance, drops_root, store):
+    resources = {"drops": LocalDropZone(root=str(drops_root)), "store": store}
+    return nightly_campaign_refresh(build_schedule_context(instance=instance, resources=resources))
+
+
+def test_requests_only_missing_or_stale_deliverables(instance, drops_root, tmp_path):
+    store = LocalMediaStore(root=str(tmp_path / "store"))
     now = time.time()
-    for campaign in ("fresh", "stale", "never"):
+    for campaign in ("fresh", "stale", "never", "killed"):
         write_campaign(drops_root, campaign, shots=1)
+        _set_mtime(drops_root / campaign, now - 3600)
         instance.add_dynamic_partitions("campaigns", [campaign])
-    _set_mtime(drops_root / "fresh", now - 3600)
-    _set_mtime(drops_root / "never", now - 3600)
     for campaign in ("fresh", "stale"):
-        instance.report_runless_asset_event(AssetMaterialization(asset_key="deliverable", partition=campaign))
-    _set_mtime(drops_root / "stale", now + 60)  # a file changed after the deliverable was made
+        _publish(store, campaign, tmp_path)
+    _set_mtime(drops_root / "stale", now + 60)  # a file changed after the set was published
+    store.put_bytes("deliverables/killed/v/20260101T000000000000Z-dead00/killed.mp4", b"half a set")
 
-    context = build_schedule_context(instance=instance, resources={"drops": LocalDropZone(root=str(drops_root))})
-    requests = nightly_campaign_refresh(context)
-    assert sorted(r.partition_key for r in requests) == ["never", "stale"]
+    requests = _evaluate(instance, drops_root, store)
+    assert sorted(r.partition_key for r in requests) == ["killed", "never", "stale"]
+    assert {r.tags["media_pipeline/trigger"] for r in requests} == {"nightly"}
 
 
-def test_nothing_to_do_is_a_skip(instance, drops_root):
+def test_nothing_to_do_is_a_skip(instance, drops_root, tmp_path):
+    store = LocalMediaStore(root=str(tmp_path / "store"))
     write_campaign(drops_root, "done", shots=1)
     _set_mtime(drops_root / "done", time.time() - 3600)
     instance.add_dynamic_partitions("campaigns", ["done"])
-    instance.report_runless_asset_event(AssetMaterialization(asset_key="deliverable", partition="done"))
-    context = build_schedule_context(instance=instance, resources={"drops": LocalDropZone(root=str(drops_root))})
-    assert "up to date" in nightly_campaign_refresh(context).skip_message
+    _publish(store, "done", tmp_path)
+    assert "up to date" in _evaluate(instance, drops_root, store).skip_message

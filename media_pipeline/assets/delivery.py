@@ -1,8 +1,10 @@
-"""``deliverable``: conform every clip to one spec, stitch them in shot order, publish the files.
+"""``deliverable``: conform every clip to one spec, stitch them in shot order, publish the files as one set.
 
 The heavy lifting is ``media.assemble`` (pure ffmpeg work on local files); this asset gathers the clips from the
-store, refuses while any shot lacks a clip (naming them; the clips already made stay for the re-run), publishes
-the renditions, poster and contact sheet under ``deliverables/<campaign>/`` and checks what it published.
+store and, while any shot lacks a clip, refuses (naming them; the clips already made stay for the re-run) or,
+under ``on_failed_shots: skip``, delivers the good shots and names the missing ones in a warning check. The
+renditions, poster and contact sheet are published as one set (``resources.publish``: a version folder, then
+the pointer) and checked.
 """
 
 
@@ -15,30 +17,46 @@ from pathlib import Path
 from dagster import AssetExecutionContext, DataVersion, Failure, MaterializeResult, MetadataValue, asset
 from PIL import Image
 
-from ..checks import DELIVERABLE_CONFORMANT, deliverable_conformant
+from ..campaign import DeliverableSpec
+from ..checks import DELIVERABLE_COMPLETE, DELIVERABLE_CONFORMANT, deliverable_complete, deliverable_conformant
 from ..media.assemble import assemble
 from ..media.conform import ConformSpec
 from ..media.formats import frame_size
 from ..media.probe import probe
 from ..media.renditions import rendition_size
 from ..partitions import campaign_partitions
-from ..records import Deliverable, DeliverableFile, GeneratedClips, SourceImages
+from ..records import Deliverable, DeliverableFile, GeneratedClips, ShotClip, SourceImages
+from ..resources.publish import pointer_key, publishing, stable_key
 from ..resources.storage import MediaStore
 from .metadata import file_sha256
 
 
-def _refuse_incomplete(clips: GeneratedClips) -> None:
+def _shots_to_deliver(clips: GeneratedClips, on_failed_shots: str) -> tuple[list[ShotClip], dict[str, str]]:
+    """The shots with a clip, and the failed ones left out (with their errors) under ``on_failed_shots: skip``.
+
+    Refuses, naming the failed shots, under ``fail`` (the default) or when no shot has a clip.
+    """
     failed = clips.failed
-    if failed:
-        made = len(clips.clips) - len(failed)
+    made = [c for c in clips.clips if c.status != "failed"]
+    if failed and (on_failed_shots == "fail" or not made):
         listing = "; ".join(f"{c.shot}: {c.error}" for c in failed)
+        choice = " or set on_failed_shots: skip to deliver them without the failed ones" if made else ""
         raise Failure(
             description=(
                 f"campaign {clips.campaign!r}: {len(failed)} shot(s) have no clip, so no deliverable was made "
-                f"({listing}). Fix them and re-run: the {made} clip(s) already made are kept and not paid for again."
+                f"({listing}). Fix them and re-run: the {len(made)} clip(s) already made are kept and not paid "
+                f"for again{choice}."
             ),
             metadata={"failed_shots": ", ".join(c.shot for c in failed)},
         )
+    return made, {c.shot: c.error or "no clip" for c in failed}
+
+
+def _poster_on_a_delivered_shot(spec: DeliverableSpec, skipped: dict[str, str]) -> DeliverableSpec:
+    """A poster chosen on a skipped shot falls back to the middle of the programme."""
+    if spec.poster.shot in skipped:
+        return spec.model_copy(update={"poster": spec.poster.model_copy(update={"shot": None, "at": None})})
+    return spec
 
 
 def _thumbnail(path: Path, width: int = 320) -> MetadataValue:
@@ -57,53 +75,54 @@ def _thumbnail(path: Path, width: int = 320) -> MetadataValue:
     kinds={"ffmpeg"},
     code_version="1",
     io_manager_key="records_io_manager",
-    check_specs=[DELIVERABLE_CONFORMANT],
+    check_specs=[DELIVERABLE_CONFORMANT, DELIVERABLE_COMPLETE],
 )
 def deliverable(
     context: AssetExecutionContext, source_images: SourceImages, generated_clips: GeneratedClips, store: MediaStore
 ):  # -> MaterializeResult[Deliverable]; with check specs Dagster rejects a return annotation
     """The campaign's finished video: renditions, poster and contact sheet, published to the store."""
-    _refuse_incomplete(generated_clips)
     campaign = source_images.campaign
+    delivered, skipped = _shots_to_deliver(generated_clips, campaign.manifest.on_failed_shots)
     spec = campaign.manifest.deliverable
+    spec = _poster_on_a_delivered_shot(spec, skipped)
     width, height = frame_size(campaign.manifest.resolution, campaign.manifest.aspect_ratio)
-    prefix = f"deliverables/{campaign.campaign_id}"
     with contextlib.ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="deliverable-")))
-        clips = [(c.shot, stack.enter_context(store.local_file(c.clip_key))) for c in generated_clips.clips]
+        clips = [(c.shot, stack.enter_context(store.local_file(c.clip_key))) for c in delivered]
         soundtrack = None
         if spec.soundtrack:
             soundtrack = stack.enter_context(store.local_file(source_images.files[spec.soundtrack].key))
         result = assemble(clips, work, spec=spec, name=campaign.campaign_id, width=width, height=height,
                           soundtrack=soundtrack)
+        upload = stack.enter_context(publishing(store, campaign.campaign_id))
         published: list[DeliverableFile] = []
         probes = {}
         for rendition in result.renditions:
-            key = f"{prefix}/{rendition.path.name}"
-            store.put_file(key, rendition.path)
-            published.append(DeliverableFile(aspect=rendition.aspect, key=key, width=rendition.width,
-                                             height=rendition.height, duration=rendition.duration))
+            published.append(DeliverableFile(aspect=rendition.aspect, key=upload.put(rendition.path),
+                                             width=rendition.width, height=rendition.height,
+                                             duration=rendition.duration))
             wanted = rendition_size(width, height, rendition.aspect)  # what the spec asks for, not what was made
             probes[rendition.aspect] = (probe(rendition.path), ConformSpec(width=wanted[0], height=wanted[1],
                                                                            fps=spec.fps))
-        poster_key = f"{prefix}/{result.poster.name}"
-        sheet_key = f"{prefix}/{result.contact_sheet.name}"
-        store.put_file(poster_key, result.poster)
-        store.put_file(sheet_key, result.contact_sheet)
-        master = published[0]
+        poster_key, sheet_key = upload.put(result.poster), upload.put(result.contact_sheet)
         sha = file_sha256(result.renditions[0].path)
         previews = {"poster": _thumbnail(result.poster), "contact_sheet": _thumbnail(result.contact_sheet, 640)}
-    record = Deliverable(
-        campaign=campaign.campaign_id, master_key=master.key, renditions=published, poster_key=poster_key,
-        contact_sheet_key=sheet_key, duration=result.duration, sha256=sha, shot_offsets=result.shot_offsets,
-    )
-    context.log.info("campaign %r delivered: %s", campaign.campaign_id, store.uri(master.key))
+        record = upload.switch(Deliverable(
+            campaign=campaign.campaign_id, master_key=published[0].key, renditions=published,
+            poster_key=poster_key, contact_sheet_key=sheet_key, duration=result.duration, sha256=sha,
+            shot_offsets=result.shot_offsets, skipped_shots=skipped,
+        ))
+    stable_master = stable_key(campaign.campaign_id, record.master_key)
+    context.log.info("campaign %r delivered: %s (version %s)", campaign.campaign_id, store.uri(stable_master),
+                     record.version)
     return MaterializeResult(
         value=record,
         data_version=DataVersion(sha[:16]),
-        check_results=[deliverable_conformant(probes)],
+        check_results=[deliverable_conformant(probes), deliverable_complete(record)],
         metadata={
-            "path": MetadataValue.path(store.uri(master.key)),
+            "path": MetadataValue.path(store.uri(stable_master)),
+            "version": record.version,
+            "pointer": MetadataValue.path(store.uri(pointer_key(campaign.campaign_id))),
             "duration_s": round(result.duration, 3),
             "renditions": MetadataValue.md("\n".join(
                 f"- {f.aspect}: {f.width}x{f.height}, {f.duration:.2f}s — `{store.uri(f.key)}`" for f in published
@@ -114,6 +133,7 @@ def deliverable(
             "contact_sheet_preview": previews["contact_sheet"],
             "stream_copied": result.stream_copied,
             "loudness_lufs": result.loudness_lufs if result.loudness_lufs is not None else "silent",
-            "shots": len(generated_clips.clips),
+            "shots": len(delivered),
+            "skipped_shots": ", ".join(skipped) or "none",
         },
     )

@@ -122,6 +122,10 @@ class MediaStore(ConfigurableResource):
         """Where a person finds the object: a file path or an ``s3://`` URI (never a signed URL)."""
         raise NotImplementedError
 
+    def stable_uri(self, key: str) -> str:
+        """``uri``, but a folder store does not resolve links: the name a person keeps (a set's stable names)."""
+        return self.uri(key)
+
     @property
     def url_ttl_seconds(self) -> int | None:
         """How long a ``fetch_url`` stays valid, or None when it embeds the bytes (a data: URL) and never expires.
@@ -260,6 +264,9 @@ class LocalMediaStore(MediaStore):
 
     def uri(self, key: str) -> str:
         return str(self._path(key).resolve())
+
+    def stable_uri(self, key: str) -> str:
+        return str(Path(self.root).resolve() / check_key(key))
 
 
 def _swap_symlink(link: Path, target: str) -> None:
