@@ -1,4 +1,9 @@
-"""The ``media-pipeline`` command: ``demo``, ``run CAMPAIGN [--json]``, ``estimate CAMPAIGN``, ``xai-emulator``."""
+"""The ``media-pipeline`` command: ``demo``, ``run CAMPAIGN [--json]``, ``estimate CAMPAIGN``, ``xai-emulator``.
+
+Whatever goes wrong reaches the user as one clear message and exit status 1, never a traceback: a bad setting
+(naming the variable), a store that refuses us, a campaign that cannot run. With ``--json`` the message is the
+``error`` of the one JSON object printed, on failure too.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .campaign import CampaignError
+from .resources.storage import StoreError
 from .runner import RunSummary
+from .settings import ConfigurationError
+
+USER_ERRORS = (ConfigurationError, CampaignError, StoreError)
 
 
 def _print_summary(summary: RunSummary, as_json: bool) -> None:
@@ -29,11 +38,13 @@ def _print_summary(summary: RunSummary, as_json: bool) -> None:
 
 def _run(campaign: str, as_json: bool) -> int:
     from .definitions import build_defs, home
+    from .housekeeping import fail_orphaned_runs, process_temp_dir, run_tags
     from .runner import instance_from_env, run_campaign
 
     defs = build_defs()
-    with instance_from_env(home()) as instance:
-        summary = run_campaign(defs, instance, campaign)
+    with instance_from_env(home()) as instance, process_temp_dir():
+        fail_orphaned_runs(instance)
+        summary = run_campaign(defs, instance, campaign, tags=run_tags())
     _print_summary(summary, as_json)
     return 0 if summary.status == "success" else 1
 
@@ -61,12 +72,9 @@ def _estimate(campaign: str) -> int:
     from .definitions import build_defs, home
     from .runner import estimate_campaign, instance_from_env
 
+    defs = build_defs()
     with instance_from_env(home()) as instance:
-        try:
-            usd, shots = estimate_campaign(build_defs(), instance, campaign)
-        except CampaignError as exc:
-            print(exc, file=sys.stderr)
-            return 1
+        usd, shots = estimate_campaign(defs, instance, campaign)
     print(f"campaign {campaign}: {shots} uncached shot(s), estimated ${usd:.2f}")
     return 0
 
@@ -89,11 +97,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return emulator_main(rest) or 0
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    if args.command == "demo":
-        return _demo()
-    if args.command == "run":
-        return _run(args.campaign, args.json)
-    return _estimate(args.campaign)
+    try:
+        if args.command == "demo":
+            return _demo()
+        if args.command == "run":
+            return _run(args.campaign, args.json)
+        return _estimate(args.campaign)
+    except USER_ERRORS as exc:
+        if getattr(args, "json", False):
+            _print_summary(RunSummary(campaign=args.campaign, status="failure", error=str(exc)), as_json=True)
+        else:
+            print(exc, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

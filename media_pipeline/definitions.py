@@ -1,5 +1,9 @@
 """Assembles the Dagster ``Definitions``: the four assets with their checks, the job, sensor, schedule, and
 resources chosen from the environment (the only configuration a user must know; see the README).
+
+Every setting is read by a function of a mapping; a value the pipeline cannot use is a ``ConfigurationError``
+(see ``settings``) naming the variable, so the CLI reports it as a clean failure and ``dagster dev`` shows it
+when the code location loads.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from .jobs import campaign_job
 from .resources.drops import DropZone, LocalDropZone
 from .resources.generator import LocalVideoGenerator, VideoGenerator
 from .resources.io_manager import StoreRecordIOManager
+from .resources.s3_client import parse_s3_uri
 from .resources.s3_drops import S3DropZone
 from .resources.s3_storage import S3MediaStore
 from .resources.storage import LocalMediaStore, MediaStore
 from .resources.xai_generator import XaiVideoGenerator
 from .schedules import nightly_campaign_refresh
 from .sensors import image_drop_sensor
+from .settings import FLAGS, ConfigurationError, check_api_key, check_settings, number
 
 DEFAULT_MAX_CONCURRENT_GENERATIONS = 8
 
@@ -33,7 +39,13 @@ def home(environ: Mapping[str, str] = os.environ) -> Path:
 def _location(environ: Mapping[str, str], variable: str, folder: str) -> str:
     """A location from ``variable``: an ``s3://`` URI as given, else an absolute folder (default under home)."""
     location = environ.get(variable) or str(home(environ) / folder)
-    return location if location.startswith("s3://") else str(Path(location).absolute())
+    if not location.startswith("s3://"):
+        return str(Path(location).absolute())
+    try:
+        parse_s3_uri(location)
+    except ValueError as exc:
+        raise ConfigurationError(f"{variable}: {exc}; expected a folder or s3://bucket/prefix") from None
+    return location
 
 
 def store_from_env(environ: Mapping[str, str] = os.environ) -> MediaStore:
@@ -51,21 +63,28 @@ def drops_from_env(environ: Mapping[str, str] = os.environ) -> DropZone:
 def generator_from_env(environ: Mapping[str, str] = os.environ) -> VideoGenerator:
     """``MEDIA_PIPELINE_GENERATOR`` (``xai`` | ``local``; default ``xai`` when ``XAI_API_KEY`` is set)."""
     choice = environ.get("MEDIA_PIPELINE_GENERATOR") or ("xai" if environ.get("XAI_API_KEY") else "local")
-    limit = int(environ.get("MEDIA_PIPELINE_MAX_CONCURRENT_GENERATIONS", DEFAULT_MAX_CONCURRENT_GENERATIONS))
+    limit = int(
+        number(environ, "MEDIA_PIPELINE_MAX_CONCURRENT_GENERATIONS", DEFAULT_MAX_CONCURRENT_GENERATIONS, int, 1)
+    )
     if choice == "local":
         return LocalVideoGenerator(max_concurrent=min(limit, os.cpu_count() or 1))
     if choice != "xai":
-        raise ValueError(f"MEDIA_PIPELINE_GENERATOR={choice!r}: expected 'xai' or 'local'")
+        raise ConfigurationError(f"MEDIA_PIPELINE_GENERATOR={choice[:40]!r}: expected 'xai' or 'local'")
+    check_api_key(environ.get("XAI_API_KEY", ""))
+    insecure = environ.get("XAI_USE_INSECURE_CHANNEL", "").strip().lower()
+    if insecure not in FLAGS:
+        raise ConfigurationError(f"XAI_USE_INSECURE_CHANNEL={insecure[:40]!r}: expected 1, true, yes, 0, false or no")
     return XaiVideoGenerator(
         api_key=EnvVar("XAI_API_KEY"),
         api_host=environ.get("XAI_API_HOST", "api.x.ai"),
-        use_insecure_channel=environ.get("XAI_USE_INSECURE_CHANNEL", "") in ("1", "true", "yes"),
+        use_insecure_channel=FLAGS[insecure],
         max_concurrent=limit,
     )
 
 
 def resources_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, object]:
     """The resources every asset, the sensor and the schedule use, as the environment configures them."""
+    check_settings(environ)
     store = store_from_env(environ)
     return {
         "store": store,

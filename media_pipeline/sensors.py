@@ -6,7 +6,6 @@ campaign plus a fingerprint of its files, so an unchanged drop never runs twice 
 file runs it again. The cursor keeps the fingerprint last requested per campaign.
 """
 
-
 import hashlib
 import json
 import os
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 
 from dagster import RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
-from .campaign import CAMPAIGN_ID_PATTERN
+from .campaign import CAMPAIGN_ID_PATTERN, is_campaign_id
 from .jobs import campaign_job
 from .partitions import campaign_partitions
 from .resources.drops import DropFile, DropZone
@@ -55,7 +54,7 @@ def evaluate_drops(
     """Apply the drop rules to a listing; ``requested`` maps campaigns to the fingerprint last run."""
     decision = DropDecision(requested=dict(requested))
     for campaign, files in sorted(listing.items()):
-        if not CAMPAIGN_ID_PATTERN.match(campaign):
+        if not is_campaign_id(campaign):
             decision.invalid.append(campaign)
             continue
         if not files:
@@ -86,7 +85,8 @@ def image_drop_sensor(context: SensorEvaluationContext, drops: DropZone) -> Sens
     newly_invalid = [c for c in decision.invalid if c not in state["reported"]]
     for campaign in newly_invalid:
         context.log.warning(
-            f"drop folder {drops.location(campaign)!r} skipped: campaign ids must match {CAMPAIGN_ID_PATTERN.pattern}"
+            f"drop folder {drops.location(campaign)!r} skipped: campaign ids must match {CAMPAIGN_ID_PATTERN.pattern} "
+            "as a whole"
         )
     reported = sorted(set(state["reported"]) | set(newly_invalid))
     cursor = json.dumps({"requested": decision.requested, "reported": reported})

@@ -1,10 +1,11 @@
 """``source_images``: read a campaign's drop, validate the manifest, normalize every image it names.
 
 Normalizing (EXIF orientation, sRGB 8-bit, bounded size) happens once here, so the hash that keys the cache and the
-pixels the generator sees are the same whatever camera or editor made the file. A file that cannot be a frame is
-recorded with its error and the rest go on.
+pixels the generator sees are the same whatever camera or editor made the file. Everything knowable before paying
+is settled here: a shot image that is not one the pipeline takes (format, decodability, the API's size limit once
+hosted, a symlink out of the drop) is recorded with its error and the other shots go on; a soundtrack that is not
+decodable audio refuses the whole campaign, since no deliverable could be made from it.
 """
-
 
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -20,38 +21,82 @@ from dagster import (
     asset,
 )
 
-from ..campaign import CampaignError, is_image_name, load_campaign
+from ..campaign import IMAGE_EXTENSIONS, Campaign, CampaignError, is_image_name, load_campaign
 from ..checks import IMAGES_VALID, images_valid
+from ..media.errors import MediaError
 from ..media.images import normalize_image
+from ..media.probe import probe
 from ..partitions import campaign_partitions
 from ..records import SourceFile, SourceImages
-from ..resources.drops import DropZone
+from ..resources.drops import DropRefused, DropZone
 from ..resources.storage import MediaStore
+from ..resources.xai_api import MAX_IMAGE_BYTES
 from .metadata import digest, file_sha256, shot_table
 
 STORE_RETRY = RetryPolicy(max_retries=2, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.FULL)
+MIB = 1 << 20
+
+
+def _problem(exc: Exception, raw: Path, name: str) -> str:
+    """The decoder's reason, with the temporary copy's path replaced by the dropped file's name."""
+    return str(exc).replace(f"{raw}: ", "").replace(str(raw), name)
 
 
 def _store_image(drops: DropZone, store: MediaStore, campaign: str, name: str, tmp: Path) -> SourceFile:
-    """Fetch, normalize and store one image; a refused image comes back with its error, naming campaign and file."""
+    """Fetch, normalize and store one image; a refused image comes back with its reason (the file is its key)."""
+    if not is_image_name(name):
+        kind = PurePosixPath(name).suffix.lstrip(".").upper() or "a file without an extension"
+        return SourceFile(
+            file=name, error=f"{kind} is not an image format the pipeline takes ({', '.join(IMAGE_EXTENSIONS)})"
+        )
     raw = drops.fetch(campaign, name, tmp / f"raw{PurePosixPath(name).suffix}")
     try:
         info = normalize_image(raw, tmp / "normalized.png")
-    except Exception as exc:  # the message of the decoder is what tells the user what is wrong
-        return SourceFile(file=name, error=f"campaign {campaign!r}, file {drops.location(campaign, name)}: {exc}")
+    except MediaError as exc:  # the message of the decoder is what tells the user what is wrong
+        return SourceFile(file=name, error=_problem(exc, raw, name))
+    size = (tmp / "normalized.png").stat().st_size
+    if size > MAX_IMAGE_BYTES:
+        return SourceFile(
+            file=name,
+            error=f"{size / MIB:.1f} MiB once normalized to PNG, over the API's {MAX_IMAGE_BYTES // MIB} MiB limit",
+        )
     key = f"sources/{info.sha256}.png"
     store.put_file(key, tmp / "normalized.png", skip_if_exists=True)
     return SourceFile(file=name, key=key, sha256=info.sha256, width=info.width, height=info.height)
 
 
-def _store_raw(drops: DropZone, store: MediaStore, campaign: str, name: str, tmp: Path) -> SourceFile:
-    """Store a non-image file (the soundtrack) as dropped, content-addressed."""
+def _store_soundtrack(drops: DropZone, store: MediaStore, campaign: str, name: str, tmp: Path) -> SourceFile:
+    """Store the soundtrack as dropped, content-addressed, once it is known to hold decodable audio."""
     suffix = PurePosixPath(name).suffix.lower()
     raw = drops.fetch(campaign, name, tmp / f"raw{suffix}")
+    try:
+        info = probe(raw)
+        problem = None if info.has_audio else "has no audio stream"
+    except MediaError as exc:
+        problem = f"is not decodable audio ({_problem(exc, raw, name)})"
+    if problem:
+        raise CampaignError(f"campaign {campaign!r}, file {name}: the soundtrack {problem}")
     sha = file_sha256(raw)
     key = f"sources/{sha}{suffix}"
     store.put_file(key, raw, skip_if_exists=True)
     return SourceFile(file=name, key=key, sha256=sha)
+
+
+def _store_all(drops: DropZone, store: MediaStore, campaign: Campaign) -> dict[str, SourceFile]:
+    """Every file the campaign reads; the soundtrack first, so a bad one refuses the campaign before any image work."""
+    soundtrack = campaign.manifest.deliverable.soundtrack
+    names = [n for n in campaign.referenced_files() if n != soundtrack]
+    files: dict[str, SourceFile] = {}
+    for name in ([soundtrack] if soundtrack else []) + names:
+        with tempfile.TemporaryDirectory(prefix="source-") as tmp:
+            if name == soundtrack:
+                files[name] = _store_soundtrack(drops, store, campaign.campaign_id, name, Path(tmp))
+                continue
+            try:
+                files[name] = _store_image(drops, store, campaign.campaign_id, name, Path(tmp))
+            except DropRefused as exc:
+                files[name] = SourceFile(file=name, error=exc.reason)
+    return files
 
 
 @asset(
@@ -70,15 +115,12 @@ def source_images(context: AssetExecutionContext, drops: DropZone, store: MediaS
         campaign = load_campaign(
             campaign_id, [f.name for f in drops.list_files(campaign_id)], drops.read_manifest(campaign_id)
         )
+        files = _store_all(drops, store, campaign)
     except CampaignError as exc:  # bad input: retrying cannot help, and the message says what to fix
         raise Failure(description=str(exc), allow_retries=False) from None
-    files: dict[str, SourceFile] = {}
-    for name in campaign.referenced_files():
-        with tempfile.TemporaryDirectory(prefix="source-") as tmp:
-            store_one = _store_image if is_image_name(name) else _store_raw
-            files[name] = store_one(drops, store, campaign_id, name, Path(tmp))
-        if files[name].error:
-            context.log.error(files[name].error)
+    for name, refused in files.items():
+        if refused.error:
+            context.log.error(f"campaign {campaign_id!r}, file {drops.location(campaign_id, name)}: {refused.error}")
     record = SourceImages(campaign=campaign, files=files)
     return MaterializeResult(
         value=record,
@@ -87,8 +129,10 @@ def source_images(context: AssetExecutionContext, drops: DropZone, store: MediaS
         metadata={
             "shots": len(campaign.shots),
             "files": shot_table(
-                [{"file": f.file, "key": f.key or "", "size": f"{f.width}x{f.height}", "error": f.error or ""}
-                 for f in files.values()]
+                [
+                    {"file": f.file, "key": f.key or "", "size": f"{f.width}x{f.height}", "error": f.error or ""}
+                    for f in files.values()
+                ]
             ),
             "refused": sum(1 for f in files.values() if f.error),
         },

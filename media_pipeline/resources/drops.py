@@ -2,7 +2,9 @@
 
 ``DropZone`` lists what is there and fetches files; the rules for when a drop is new, changed or settled live
 once, in ``sensors.py``, and work on the listing alone, so the folder and the bucket behave the same.
-``S3DropZone`` lives in ``s3_drops.py``.
+``S3DropZone`` lives in ``s3_drops.py``. What is read from a drop is bounded: the manifest to
+``MAX_MANIFEST_BYTES``, and a local file only if its real path stays inside the drop zone (a symlink to
+``/etc/passwd`` or another team's folder is refused by name).
 """
 
 from __future__ import annotations
@@ -14,7 +16,16 @@ from typing import NamedTuple
 
 from dagster import ConfigurableResource
 
-from ..campaign import MANIFEST_NAME
+from ..campaign import MANIFEST_NAME, CampaignError
+from ..manifest_yaml import MAX_MANIFEST_BYTES, ManifestSyntaxError, decode_manifest
+
+
+class DropRefused(CampaignError):
+    """A drop file the pipeline will not read (a symlink leading out of the drop zone); the message names it."""
+
+    def __init__(self, campaign: str, name: str, reason: str):
+        super().__init__(f"campaign {campaign!r}, file {name}: {reason}")
+        self.reason = reason
 
 
 class DropFile(NamedTuple):
@@ -41,17 +52,29 @@ class DropZone(ConfigurableResource):
         """Copy ``<campaign>/<name>`` to the local file ``dest`` and return it."""
         raise NotImplementedError
 
-    def read_text(self, campaign: str, name: str) -> str | None:
-        """The text of ``<campaign>/<name>``, or None when it is absent."""
+    def read_bytes(self, campaign: str, name: str, limit: int | None = None) -> bytes | None:
+        """At most ``limit`` bytes of ``<campaign>/<name>`` (all without a limit), or None when it is absent."""
         raise NotImplementedError
+
+    def read_text(self, campaign: str, name: str) -> str | None:
+        """The UTF-8 text of ``<campaign>/<name>``, or None when it is absent."""
+        data = self.read_bytes(campaign, name)
+        return None if data is None else data.decode("utf-8")
 
     def location(self, campaign: str, name: str = "") -> str:
         """Where a person finds the file (a path or an ``s3://`` URI), for messages."""
         raise NotImplementedError
 
     def read_manifest(self, campaign: str) -> str | None:
-        """The campaign's ``campaign.yaml`` text, or None without one."""
-        return self.read_text(campaign, MANIFEST_NAME)
+        """The campaign's ``campaign.yaml`` text, or None without one; ``CampaignError`` when too large or not
+        UTF-8 (one byte past the cap is read, never the whole of a huge file)."""
+        data = self.read_bytes(campaign, MANIFEST_NAME, MAX_MANIFEST_BYTES + 1)
+        if data is None:
+            return None
+        try:
+            return decode_manifest(data)
+        except ManifestSyntaxError as exc:
+            raise CampaignError(f"campaign {campaign!r}, file {MANIFEST_NAME}: {exc}") from None
 
 
 class LocalDropZone(DropZone):
@@ -80,13 +103,27 @@ class LocalDropZone(DropZone):
                 files.append(DropFile(entry.name, stat.st_size, stat.st_mtime))
         return sorted(files)
 
+    def _inside(self, campaign: str, name: str) -> Path:
+        """The file's path once its real path (symlinks followed) is known to stay inside the drop zone."""
+        path = Path(self.root) / campaign / name
+        if not path.resolve().is_relative_to(Path(self.root).resolve()):
+            raise DropRefused(
+                campaign,
+                name,
+                "a symlink leading out of the drop zone is not read; copy the file into the drop instead",
+            )
+        return path
+
     def fetch(self, campaign: str, name: str, dest: Path) -> Path:
-        shutil.copyfile(Path(self.root) / campaign / name, dest)
+        shutil.copyfile(self._inside(campaign, name), dest)
         return dest
 
-    def read_text(self, campaign: str, name: str) -> str | None:
+    def read_bytes(self, campaign: str, name: str, limit: int | None = None) -> bytes | None:
         path = Path(self.root) / campaign / name
-        return path.read_text(encoding="utf-8") if path.is_file() else None
+        if not path.is_file():
+            return None
+        with self._inside(campaign, name).open("rb") as file:
+            return file.read(-1 if limit is None else limit)
 
     def location(self, campaign: str, name: str = "") -> str:
-        return str((Path(self.root) / campaign / name).resolve())
+        return os.path.abspath(Path(self.root) / campaign / name)  # not resolved: a symlink is named as dropped

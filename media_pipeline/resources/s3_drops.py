@@ -8,6 +8,7 @@ or rewritten keys cannot wedge it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from pydantic import Field, PrivateAttr
 
 from .drops import DropFile, DropZone
-from .s3_client import S3Location, join_key, s3_errors
+from .s3_client import S3Location, is_missing, join_key, s3_errors
 from .s3_listing import FastLister
 
 
@@ -93,6 +94,14 @@ class S3DropZone(DropZone, S3Location):
             raise FileNotFoundError(f"no drop file {self.location(campaign, name)}")
         return dest
 
-    def read_text(self, campaign: str, name: str) -> str | None:
-        data = self._get_object(self._key(campaign, name))
-        return None if data is None else data.decode("utf-8")
+    def read_bytes(self, campaign: str, name: str, limit: int | None = None) -> bytes | None:
+        key = self._key(campaign, name)
+        with s3_errors(self._uri_of(key), "GET"):
+            try:
+                body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            except Exception as exc:
+                if is_missing(exc):
+                    return None
+                raise
+            with contextlib.closing(body):  # a bounded read leaves the rest of a huge object unread
+                return body.read() if limit is None else body.read(limit)
