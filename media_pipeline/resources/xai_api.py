@@ -1,13 +1,27 @@
-"""What xAI's video API accepts and charges, in one place: for the generator that calls it and the emulator
-that stands in for it, so the two cannot drift apart.
+"""Kept importable while callers move to ``resources.xai.catalog``, which now holds these facts per model.
+
+``PRICE_PER_SECOND_USD`` and ``PRICE_PER_IMAGE_USD`` are ``grok-imagine-video-1.5``'s figures from the catalog.
 """
 
-from xai_sdk.types.video import VideoAspectRatioMap, VideoResolutionMap
+from .xai.catalog import (
+    ASPECT_RATIO_NAMES,
+    MAX_IMAGE_BYTES,
+    MAX_MESSAGE_BYTES,
+    MAX_PROMPT_CHARS,
+    RESOLUTION_NAMES,
+    default_catalog,
+)
 
-PRICE_PER_SECOND_USD: dict[str, float] = {"480p": 0.08, "720p": 0.14, "1080p": 0.25}  # grok-imagine-video-1.5
-PRICE_PER_IMAGE_USD = 0.01  # each input image: the first frame, and a pinned last frame
-MAX_PROMPT_CHARS = 4096
-MAX_IMAGE_BYTES = 10 << 20
-MAX_MESSAGE_BYTES = 20 << 20  # the SDK's max_send_message_length: both data: URLs must fit in one request
-RESOLUTION_NAMES = {proto: name for name, proto in VideoResolutionMap.items()}  # proto enum -> "720p"
-ASPECT_RATIO_NAMES = {proto: name for name, proto in VideoAspectRatioMap.items()}  # proto enum -> "16:9"
+_V15 = default_catalog().get("grok-imagine-video-1.5")
+PRICE_PER_SECOND_USD: dict[str, float] = dict(_V15.usd_per_second)
+PRICE_PER_IMAGE_USD = _V15.usd_per_input_image
+
+__all__ = [
+    "ASPECT_RATIO_NAMES",
+    "MAX_IMAGE_BYTES",
+    "MAX_MESSAGE_BYTES",
+    "MAX_PROMPT_CHARS",
+    "PRICE_PER_IMAGE_USD",
+    "PRICE_PER_SECOND_USD",
+    "RESOLUTION_NAMES",
+]
