@@ -19,6 +19,7 @@ from ..campaign import Campaign, ResolvedShot
 from ..media.frames import extract_frame
 from ..records import HostedImage, HostedImages, SourceImages
 from ..resources.generator import ClipRequest, ShotFailed, VideoGenerator
+from ..resources.journal import journal_key, read_entry
 from ..resources.storage import MediaStore
 from .hosting import image_url, sign
 from .metadata import file_sha256
@@ -144,8 +145,14 @@ class ClipPlanner:
         """True when the clip for this key is already in the store."""
         return self.store.exists(f"clips/{cache_key_}.mp4")
 
+    def already_paid(self, cache_key_: str) -> bool:
+        """True when the journal holds a paid request for this clip that a run can finish without paying again."""
+        entry = read_entry(self.store, journal_key(self.campaign.campaign_id, cache_key_))
+        return entry is not None and entry.cache_key == cache_key_ and entry.paid_and_pending
+
     def estimate(self) -> tuple[float, int]:
-        """Dry run: (USD, shots) for the shots whose clips are not in the store yet; nothing is submitted."""
+        """Dry run: (USD, shots) for the shots whose clips are neither in the store nor paid for in the journal
+        (a journaled request is finished at no cost); nothing is submitted."""
         total, count = 0.0, 0
         planned: set[str] = set()  # identical shots share one clip and one payment
         for lane in lanes(self.campaign.shots):
@@ -163,8 +170,9 @@ class ClipPlanner:
                 previous = request.clip_key if self.is_cached(request.cache_key) else None
                 if previous is None and request.cache_key not in planned:
                     planned.add(request.cache_key)
-                    total += self.generator.estimate_usd(request)
-                    count += 1
+                    if not self.already_paid(request.cache_key):
+                        total += self.generator.estimate_usd(request)
+                        count += 1
         return total, count
 
     def _placeholder(self, shot: ResolvedShot) -> ClipRequest:
