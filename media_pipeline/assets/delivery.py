@@ -14,7 +14,7 @@ import io
 import tempfile
 from pathlib import Path
 
-from dagster import AssetExecutionContext, DataVersion, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, DataVersion, Failure, MaterializeResult, MetadataValue
 from PIL import Image
 
 from ..campaign import DeliverableSpec
@@ -24,10 +24,10 @@ from ..media.conform import ConformSpec
 from ..media.formats import frame_size
 from ..media.probe import probe
 from ..media.renditions import rendition_size
-from ..partitions import campaign_partitions
 from ..records import Deliverable, DeliverableFile, GeneratedClips, ShotClip, SourceImages
 from ..resources.publish import pointer_key, publishing, stable_key
 from ..resources.storage import MediaStore
+from ._common import campaign_asset
 from .metadata import file_sha256
 
 
@@ -69,12 +69,9 @@ def _thumbnail(path: Path, width: int = 320) -> MetadataValue:
     return MetadataValue.md(f"![{path.name}](data:image/jpeg;base64,{encoded})")
 
 
-@asset(
-    partitions_def=campaign_partitions,
-    group_name="media",
+@campaign_asset(
     kinds={"ffmpeg"},
     code_version="1",
-    io_manager_key="records_io_manager",
     check_specs=[DELIVERABLE_CONFORMANT, DELIVERABLE_COMPLETE],
 )
 def deliverable(

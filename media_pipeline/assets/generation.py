@@ -14,7 +14,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from dagster import AssetExecutionContext, DataVersion, Failure, MaterializeResult, asset
+from dagster import AssetExecutionContext, DataVersion, Failure, MaterializeResult
 
 from ..campaign import ResolvedShot
 from ..checks import FIRST_FRAMES_FAITHFUL, first_frames_faithful
@@ -22,12 +22,12 @@ from ..media.errors import MediaError
 from ..media.frames import read_frame
 from ..media.probe import probe
 from ..media.quality import first_frame_fidelity
-from ..partitions import campaign_partitions
 from ..records import GeneratedClips, HostedImages, ShotClip, SourceImages
 from ..resources import ledger
 from ..resources.generator import ClipRequest, GeneratorStopped, ShotFailed, VideoGenerator
 from ..resources.io_manager import read_record
 from ..resources.storage import MediaStore
+from ._common import campaign_asset
 from .clip_plan import ClipPlanner, lanes
 from .metadata import digest, shot_table
 
@@ -179,12 +179,9 @@ def _metadata(record: GeneratedClips, estimate: float, spent: float) -> dict:
     }
 
 
-@asset(
-    partitions_def=campaign_partitions,
-    group_name="media",
+@campaign_asset(
     kinds={"xai", "ffmpeg"},
     code_version="1",
-    io_manager_key="records_io_manager",
     pool="xai_video",
     check_specs=[FIRST_FRAMES_FAITHFUL],
 )

@@ -8,11 +8,11 @@ Locally the URL is a ``data:`` URL made at use, so nothing large sits in the rec
 
 from datetime import UTC, datetime, timedelta
 
-from dagster import AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetExecutionContext, MaterializeResult
 
-from ..partitions import campaign_partitions
 from ..records import HostedImage, HostedImages, SourceImages
 from ..resources.storage import MediaStore
+from ._common import campaign_asset
 from .metadata import shot_table
 from .sources import STORE_RETRY
 
@@ -33,12 +33,9 @@ def image_url(store: MediaStore, hosted: HostedImage, needed_seconds: float) -> 
     return store.fetch_url(hosted.key, int(max(needed_seconds, store.url_ttl_seconds or 0)))
 
 
-@asset(
-    partitions_def=campaign_partitions,
-    group_name="media",
+@campaign_asset(
     kinds={"s3"},
     code_version="1",
-    io_manager_key="records_io_manager",
     retry_policy=STORE_RETRY,
 )
 def hosted_images(

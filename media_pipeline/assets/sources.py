@@ -18,7 +18,6 @@ from dagster import (
     Jitter,
     MaterializeResult,
     RetryPolicy,
-    asset,
 )
 
 from ..campaign import IMAGE_EXTENSIONS, Campaign, CampaignError, is_image_name, load_campaign
@@ -26,11 +25,11 @@ from ..checks import IMAGES_VALID, images_valid
 from ..media.errors import MediaError
 from ..media.images import normalize_image
 from ..media.probe import probe
-from ..partitions import campaign_partitions
 from ..records import SourceFile, SourceImages
 from ..resources.drops import DropRefused, DropZone
 from ..resources.storage import MediaStore
 from ..resources.xai_api import MAX_IMAGE_BYTES
+from ._common import campaign_asset
 from .metadata import digest, file_sha256, shot_table
 
 STORE_RETRY = RetryPolicy(max_retries=2, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.FULL)
@@ -99,12 +98,9 @@ def _store_all(drops: DropZone, store: MediaStore, campaign: Campaign) -> dict[s
     return files
 
 
-@asset(
-    partitions_def=campaign_partitions,
-    group_name="media",
+@campaign_asset(
     kinds={"python", "pillow"},
     code_version="1",
-    io_manager_key="records_io_manager",
     retry_policy=STORE_RETRY,
     check_specs=[IMAGES_VALID],
 )

@@ -1,31 +1,35 @@
-"""The local animator: a still image to a short clip with a camera move read from the prompt.
+"""The local animator: ``animate_still`` turns a still image into a short clip with a camera move from the prompt.
 
 It stands in for an image-to-video model (the local generator and the xAI emulator both use it), so it keeps
 the model's contract: the first frame is the source image, the clip has exactly ``round(duration * fps)``
 frames at the requested size, and with ``end_image`` the last frame is that image.
 
 Frames are drawn with Pillow (a float crop box resampled to the frame: sub-pixel smooth, unlike ``zoompan``)
-and piped as raw RGB into one ffmpeg process that encodes H.264 and adds a soft pink-noise ambience.
+and piped as raw RGB into one ffmpeg process that encodes H.264 and adds a soft pink-noise ambience. It encodes
+with the conform spec's own settings (``ConformSpec.video_args``: codec, profile, pixel format, BT.709 tags,
+GOP), so its clips join a deliverable by stream copy, without being conformed.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import queue
 import re
 import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import ffmpeg
 from PIL import Image, ImageFilter
 
+from media_pipeline.media.conform import COLOUR, PIX_FMT, ConformSpec, exact_rate
 from media_pipeline.media.errors import MediaError
-from media_pipeline.media.ffmpeg_bin import ffmpeg_exe
-from media_pipeline.media.formats import AUDIO_RATE, FPS, frame_size
+from media_pipeline.media.ffmpeg import ffmpeg_args
+from media_pipeline.media.files import atomic_path
+from media_pipeline.media.formats import FPS, frame_size
 from media_pipeline.media.images import cover_crop, load_rgb
 
 Box = tuple[float, float, float, float]
@@ -115,9 +119,7 @@ def _canvas(image: Image.Image, size: tuple[int, int], move: str) -> tuple[Image
         top = max(0.0, image.height / 2 - ch / (2 * k))
         right, bottom = image.width - left, image.height - top
         dx, dy = round(cw / 2 + (left - image.width / 2) * k), round(ch / 2 + (top - image.height / 2) * k)
-        part = image.resize(
-            (cw - 2 * dx, ch - 2 * dy), Image.Resampling.LANCZOS, box=(left, top, right, bottom)
-        )
+        part = image.resize((cw - 2 * dx, ch - 2 * dy), Image.Resampling.LANCZOS, box=(left, top, right, bottom))
         inner = cover_crop(image, size)
         canvas.paste(part, (dx, dy))
         canvas.paste(inner, (mx, my))
@@ -190,49 +192,38 @@ def _prefetch(items: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
 
 
 def _encode(
-    frames: Iterator[bytes], out: Path, size: tuple[int, int], fps: int, count: int, source: Path
+    frames: Iterator[bytes], out: Path, size: tuple[int, int], fps: Fraction, count: int, source: Path
 ) -> None:
     """Encode raw frames and a quiet stereo ambience of exactly ``count / fps`` s to ``out``, atomically."""
-    seconds = count / fps
+    spec = ConformSpec(width=size[0], height=size[1], fps=fps)
+    seconds = spec.seconds(count)
     video = (
-        ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{size[0]}x{size[1]}", framerate=fps)
-        .filter("scale", out_color_matrix="bt709", out_range="tv")  # HD matrix, and say so in the stream
-        .filter("format", "yuv420p")
+        ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{size[0]}x{size[1]}", framerate=str(fps))
+        .filter("scale", out_color_matrix=COLOUR, out_range="tv")  # HD matrix, and say so in the stream
+        .filter("format", PIX_FMT)
     )
-    noise = f"anoisesrc=d={seconds:.6f}:c=pink:r={AUDIO_RATE}:a={AMBIENCE_AMPLITUDE}:s=7"
+    noise = f"anoisesrc=d={seconds:.6f}:c=pink:r={spec.audio_rate}:a={AMBIENCE_AMPLITUDE}:s=7"
     audio = (
         ffmpeg.input(noise, f="lavfi")
         .filter("lowpass", f=900)
         .filter("afade", t="in", d=min(0.05, seconds / 4))
         .filter("afade", t="out", st=max(0.0, seconds - 0.05), d=min(0.05, seconds / 4))
-        .filter("aformat", channel_layouts="stereo", sample_rates=AUDIO_RATE)
+        .filter("aformat", channel_layouts=spec.layout, sample_rates=spec.audio_rate)
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix or '.mp4'}")
-    args = (
-        ffmpeg.output(
+    with atomic_path(out) as tmp:
+        graph = ffmpeg.output(
             video,
             audio,
             str(tmp),
-            vcodec="libx264",
-            preset="veryfast",
-            crf=20,
-            pix_fmt="yuv420p",
-            r=fps,
-            acodec="aac",
-            ar=AUDIO_RATE,
-            ac=2,
-            movflags="+faststart",
-            colorspace="bt709",
-            color_primaries="bt709",
-            color_trc="bt709",
-            color_range="tv",
-            **{"frames:v": count, "b:a": "96k", "f": "mp4"},
+            **spec.video_args(),
+            **spec.audio_args(),
+            **{"frames:v": count, "movflags": "+faststart", "f": "mp4"},
         )
-        .overwrite_output()
-        .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
-        .compile(cmd=ffmpeg_exe())
-    )
+        _feed(ffmpeg_args(graph), frames, source, out)
+
+
+def _feed(args: list[str], frames: Iterator[bytes], source: Path, out: Path) -> None:
+    """Run the encoder ``args``, writing ``frames`` to its stdin; a failure is a ``MediaError`` naming both files."""
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
         assert proc.stdin is not None
@@ -243,9 +234,8 @@ def _encode(
         except BrokenPipeError:
             broken = True  # ffmpeg died; its stderr says why
         except BaseException:
-            proc.kill()  # drawing failed: don't leave a half-fed encoder or a partial file behind
+            proc.kill()  # drawing failed: don't leave a half-fed encoder behind (atomic_path drops the file)
             proc.wait()
-            tmp.unlink(missing_ok=True)
             raise
         finally:
             try:
@@ -256,12 +246,10 @@ def _encode(
         if code != 0 or broken:
             errors.seek(0)
             tail = "\n".join(errors.read().decode(errors="replace").strip().splitlines()[-10:])
-            tmp.unlink(missing_ok=True)
             raise MediaError(f"{source}: ffmpeg failed rendering {out} (exit {code}): {tail}")
-    os.replace(tmp, out)
 
 
-def animate(
+def animate_still(
     image: Path,
     out: Path,
     *,
@@ -269,26 +257,27 @@ def animate(
     duration: float,
     resolution: str,
     aspect_ratio: str,
-    fps: int = FPS,
+    fps: float | Fraction = FPS,
     end_image: Path | None = None,
 ) -> Path:
     """Render ``image`` as an MP4 at ``out`` moving as ``camera_move(prompt)`` names; returns ``out``.
 
     Output: ``frame_size(resolution, aspect_ratio)``, ``round(duration * fps)`` frames at constant ``fps``,
-    H.264 yuv420p BT.709 (+faststart) with AAC 48 kHz stereo ambience as long as the video. The image is
-    cover-cropped to the aspect ratio and is the first frame; ``end_image`` (cover-cropped likewise) is
+    encoded exactly as ``ConformSpec`` encodes (+faststart), with AAC 48 kHz stereo ambience as long as the video.
+    The image is cover-cropped to the aspect ratio and is the first frame; ``end_image`` (cover-cropped likewise) is
     cross-dissolved in over the last second or so, so the last frame is exactly it (xAI's pinned last frame).
     """
     image, out = Path(image), Path(out)
     if not duration > 0 or fps <= 0:
         raise MediaError(f"{image}: cannot render a clip of {duration} s at {fps} fps")
+    rate = exact_rate(fps)
     size = frame_size(resolution, aspect_ratio)
-    count = max(1, round(duration * fps))
+    count = max(1, round(Fraction(duration) * rate))
     move = camera_move(prompt)
     source = load_rgb(image, max_side=4 * max(size))
     canvas, first = _canvas(source, size, move)
     end = cover_crop(load_rgb(Path(end_image), max_side=4 * max(size)), size) if end_image else None
-    dissolve = max(1, min(round(DISSOLVE_SECONDS * fps), round(0.4 * count)))
+    dissolve = max(1, min(round(DISSOLVE_SECONDS * rate), round(0.4 * count)))
     frames = _frames(canvas, _view(move, first), size, count, end, dissolve)
-    _encode(frames, out, size, fps, count, image)
+    _encode(frames, out, size, rate, count, image)
     return out

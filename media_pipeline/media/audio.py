@@ -1,21 +1,19 @@
-"""Programme audio: keep the clips' sound, mute it, or lay a soundtrack under the cut; normalised to -16 LUFS.
+"""Programme sound: mixed once for the whole timeline, measured in the same pass, set to -16 LUFS in one gain.
 
-Only the audio is re-encoded here; the programme's video is stream-copied. Modes:
+Only sound is decoded here, never picture. ``mix_sound`` builds the programme's sound from the clips with the
+same frame arithmetic as the picture (crossfades as ``acrossfade``, fades through black down to silence and up
+again, cuts as a concat), optionally under or instead of a soundtrack, and writes it as float PCM while
+``ebur128`` measures its integrated loudness and true peak on the same samples: one analysis. ``encode_sound``
+then applies one gain (with a true-peak limiter only when the gain would push peaks past -1.5 dBTP) and encodes
+AAC once; every output muxes that track by stream copy. Modes:
 
-- ``keep``: the stitched sound, loudness-normalised.
-- ``mute``: a silent track of the programme's length (never normalised: silence stays silent).
-- a ``soundtrack`` file: looped or trimmed to the programme's length with a fade in and out. With
-  ``audio="mute"`` it replaces the clips' sound; with ``audio="keep"`` it is mixed under it, ``bed_db``
-  (-8 dB) below, so generated sound effects stay audible over the music. The mix is then normalised.
-
-Normalisation is ffmpeg ``loudnorm`` in two passes (measure, then a linear gain with the measured values) to
-``target_lufs`` integrated; the result is checked with ``ebur128`` and nudged with a plain gain if it still
-misses by more than half a LU (loudnorm falls back to dynamic mode on very short programmes).
+- ``keep``: the clips' sound. ``mute``: silence of the programme's length (never normalised: silence stays
+  silent). A ``soundtrack`` file is looped or trimmed to the programme with a fade in and out; with ``mute`` it
+  replaces the clips' sound, with ``keep`` it is mixed ``bed_db`` (-8 dB) under it.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -23,53 +21,58 @@ from typing import Any, Literal
 import ffmpeg
 from pydantic import BaseModel
 
-from media_pipeline.media.conform import ConformSpec, run_ffmpeg
+from media_pipeline.media.conform import ConformSpec, clip_sound, silence
 from media_pipeline.media.errors import MediaError
-from media_pipeline.media.probe import probe
+from media_pipeline.media.ffmpeg import run_ffmpeg, split_repeats
+from media_pipeline.media.files import atomic_path
+from media_pipeline.media.probe import MediaInfo, probe
 
 TARGET_LUFS = -16.0
 TRUE_PEAK_DB = -1.5
 SILENT_LUFS = -69.0  # ebur128 reports -70 LUFS (its absolute gate) for silence
-TOLERANCE_LU = 0.5
 
-_SUMMARY_I = re.compile(r"Integrated loudness:\s*I:\s*(-?[\d.]+|-inf)\s*LUFS", re.S)
+_INTEGRATED = re.compile(r"Integrated loudness:\s*I:\s*(-?[\d.]+|-inf)\s*LUFS", re.S)
+_PEAK = re.compile(r"True peak:\s*Peak:\s*(-?[\d.]+|-inf)\s*dBFS", re.S)
+
+
+class Loudness(BaseModel):
+    """The one measurement of a programme's sound; ``integrated`` is None when it is silent."""
+
+    integrated: float | None
+    true_peak: float | None
+
+    @property
+    def silent(self) -> bool:
+        return self.integrated is None
 
 
 class AudioResult(BaseModel):
-    """The programme with its final audio; ``loudness_lufs`` is None when the track is silent."""
+    """A file with its final sound: ``loudness_lufs`` is its level after normalisation (None when silent) and
+    ``measured_lufs`` the programme's level as measured before."""
 
     path: Path
     mode: str
     loudness_lufs: float | None
+    measured_lufs: float | None
     normalized: bool
+
+
+def _parse(stderr: str, what: str) -> Loudness:
+    found, peak = _INTEGRATED.findall(stderr), _PEAK.findall(stderr)
+    if not found:
+        raise MediaError(f"{what}: no ebur128 summary (does it have audio?)")
+    value = found[-1]
+    if value == "-inf" or float(value) <= SILENT_LUFS:
+        return Loudness(integrated=None, true_peak=None)
+    return Loudness(integrated=float(value), true_peak=float(peak[-1]) if peak and peak[-1] != "-inf" else None)
 
 
 def measure_loudness(path: Path) -> float:
     """Integrated loudness of ``path``'s first audio track in LUFS (ebur128 summary; -70.0 for silence)."""
     path = Path(path)
-    graph = ffmpeg.input(str(path)).audio.filter("ebur128").output("-", f="null")
-    stderr = run_ffmpeg(graph, what=f"measure loudness of {path}", loglevel="info")
-    found = _SUMMARY_I.findall(stderr)
-    if not found:
-        raise MediaError(f"measure loudness of {path}: no ebur128 summary (does it have audio?)")
-    value = found[-1]
-    return -70.0 if value == "-inf" else float(value)
-
-
-def _loudnorm_measure(stream: Any, what: str, target: float) -> dict[str, str]:
-    graph = stream.filter("loudnorm", I=target, TP=TRUE_PEAK_DB, LRA=11, print_format="json").output(
-        "-", f="null"
-    )
-    stderr = run_ffmpeg(graph, what=what, loglevel="info")
-    start, end = stderr.rfind("{"), stderr.rfind("}")
-    if start < 0 or end < start:
-        raise MediaError(f"{what}: loudnorm printed no measurement")
-    return json.loads(stderr[start : end + 1])
-
-
-def _is_silent(measured: dict[str, str]) -> bool:
-    value = measured.get("input_i", "-inf")
-    return value in ("-inf", "inf", "nan") or float(value) <= SILENT_LUFS
+    graph = ffmpeg.input(str(path), vn=None).audio.filter("ebur128").output("-", f="null")
+    measured = _parse(run_ffmpeg(graph, what=f"measure loudness of {path}", loglevel="info"), str(path))
+    return -70.0 if measured.integrated is None else measured.integrated
 
 
 def _bed(soundtrack: Path, spec: ConformSpec, samples: int, seconds: float, fade: float) -> Any:
@@ -85,38 +88,89 @@ def _bed(soundtrack: Path, spec: ConformSpec, samples: int, seconds: float, fade
     )
 
 
-def _silence(spec: ConformSpec, samples: int) -> Any:
-    source = ffmpeg.input(f"anullsrc=r={spec.audio_rate}:cl={spec.layout}", f="lavfi").audio
-    return source.filter("atrim", end_sample=samples)
+def _timeline(parts: list[Any], frames: list[int], transition: str, overlap: int, spec: ConformSpec) -> Any:
+    """The clips' sounds joined like the pictures: concat for cuts, overlapping by ``overlap`` frames else."""
+    parts = split_repeats(parts, "asplit")
+    if overlap == 0 or len(parts) == 1:
+        return ffmpeg.concat(*parts, v=0, a=1) if len(parts) > 1 else parts[0]
+    seconds = overlap / spec.fps
+    sound, length = parts[0], frames[0]
+    for part, n in zip(parts[1:], frames[1:], strict=True):
+        if transition == "crossfade":
+            sound = ffmpeg.filter([sound, part], "acrossfade", ns=spec.samples(overlap), c1="tri", c2="tri")
+        else:  # down to silence over the first half of the join, up from silence over the second
+            half = float(seconds / 2)
+            sound = sound.filter("afade", t="out", st=float((length - overlap) / spec.fps), d=half)
+            part = part.filter("afade", t="in", st=half, d=half)
+            sound = ffmpeg.filter([sound, part], "acrossfade", ns=spec.samples(overlap), c1="nofade", c2="nofade")
+        length += n - overlap
+    return sound
 
 
-def _mix_source(
-    programme: Path,
-    info_has_audio: bool,
+def mix_sound(
+    clips: list[tuple[Path, MediaInfo]],
+    frames: list[int],
+    out_wav: Path,
+    *,
     spec: ConformSpec,
-    samples: int,
-    seconds: float,
-    audio: str,
-    soundtrack: Path | None,
-    bed_db: float,
-    fade: float,
-) -> Any:
-    """The programme's audio before normalisation, as a fresh ffmpeg-python stream (one per ffmpeg run)."""
+    transition: str = "cut",
+    overlap: int = 0,
+    audio: Literal["keep", "mute"] = "keep",
+    soundtrack: Path | None = None,
+    bed_db: float = -8.0,
+    fade_seconds: float = 1.0,
+) -> Loudness:
+    """Write the programme's sound to ``out_wav`` (float PCM) and return its loudness, measured in the same run."""
+    total = sum(frames) - overlap * (len(frames) - 1)
+    samples, seconds = spec.samples(total), spec.seconds(total)
+    if soundtrack is not None and not Path(soundtrack).is_file():
+        raise MediaError(f"soundtrack {soundtrack} does not exist")
     own = None
-    if audio == "keep" and info_has_audio:
-        own = (
-            ffmpeg.input(str(programme))
-            .audio.filter("aformat", sample_fmts="fltp", channel_layouts=spec.layout)
-            .filter("apad")
-            .filter("atrim", end_sample=samples)
-        )
+    if audio == "keep" and any(info.has_audio for _, info in clips):
+        parts = [clip_sound(path, info, spec, audio, n) for (path, info), n in zip(clips, frames, strict=True)]
+        own = _timeline(parts, frames, transition, overlap, spec)
     if soundtrack is None:
-        return own if own is not None else _silence(spec, samples)
-    bed = _bed(soundtrack, spec, samples, seconds, fade)
-    if own is None:
-        return bed
-    bed = bed.filter("volume", f"{bed_db}dB")
-    return ffmpeg.filter([own, bed], "amix", inputs=2, duration="first", normalize=0)
+        sound = own if own is not None else silence(spec, total)
+    elif own is None:
+        sound = _bed(Path(soundtrack), spec, samples, seconds, fade_seconds)
+    else:
+        bed = _bed(Path(soundtrack), spec, samples, seconds, fade_seconds).filter("volume", f"{bed_db}dB")
+        sound = ffmpeg.filter([own, bed], "amix", inputs=2, duration="first", normalize=0)
+    sound = sound.filter("apad").filter("atrim", end_sample=samples).filter("asetpts", "PTS-STARTPTS")
+    copies = sound.filter_multi_output("asplit", 2)
+    with atomic_path(out_wav) as tmp:
+        written = ffmpeg.output(copies[0], str(tmp), **{"c:a": "pcm_f32le"}, ar=spec.audio_rate)
+        measured = ffmpeg.output(copies[1].filter("ebur128", peak="true"), "-", f="null")
+        what = f"programme sound {out_wav}"
+        stderr = run_ffmpeg(ffmpeg.merge_outputs(written, measured), what=what, loglevel="info")
+    return _parse(stderr, what)
+
+
+def encode_sound(
+    wav: Path, loudness: Loudness, out: Path, *, spec: ConformSpec, target_lufs: float | None = TARGET_LUFS
+) -> float | None:
+    """Encode ``wav`` to AAC at ``out`` (.m4a), gained to ``target_lufs`` (None: as it is); returns the level set
+    (None when silent or not normalised)."""
+    sound = ffmpeg.input(str(wav)).audio
+    level = None
+    if not loudness.silent and target_lufs is not None:
+        gain = target_lufs - (loudness.integrated or 0.0)
+        sound = sound.filter("volume", f"{gain:.2f}dB")
+        if (loudness.true_peak if loudness.true_peak is not None else 0.0) + gain > TRUE_PEAK_DB:
+            sound = sound.filter("alimiter", limit=10 ** (TRUE_PEAK_DB / 20), level="disabled", latency=1)
+        level = target_lufs
+    with atomic_path(out) as tmp:
+        run_ffmpeg(ffmpeg.output(sound, str(tmp), **spec.audio_args()), what=f"encode programme sound {out}")
+    return level
+
+
+def mux(video: Path, sound: Path, out: Path) -> Path:
+    """``video``'s picture with ``sound``'s audio in ``out``, both stream-copied (+faststart)."""
+    with atomic_path(out) as tmp:
+        picture, audio = ffmpeg.input(str(video)).video, ffmpeg.input(str(sound)).audio
+        graph = ffmpeg.output(picture, audio, str(tmp), c="copy", movflags="+faststart")
+        run_ffmpeg(graph, what=f"mux {out}")
+    return out
 
 
 def programme_audio(
@@ -127,74 +181,21 @@ def programme_audio(
     soundtrack: Path | None = None,
     spec: ConformSpec | None = None,
     target_lufs: float = TARGET_LUFS,
-    fade_seconds: float = 1.0,
-    bed_db: float = -8.0,
 ) -> AudioResult:
-    """Write ``programme`` to ``out`` with its final audio (see the module doc); video is stream-copied."""
+    """Write a finished ``programme`` to ``out`` with its final sound (see the module doc); video is copied."""
     programme, out = Path(programme), Path(out)
     spec = spec or ConformSpec(width=2, height=2)  # only the audio fields are used
     info = probe(programme)
-    seconds = info.video_duration or info.duration
-    samples = round(seconds * spec.audio_rate)
-    if soundtrack is not None and not Path(soundtrack).is_file():
-        raise MediaError(f"soundtrack {soundtrack} does not exist")
+    frames = [spec.frames(info.video_duration or info.duration)]
+    wav, m4a = out.with_suffix(".sound.wav"), out.with_suffix(".sound.m4a")
+    try:
+        measured = mix_sound([(programme, info)], frames, wav, spec=spec, audio=audio, soundtrack=soundtrack)
+        level = encode_sound(wav, measured, m4a, spec=spec, target_lufs=target_lufs)
+        mux(programme, m4a, out)
+    finally:
+        wav.unlink(missing_ok=True)
+        m4a.unlink(missing_ok=True)
     mode = f"soundtrack+{audio}" if soundtrack is not None else audio
-
-    def source() -> Any:
-        return _mix_source(
-            programme, info.has_audio, spec, samples, seconds, audio, soundtrack, bed_db, fade_seconds
-        )
-
-    what = f"audio ({mode}) for {programme}"
-    silent = mode == "mute"
-    if not silent:
-        measured = _loudnorm_measure(source(), what, target_lufs)
-        silent = _is_silent(measured)
-    sound = source()
-    if not silent:
-        sound = (
-            sound.filter(
-                "loudnorm",
-                I=target_lufs,
-                TP=TRUE_PEAK_DB,
-                LRA=11,
-                linear="true",
-                measured_I=measured["input_i"],
-                measured_TP=measured["input_tp"],
-                measured_LRA=measured["input_lra"],
-                measured_thresh=measured["input_thresh"],
-                offset=measured["target_offset"],
-            )
-            .filter("aresample", spec.audio_rate)
-            .filter("atrim", end_sample=samples)
-        )
-    _mux(programme, sound, out, spec, what)
-    if silent:
-        return AudioResult(path=out, mode=mode, loudness_lufs=None, normalized=False)
-    loudness = measure_loudness(out)
-    if abs(loudness - target_lufs) > TOLERANCE_LU:
-        loudness = _nudge(out, target_lufs - loudness, spec, samples, what)
-    return AudioResult(path=out, mode=mode, loudness_lufs=loudness, normalized=True)
-
-
-def _mux(programme: Path, sound: Any, out: Path, spec: ConformSpec, what: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    video = ffmpeg.input(str(programme)).video
-    graph = ffmpeg.output(
-        video, sound, str(out), **{"c:v": "copy"}, **spec.audio_args(), movflags="+faststart"
+    return AudioResult(
+        path=out, mode=mode, loudness_lufs=level, measured_lufs=measured.integrated, normalized=level is not None
     )
-    run_ffmpeg(graph, what=what)
-
-
-def _nudge(path: Path, gain_db: float, spec: ConformSpec, samples: int, what: str) -> float:
-    """Apply a plain gain to ``path``'s audio in place (video copied) and return the new loudness."""
-    fixed = path.with_name(path.stem + ".gain" + path.suffix)
-    sound = (
-        ffmpeg.input(str(path))
-        .audio.filter("volume", f"{gain_db:.2f}dB")
-        .filter("alimiter", limit=10 ** (TRUE_PEAK_DB / 20), level="disabled", latency=1)  # no lookahead delay
-        .filter("atrim", end_sample=samples)
-    )
-    _mux(path, sound, fixed, spec, what + " (gain correction)")
-    fixed.replace(path)
-    return measure_loudness(path)

@@ -1,26 +1,29 @@
 """Conform clips to one delivery spec so they can be joined: same size, rate, pixel format, codecs, audio.
 
-Generated clips arrive in any mix of sizes, aspect ratios, frame rates and pixel formats, with or without
-audio.
-``conform`` re-encodes one clip to exactly a ``ConformSpec``: scaled to cover and centre-cropped (renditions,
-not conform, handle letterboxing), constant frame rate, square pixels, yuv420p H.264 with a fixed GOP, and AAC
-stereo whose duration equals the video's to the sample, so clips joined end to end stay in sync. A clip that
-``is_conformant`` already can skip it. ``conform_streams`` exposes the same filter chain to ``stitch`` so a
-crossfaded programme is conformed and joined in one encode.
+Generated clips arrive in any mix of sizes, aspect ratios, frame rates and pixel formats, with or without audio.
+``ConformSpec`` is the one encoder configuration every picture of a deliverable is written with (the local
+animator uses it too): H.264 High, yuv420p, BT.709 tags, a fixed two-second GOP, constant and exact (rational)
+frame rate: 29.97 is 30000/1001, never 30. Pieces encoded with it carry identical parameter sets (SPS/PPS),
+which is what lets ``join`` put stream-copied and re-encoded pieces into one file.
+
+``conform`` re-encodes one clip to exactly the spec: scaled to cover and centre-cropped (renditions, not conform,
+handle letterboxing), square pixels, and AAC stereo whose duration equals the video's to the sample. It can place
+keyframes where transitions will need them, so their windows can be re-encoded alone later.
 """
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
 import ffmpeg
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_serializer, field_validator
 
 from media_pipeline.media.errors import MediaError
-from media_pipeline.media.ffmpeg_bin import ffmpeg_exe
+from media_pipeline.media.ffmpeg import run_ffmpeg
+from media_pipeline.media.files import atomic_path
 from media_pipeline.media.probe import MediaInfo, probe
 
 AudioMode = Literal["keep", "mute"]
@@ -28,29 +31,53 @@ AudioMode = Literal["keep", "mute"]
 VIDEO_CODEC = "h264"
 PIX_FMT = "yuv420p"
 AUDIO_CODEC = "aac"
+COLOUR = "bt709"
+NTSC_RATES = {29.97: Fraction(30000, 1001), 23.976: Fraction(24000, 1001), 59.94: Fraction(60000, 1001)}
+
+
+def exact_rate(value: object) -> Fraction:
+    """A frame rate as an exact fraction: ``29.97`` -> 30000/1001, ``"24000/1001"`` -> 24000/1001, 24 -> 24."""
+    if isinstance(value, float):
+        for approx, exact in NTSC_RATES.items():
+            if abs(value - approx) < 0.005:
+                return exact
+        return Fraction(value).limit_denominator(1001)
+    return Fraction(str(value))
 
 
 class ConformSpec(BaseModel):
-    """The one shape every clip of a deliverable is brought to before joining."""
+    """The one shape and encoder configuration every clip of a deliverable is brought to before joining."""
 
     width: int = Field(gt=0)
     height: int = Field(gt=0)
-    fps: int = Field(default=24, ge=1, le=120)
+    fps: Fraction = Field(default=Fraction(24), description="exact frames per second, e.g. 30000/1001")
     audio_rate: int = 48000
     channels: int = Field(default=2, ge=1, le=2)
     crf: int = 20
     preset: str = "veryfast"
     audio_bitrate: str = "192k"
 
+    @field_validator("fps", mode="before")
+    @classmethod
+    def _rational(cls, value: object) -> Fraction:
+        rate = exact_rate(value)
+        if not 1 <= rate <= 120:
+            raise ValueError(f"fps {value} is outside 1..120")
+        return rate
+
+    @field_serializer("fps")
+    def _fps_text(self, value: Fraction) -> str:
+        return str(value)
+
     @property
     def frame_seconds(self) -> float:
         """Duration of one video frame: the tolerance for every duration and sync check."""
-        return 1.0 / self.fps
+        return float(1 / self.fps)
 
     @property
     def gop(self) -> int:
-        """Fixed keyframe interval (two seconds) so every conformed clip starts and cuts on a keyframe."""
-        return 2 * self.fps
+        """Fixed keyframe interval (about two seconds) so every conformed clip starts and cuts on a keyframe."""
+        return round(2 * self.fps)
 
     @property
     def layout(self) -> str:
@@ -59,23 +86,43 @@ class ConformSpec(BaseModel):
 
     def frames(self, seconds: float) -> int:
         """Whole frames of ``seconds`` at this spec's rate (at least one)."""
-        return max(1, round(seconds * self.fps))
+        return max(1, round(Fraction(seconds) * self.fps))
+
+    def seconds(self, frames: int) -> float:
+        """How long ``frames`` frames last."""
+        return float(frames / self.fps)
 
     def samples(self, frames: int) -> int:
         """Audio samples that last exactly as long as ``frames`` video frames."""
         return round(frames * self.audio_rate / self.fps)
 
-    def video_args(self) -> dict[str, Any]:
-        """ffmpeg output options for the video encode every stage shares."""
-        return {
+    def sized(self, width: int, height: int) -> ConformSpec:
+        """The same encoder configuration at another frame size (a rendition)."""
+        return self.model_copy(update={"width": width, "height": height})
+
+    def video_args(self, keyframes: Sequence[int] = ()) -> dict[str, Any]:
+        """ffmpeg output options for the video encode every stage shares; ``keyframes`` forces IDR frames there.
+
+        Every option that reaches the SPS/PPS is fixed here, so equal specs give bit-identical parameter sets.
+        """
+        args: dict[str, Any] = {
             "c:v": "libx264",
             "preset": self.preset,
             "crf": self.crf,
+            "profile:v": "high",
             "pix_fmt": PIX_FMT,
+            "r": str(self.fps),
             "g": self.gop,
             "keyint_min": self.gop,
             "sc_threshold": 0,
+            "colorspace": COLOUR,
+            "color_primaries": COLOUR,
+            "color_trc": COLOUR,
+            "color_range": "tv",
         }
+        if keyframes:
+            args["force_key_frames"] = "expr:" + "+".join(f"eq(n,{n})" for n in sorted(set(keyframes)))
+        return args
 
     def audio_args(self) -> dict[str, Any]:
         """ffmpeg output options for the AAC encode every stage shares."""
@@ -102,8 +149,8 @@ def conformance_problems(info: MediaInfo, spec: ConformSpec) -> list[str]:
         "frames": (info.frame_count, source_frames(info, spec)),
     }
     problems = [f"{what} {got} != {want}" for what, (got, want) in expected.items() if got != want]
-    if abs(info.fps - spec.fps) >= 0.01:
-        problems.append(f"fps {info.fps:.3f} != {spec.fps}")
+    if abs(info.fps - float(spec.fps)) >= 0.001:
+        problems.append(f"fps {info.fps:.3f} != {float(spec.fps):.3f}")
     if abs(info.audio_duration - info.video_duration) > spec.frame_seconds:
         problems.append(f"audio {info.audio_duration:.3f}s vs video {info.video_duration:.3f}s")
     return problems
@@ -115,15 +162,22 @@ def is_conformant(info: MediaInfo, spec: ConformSpec) -> bool:
 
 
 def conform_video(stream: Any, spec: ConformSpec, frames: int) -> Any:
-    """Video filter chain: zero-based timestamps, constant rate, cover-scale + crop, ``frames`` long."""
+    """Video filter chain: zero-based timestamps, constant rate, cover-scale + crop to BT.709, ``frames`` long."""
     return (
         stream.filter("setpts", "PTS-STARTPTS")
-        .filter("fps", spec.fps)
-        .filter("scale", spec.width, spec.height, force_original_aspect_ratio="increase")
+        .filter("fps", str(spec.fps))
+        .filter(
+            "scale",
+            spec.width,
+            spec.height,
+            force_original_aspect_ratio="increase",
+            out_color_matrix=COLOUR,
+            out_range="tv",
+        )
         .filter("crop", spec.width, spec.height)
         .filter("setsar", 1)
         .filter("format", PIX_FMT)
-        .filter("tpad", stop_mode="clone", stop=spec.fps)  # a clip a frame short is padded, never cut short
+        .filter("tpad", stop_mode="clone", stop=spec.gop)  # a clip a frame short is padded, never cut short
         .filter("trim", end_frame=frames)
         .filter("setpts", "PTS-STARTPTS")
     )
@@ -147,66 +201,32 @@ def fit_audio(stream: Any, spec: ConformSpec, frames: int) -> Any:
     )
 
 
-def conform_streams(
-    path: Path, info: MediaInfo, spec: ConformSpec, *, audio: AudioMode = "keep"
-) -> tuple[Any, Any, int]:
-    """ffmpeg-python ``(video, audio, frames)`` streams that conform ``path``; for building larger graphs.
-
-    A clip that is already conformant is only re-timed (no scaling), so joining it costs no extra filtering.
-    """
-    source = ffmpeg.input(str(path))
-    frames = source_frames(info, spec)
-    if is_conformant(info, spec):
-        video = (
-            source.video.filter("setpts", "PTS-STARTPTS")
-            .filter("fps", spec.fps)  # same time base on every branch, as xfade and concat require
-            .filter("trim", end_frame=frames)
-        )
-    else:
-        video = conform_video(source.video, spec, frames)
+def clip_sound(path: Path, info: MediaInfo, spec: ConformSpec, audio: AudioMode, frames: int) -> Any:
+    """A clip's sound fitted to ``frames``, or silence when it has none or ``audio="mute"`` (never decodes it)."""
     if audio == "keep" and info.has_audio:
-        sound = fit_audio(source.audio, spec, frames)
-    else:
-        sound = silence(spec, frames)
-    return video, sound, frames
+        return fit_audio(ffmpeg.input(str(path), vn=None).audio, spec, frames)
+    return silence(spec, frames)
 
 
-def run_ffmpeg(stream_or_args: Any, *, what: str, loglevel: str = "error") -> str:
-    """Run an ffmpeg-python graph (or a list of arguments) with our ffmpeg and return its stderr.
-
-    Raises ``MediaError`` naming ``what`` with the tail of ffmpeg's stderr when it fails.
-    """
-    if isinstance(stream_or_args, Sequence) and not isinstance(stream_or_args, str):
-        args = [ffmpeg_exe(), *map(str, stream_or_args)]
-    else:
-        graph = stream_or_args.overwrite_output().global_args("-nostdin", "-hide_banner", "-v", loglevel)
-        args = graph.compile(cmd=ffmpeg_exe())
-    result = subprocess.run(args, capture_output=True, text=True)
-    if result.returncode != 0:
-        tail = "\n".join(result.stderr.strip().splitlines()[-8:])
-        raise MediaError(f"{what}: ffmpeg failed (exit {result.returncode}): {tail}")
-    return result.stderr
-
-
-def conform(src: Path, out: Path, spec: ConformSpec, *, audio: AudioMode = "keep") -> Path:
+def conform(
+    src: Path, out: Path, spec: ConformSpec, *, audio: AudioMode = "keep", keyframes: Sequence[int] = ()
+) -> Path:
     """Re-encode ``src`` to exactly ``spec`` at ``out``; silence replaces missing audio or ``audio="mute"``.
 
     The output's video lasts the source's video duration rounded to whole frames, and its audio lasts exactly
     as long (padded with silence or trimmed), so clips conformed this way can be concatenated without drift.
+    ``keyframes`` (frame numbers) become IDR frames besides the regular GOP.
     """
     src, out = Path(src), Path(out)
     info = probe(src)
     if not info.video_codec:
         raise MediaError(f"{src}: has no video stream")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    source = ffmpeg.input(str(src))
     frames = source_frames(info, spec)
-    video = conform_video(source.video, spec, frames)
-    sound = (
-        fit_audio(source.audio, spec, frames) if audio == "keep" and info.has_audio else silence(spec, frames)
-    )
-    graph = ffmpeg.output(
-        video, sound, str(out), **spec.video_args(), **spec.audio_args(), movflags="+faststart"
-    )
-    run_ffmpeg(graph, what=f"conform {src}")
+    video = conform_video(ffmpeg.input(str(src)).video, spec, frames)
+    sound = clip_sound(src, info, spec, audio, frames)
+    with atomic_path(out) as tmp:
+        graph = ffmpeg.output(
+            video, sound, str(tmp), **spec.video_args(keyframes), **spec.audio_args(), movflags="+faststart"
+        )
+        run_ffmpeg(graph, what=f"conform {src}")
     return out

@@ -6,7 +6,6 @@ losslessly (PNG, RGB24) rather than re-encoding them.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from media_pipeline.media.errors import MediaError
+from media_pipeline.media.files import atomic_path
 
 Which = Literal["first", "last"] | float
 
@@ -43,9 +43,7 @@ def _decode(video: Path, which: Which) -> av.VideoFrame:
         raise MediaError(f"{video}: cannot decode ({exc})") from exc
 
 
-def _decode_at(
-    container: av.container.InputContainer, stream: av.VideoStream, t: float, video: Path
-) -> av.VideoFrame:
+def _decode_at(container: av.container.InputContainer, stream: av.VideoStream, t: float, video: Path) -> av.VideoFrame:
     """The frame on screen at ``t`` seconds: the last one starting at or before ``t`` (or the very last)."""
     if t < 0:
         raise MediaError(f"{video}: negative frame time {t}")
@@ -70,10 +68,8 @@ def read_frame(video: Path, which: Which = "first") -> np.ndarray:
 
 
 def _write(image: Image.Image, dest: Path, **save: object) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    image.save(tmp, format=str(save.pop("format")), **save)
-    os.replace(tmp, dest)
+    with atomic_path(dest) as tmp:
+        image.save(tmp, format=str(save.pop("format")), **save)
     return dest
 
 

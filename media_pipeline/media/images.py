@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import warnings
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel
 
 from media_pipeline.media.errors import MediaError
+from media_pipeline.media.files import atomic_path
 
 MIN_SIDE = 64
 MAX_SIDE = 20_000
@@ -146,10 +146,8 @@ def normalize_image(
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=6)
     data = buf.getvalue()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, dest)
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(data)
     digest = hashlib.sha256(data).hexdigest()
     return ImageInfo(width=img.width, height=img.height, sha256=digest, source_format=source_format)
 

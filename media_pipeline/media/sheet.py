@@ -12,8 +12,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from media_pipeline.media.errors import MediaError
+from media_pipeline.media.files import atomic_path
 from media_pipeline.media.frames import read_frame
-from media_pipeline.media.probe import probe
 
 GAP = 8
 LABEL_HEIGHT = 22
@@ -31,15 +31,14 @@ def _columns(count: int) -> int:
     return max(1, min(count, round(math.sqrt(count / 2)) or 1))
 
 
-def contact_sheet(shots: list[tuple[str, Path]], dest_png: Path, *, thumb_width: int = 320) -> Path:
-    """Write a grid of ``(shot name, clip)`` pairs, first and last frame each, to ``dest_png``; returns it."""
+def contact_sheet(shots: list[tuple[str, Path, float]], dest_png: Path, *, thumb_width: int = 320) -> Path:
+    """Write a grid of ``(shot name, clip, clip seconds)``, first and last frame each, to ``dest_png``."""
     if not shots:
         raise MediaError(f"contact sheet {dest_png}: no shots given")
     cells: list[tuple[str, Image.Image, Image.Image]] = []
-    for name, clip in shots:
+    for name, clip, end in shots:
         try:
             # "at the end" seeks to the last keyframe; "last" would decode the whole clip
-            end = probe(Path(clip)).video_duration
             first, last = (Image.fromarray(read_frame(Path(clip), which)) for which in ("first", end))
         except Exception as exc:  # MediaError, a decoder error from PyAV, a missing file
             raise MediaError(f"contact sheet: shot {name!r}: cannot read frames of {clip}: {exc}") from exc
@@ -57,7 +56,6 @@ def contact_sheet(shots: list[tuple[str, Path]], dest_png: Path, *, thumb_width:
         draw.text((x + 2, y + 4), f"{index + 1}. {name}   first | last", fill=TEXT, font=font)
         sheet.paste(first, (x, y + LABEL_HEIGHT))
         sheet.paste(last, (x + thumb_width + GAP, y + LABEL_HEIGHT))
-    dest_png = Path(dest_png)
-    dest_png.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(dest_png, format="PNG", optimize=False)
-    return dest_png
+    with atomic_path(Path(dest_png)) as tmp:
+        sheet.save(tmp, format="PNG", optimize=False)
+    return Path(dest_png)

@@ -9,7 +9,7 @@ import av
 import numpy as np
 
 from media_pipeline.media.conform import ConformSpec, conform
-from media_pipeline.media.ffmpeg_bin import ffmpeg_exe
+from media_pipeline.media.ffmpeg import ffmpeg_exe
 
 
 def make_clip(

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from media_pipeline.media.animate import CAMERA_MOVES, animate_still, camera_move
 from media_pipeline.media.errors import MediaError
 from media_pipeline.media.formats import frame_size
 from media_pipeline.media.frames import read_frame
 from media_pipeline.media.images import cover_crop
 from media_pipeline.media.probe import probe
 from media_pipeline.media.quality import first_frame_fidelity, ssim
-from media_pipeline.media.render import CAMERA_MOVES, animate, camera_move
 
 TINY = "180p"  # 320x180 at 16:9: fast to render, big enough for SSIM
 
@@ -50,7 +50,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def clip(source: Path) -> Path:
-    return animate(
+    return animate_still(
         source,
         source.with_name("clip.mp4"),
         prompt="Slow push-in on the hero",
@@ -122,7 +122,7 @@ def test_audio_is_a_quiet_tone_not_silence(clip: Path) -> None:
 
 
 def test_frame_count_is_rounded_duration_times_fps(source: Path, tmp_path: Path) -> None:
-    out = animate(source, tmp_path / "odd.mp4", prompt="", duration=1.03, resolution=TINY, aspect_ratio="1:1")
+    out = animate_still(source, tmp_path / "odd.mp4", prompt="", duration=1.03, resolution=TINY, aspect_ratio="1:1")
     info = probe(out)
     assert info.frame_count == round(1.03 * 24) == 25
     assert (info.width, info.height) == (180, 180)
@@ -131,7 +131,7 @@ def test_frame_count_is_rounded_duration_times_fps(source: Path, tmp_path: Path)
 @pytest.mark.parametrize("move", CAMERA_MOVES)
 def test_first_frame_is_the_source_and_the_camera_moves(source: Path, tmp_path: Path, move: str) -> None:
     prompt = move.replace("_", " ") if move != "drift" else "still life"
-    out = animate(
+    out = animate_still(
         source, tmp_path / f"{move}.mp4", prompt=prompt, duration=1, resolution=TINY, aspect_ratio="16:9"
     )
     assert first_frame_fidelity(out, source) >= 0.9
@@ -161,7 +161,7 @@ def test_motion_is_smooth(clip: Path) -> None:
 
 
 def test_other_aspect_is_cover_cropped(source: Path, tmp_path: Path) -> None:
-    out = animate(
+    out = animate_still(
         source, tmp_path / "tall.mp4", prompt="tilt up", duration=1, resolution=TINY, aspect_ratio="9:16"
     )
     info = probe(out)
@@ -171,7 +171,7 @@ def test_other_aspect_is_cover_cropped(source: Path, tmp_path: Path) -> None:
 
 def test_end_image_is_the_last_frame(source: Path, tmp_path: Path) -> None:
     end = picture(tmp_path / "end.png", (400, 400), marker=False, seed=5)
-    out = animate(
+    out = animate_still(
         source,
         tmp_path / "pinned.mp4",
         prompt="pan right",
@@ -191,14 +191,14 @@ def test_unreadable_image_raises_media_error(tmp_path: Path) -> None:
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"nope")
     with pytest.raises(MediaError, match="broken.png"):
-        animate(bad, tmp_path / "x.mp4", prompt="", duration=1, resolution=TINY, aspect_ratio="16:9")
+        animate_still(bad, tmp_path / "x.mp4", prompt="", duration=1, resolution=TINY, aspect_ratio="16:9")
     assert not (tmp_path / "x.mp4").exists()
 
 
 def test_bad_parameters(source: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="resolution"):
-        animate(source, tmp_path / "x.mp4", prompt="", duration=1, resolution="4k", aspect_ratio="16:9")
+        animate_still(source, tmp_path / "x.mp4", prompt="", duration=1, resolution="4k", aspect_ratio="16:9")
     with pytest.raises(ValueError, match="aspect"):
-        animate(source, tmp_path / "x.mp4", prompt="", duration=1, resolution=TINY, aspect_ratio="5:4")
+        animate_still(source, tmp_path / "x.mp4", prompt="", duration=1, resolution=TINY, aspect_ratio="5:4")
     with pytest.raises(MediaError):
-        animate(source, tmp_path / "x.mp4", prompt="", duration=0, resolution=TINY, aspect_ratio="16:9")
+        animate_still(source, tmp_path / "x.mp4", prompt="", duration=0, resolution=TINY, aspect_ratio="16:9")

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from media_pipeline.campaign import DeliverableSpec, PosterChoice
-from media_pipeline.media.assemble import assemble
+from media_pipeline.media.assemble import AssemblySpec, PosterAt, assemble
 from media_pipeline.media.audio import measure_loudness
 from media_pipeline.media.conform import ConformSpec, is_conformant
 from media_pipeline.media.errors import MediaError
-from media_pipeline.media.ffmpeg_bin import ffmpeg_exe
+from media_pipeline.media.ffmpeg import ffmpeg_exe
 from media_pipeline.media.frames import read_frame
 from media_pipeline.media.probe import probe
 
@@ -75,8 +74,8 @@ def _check_sync(path: Path) -> None:
 
 
 def test_cut_of_conformant_clips(conformant: list[tuple[str, Path]], tmp_path: Path) -> None:
-    spec = DeliverableSpec(transition="cut", renditions=["16:9", "9:16", "1:1"])
-    result = assemble(conformant, tmp_path, spec=spec, name="demo", width=W, height=H)
+    spec = AssemblySpec(width=W, height=H, transition="cut", renditions=["16:9", "9:16", "1:1"])
+    result = assemble(conformant, tmp_path, spec=spec, name="demo")
 
     assert result.stream_copied and result.conformed_shots == []
     assert is_stream_copy(result.master.path, [p for _, p in conformant])
@@ -94,9 +93,9 @@ def test_cut_of_conformant_clips(conformant: list[tuple[str, Path]], tmp_path: P
         assert r.duration == pytest.approx(3.5, abs=FRAME / 2)
         _check_sync(r.path)
     assert result.master.path == tmp_path / "demo.mp4" and is_conformant(result.master.info, SPEC)
-    assert result.loudness_lufs == pytest.approx(-16, abs=1) and measure_loudness(
-        result.master.path
-    ) == pytest.approx(-16, abs=1)
+    assert result.loudness_lufs == pytest.approx(-16, abs=1) and measure_loudness(result.master.path) == pytest.approx(
+        -16, abs=1
+    )
     for name, start in result.shot_offsets.items():  # every shot's sound starts with its pictures
         tone = {"intro": 300, "middle": 500, "outro": 700}[name]
         assert dominant_frequency(result.master.path, start + 0.02, 0.1) == pytest.approx(tone, abs=15)
@@ -110,8 +109,8 @@ def test_cut_of_conformant_clips(conformant: list[tuple[str, Path]], tmp_path: P
 
 
 def test_mixed_clips_are_conformed_not_copied(mixed: list[tuple[str, Path]], tmp_path: Path) -> None:
-    spec = DeliverableSpec(transition="cut", renditions=["16:9"], audio="mute")
-    result = assemble(mixed, tmp_path, spec=spec, name="mix", width=W, height=H)
+    spec = AssemblySpec(width=W, height=H, transition="cut", renditions=["16:9"], audio="mute")
+    result = assemble(mixed, tmp_path, spec=spec, name="mix")
     assert not result.stream_copied
     assert result.conformed_shots == ["wide", "boxy", "tall"]
     assert result.duration == pytest.approx(1.0 + 29 / 24 + 1.0, abs=FRAME / 2)
@@ -124,28 +123,26 @@ def test_one_nonconformant_clip_is_conformed_alone(
     conformant: list[tuple[str, Path]], mixed: list[tuple[str, Path]], tmp_path: Path
 ) -> None:
     clips = [conformant[0], mixed[0], conformant[2]]
-    result = assemble(clips, tmp_path, spec=DeliverableSpec(), name="one", width=W, height=H)
+    result = assemble(clips, tmp_path, spec=AssemblySpec(width=W, height=H), name="one")
     assert not result.stream_copied and result.conformed_shots == ["wide"]
     assert result.duration == pytest.approx(3.0, abs=FRAME / 2)
 
 
 @pytest.mark.parametrize("transition", ["crossfade", "fade_black"])
-def test_transitions_with_soundtrack_and_pad(
-    mixed: list[tuple[str, Path]], tmp_path: Path, transition: str
-) -> None:
+def test_transitions_with_soundtrack_and_pad(mixed: list[tuple[str, Path]], tmp_path: Path, transition: str) -> None:
     music = tmp_path / "music.wav"
-    subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "sine=f=220:d=1", str(music)], check=True
-    )
-    spec = DeliverableSpec(
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "sine=f=220:d=1", str(music)], check=True)
+    spec = AssemblySpec(
+        width=W,
+        height=H,
         transition=transition,
         transition_seconds=0.25,
         renditions=["9:16", "16:9"],
         fit="pad",
         audio="mute",
-        poster=PosterChoice(shot="tall", at=0.5),
+        poster=PosterAt(shot="tall", at=0.5),
     )
-    result = assemble(mixed, tmp_path / "out", spec=spec, name="x", width=W, height=H, soundtrack=music)
+    result = assemble(mixed, tmp_path / "out", spec=spec, name="x", soundtrack=music)
 
     expected = (24 + 29 + 24 - 2 * 6) / 24
     assert not result.stream_copied
@@ -172,22 +169,20 @@ def test_transitions_with_soundtrack_and_pad(
 def test_missing_clip_names_the_shot(conformant: list[tuple[str, Path]], tmp_path: Path) -> None:
     clips = [conformant[0], ("ghost", tmp_path / "nope.mp4")]
     with pytest.raises(MediaError, match="shot 'ghost'.*nope.mp4"):
-        assemble(clips, tmp_path, spec=DeliverableSpec(), name="x", width=W, height=H)
+        assemble(clips, tmp_path, spec=AssemblySpec(width=W, height=H), name="x")
 
 
 def test_corrupt_clip_names_the_shot(conformant: list[tuple[str, Path]], tmp_path: Path) -> None:
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 1000)
     with pytest.raises(MediaError, match="shot 'broken'.*bad.mp4"):
-        assemble(
-            [conformant[0], ("broken", bad)], tmp_path, spec=DeliverableSpec(), name="x", width=W, height=H
-        )
+        assemble([conformant[0], ("broken", bad)], tmp_path, spec=AssemblySpec(width=W, height=H), name="x")
 
 
 def test_default_poster_is_a_clean_frame_not_a_transition(conformant: list[tuple[str, Path]], tmp_path: Path) -> None:
     clips = [conformant[0], conformant[2]]  # 1 s each with a 0.5 s crossfade: the midpoint, 0.75 s, is mid-blend
-    spec = DeliverableSpec(transition="crossfade", transition_seconds=0.5)
-    result = assemble(clips, tmp_path / "out", spec=spec, name="x", width=W, height=H)
+    spec = AssemblySpec(width=W, height=H, transition="crossfade", transition_seconds=0.5)
+    result = assemble(clips, tmp_path / "out", spec=spec, name="x")
     assert result.duration == pytest.approx(1.5, abs=FRAME / 2)
     with Image.open(result.poster) as image:
         poster = np.asarray(image.convert("RGB"), dtype=float)

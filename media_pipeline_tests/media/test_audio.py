@@ -9,7 +9,7 @@ import pytest
 
 from media_pipeline.media.audio import TARGET_LUFS, measure_loudness, programme_audio
 from media_pipeline.media.conform import ConformSpec
-from media_pipeline.media.ffmpeg_bin import ffmpeg_exe
+from media_pipeline.media.ffmpeg import ffmpeg_exe
 from media_pipeline.media.probe import probe
 from media_pipeline.media.stitch import stitch
 

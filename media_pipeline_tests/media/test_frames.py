@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from media_pipeline.media.animate import animate_still
 from media_pipeline.media.errors import MediaError
 from media_pipeline.media.frames import extract_frame, poster, read_frame
 from media_pipeline.media.quality import ssim
-from media_pipeline.media.render import animate
 
-from .test_render import picture
+from .test_animate import picture
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("frames")
     src = picture(folder / "src.png")
-    return animate(
+    return animate_still(
         src, folder / "clip.mp4", prompt="pan right", duration=2, resolution="180p", aspect_ratio="16:9"
     )
 
@@ -56,7 +56,7 @@ def test_first_and_timed_frames(clip: Path, decoded: list[np.ndarray], tmp_path:
 
 def test_chained_shot_starts_from_the_exact_last_frame(clip: Path, tmp_path: Path) -> None:
     still = extract_frame(clip, tmp_path / "handoff.png", which="last")
-    follow = animate(
+    follow = animate_still(
         still, tmp_path / "next.mp4", prompt="zoom in", duration=1, resolution="180p", aspect_ratio="16:9"
     )
     assert ssim(read_frame(follow, "first"), read_frame(clip, "last")) >= 0.95

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from media_pipeline.media.errors import MediaError
-from media_pipeline.media.ffmpeg_bin import ffmpeg_exe
+from media_pipeline.media.ffmpeg import ffmpeg_exe
 from media_pipeline.media.probe import probe
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+from media_pipeline.media.animate import animate_still
 from media_pipeline.media.quality import first_frame_fidelity, image_array, ssim
-from media_pipeline.media.render import animate
 
-from .test_render import picture
+from .test_animate import picture
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_image_array_is_upright_rgb8(tmp_path: Path) -> None:
 
 
 def test_first_frame_fidelity(image: Path, tmp_path: Path) -> None:
-    clip = animate(
+    clip = animate_still(
         image, tmp_path / "c.mp4", prompt="dolly in", duration=1, resolution="180p", aspect_ratio="9:16"
     )
     other = tmp_path / "other.png"
