@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..campaign import DeliverableSpec
 from ..checks import DELIVERABLE_COMPLETE, DELIVERABLE_CONFORMANT, deliverable_complete, deliverable_conformant
-from ..media.assemble import assemble
+from ..media.assemble import AssemblySpec, assemble
 from ..media.conform import ConformSpec
 from ..media.formats import frame_size
 from ..media.probe import probe
@@ -89,8 +89,9 @@ def deliverable(
         soundtrack = None
         if spec.soundtrack:
             soundtrack = stack.enter_context(store.local_file(source_images.files[spec.soundtrack].key))
-        result = assemble(clips, work, spec=spec, name=campaign.campaign_id, width=width, height=height,
-                          soundtrack=soundtrack)
+        assembly = AssemblySpec(**spec.model_dump(exclude={"soundtrack"}), width=width, height=height,
+                                cache_dir=Path(tempfile.gettempdir()) / "media_pipeline-segments")
+        result = assemble(clips, work, spec=assembly, name=campaign.campaign_id, soundtrack=soundtrack)
         upload = stack.enter_context(publishing(store, campaign.campaign_id))
         published: list[DeliverableFile] = []
         probes = {}

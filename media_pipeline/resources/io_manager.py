@@ -1,7 +1,8 @@
 """An IO manager that keeps each asset's record as JSON in the ``MediaStore``.
 
-Records live at ``records/<asset>/<partition>.json``, beside the media they describe, so every stage can be
-re-run alone and an S3 deployment keeps nothing on local disk.
+Records live at ``records/<stage>/<partition>.json``, beside the media they describe, so every stage can be
+re-run alone and an S3 deployment keeps nothing on local disk. The stage is the asset key's last part: the store's
+layout does not depend on the pipeline's key prefix (each pipeline has its own store).
 """
 
 
@@ -27,13 +28,13 @@ class StoreRecordIOManager(ConfigurableIOManager):
     store: MediaStore
 
     def _key(self, context: OutputContext | InputContext) -> str:
-        return record_key(context.asset_key.to_user_string(), context.partition_key)
+        return record_key(context.asset_key.path[-1], context.partition_key)
 
     def handle_output(self, context: OutputContext, obj: BaseModel) -> None:
         self.store.put_bytes(self._key(context), obj.model_dump_json(indent=1).encode("utf-8"))
 
     def load_input(self, context: InputContext) -> BaseModel:
-        asset = context.asset_key.to_user_string()
+        asset = context.asset_key.path[-1]
         try:
             return read_record(self.store, asset, context.partition_key, context.dagster_type.typing_type)
         except KeyError:
