@@ -1,8 +1,69 @@
-"""The campaign partitions: one dynamic partition per campaign id, added by the sensor or the CLI.
+"""The campaign partitions, and the other names one pipeline gives its Dagster objects.
+
+A code location can hold several pipelines (two brands, two stores). Each is a ``Pipeline``: its name prefixes its
+asset keys and names its partitions, job, sensor, schedule and resource keys, so two pipelines share no Dagster name
+and never see each other's campaigns. The project's own pipeline has the empty name and the plain names
+(``source_images``, ``campaigns``, ``campaign_job``, ``store``...).
 
 It lives apart from ``campaign.py`` because that module stays free of Dagster imports.
 """
 
-from dagster import DynamicPartitionsDefinition
+from __future__ import annotations
 
-campaign_partitions = DynamicPartitionsDefinition(name="campaigns")
+import re
+from dataclasses import dataclass
+
+from dagster import AssetKey, DynamicPartitionsDefinition
+
+PIPELINE_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
+STAGES = ("source_images", "hosted_images", "generated_clips", "deliverable")
+RESOURCES = ("store", "drops", "generator", "records_io_manager")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One pipeline's names; ``name`` is empty for the project's own pipeline."""
+
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.name and not PIPELINE_NAME_PATTERN.fullmatch(self.name):
+            raise ValueError(
+                f"pipeline name {self.name!r}: expected {PIPELINE_NAME_PATTERN.pattern} (it prefixes Dagster names)"
+            )
+
+    def named(self, base: str) -> str:
+        """``base`` as this pipeline names it: ``<name>_<base>``, or ``base`` for the project's own pipeline."""
+        return f"{self.name}_{base}" if self.name else base
+
+    @property
+    def key_prefix(self) -> list[str]:
+        return [self.name] if self.name else []
+
+    def asset_key(self, stage: str) -> AssetKey:
+        return AssetKey([*self.key_prefix, stage])
+
+    @property
+    def asset_keys(self) -> list[AssetKey]:
+        """The keys of the four stages, in pipeline order."""
+        return [self.asset_key(stage) for stage in STAGES]
+
+    @property
+    def group(self) -> str:
+        return self.name or "media"
+
+    @property
+    def partitions(self) -> DynamicPartitionsDefinition:
+        """One dynamic partition per campaign id of this pipeline's drop zone."""
+        return DynamicPartitionsDefinition(name=self.named("campaigns"))
+
+    @property
+    def job_name(self) -> str:
+        return self.named("campaign_job")
+
+    def resource_key(self, resource: str) -> str:
+        """The Dagster resource key of one of ``RESOURCES`` in this pipeline."""
+        return self.named(resource)
+
+
+campaign_partitions = Pipeline().partitions

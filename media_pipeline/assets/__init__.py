@@ -1,10 +1,26 @@
-"""The pipeline's four stages, in order: sources, hosting, generation, delivery."""
+"""The pipeline's four stages, in order: sources, hosting, generation, delivery; built into any pipeline's assets."""
 
+import functools
+
+from dagster import AssetsDefinition
+
+from ..partitions import Pipeline
+from ._common import CampaignAsset
 from .delivery import deliverable
 from .generation import generated_clips
 from .hosting import hosted_images
 from .sources import source_images
 
-campaign_assets = [source_images, hosted_images, generated_clips, deliverable]
+STAGE_ASSETS: list[CampaignAsset] = [source_images, hosted_images, generated_clips, deliverable]
 
-__all__ = ["campaign_assets", "deliverable", "generated_clips", "hosted_images", "source_images"]
+
+@functools.cache
+def build_campaign_assets(pipeline: Pipeline) -> tuple[AssetsDefinition, ...]:
+    """The four assets of ``pipeline`` (built once per pipeline, so every use shares the same definitions)."""
+    return tuple(stage.build(pipeline) for stage in STAGE_ASSETS)
+
+
+campaign_assets = build_campaign_assets(Pipeline())
+"""The project's own pipeline's assets (plain keys, the ``campaigns`` partitions)."""
+
+__all__ = ["STAGE_ASSETS", "build_campaign_assets", "campaign_assets"]
