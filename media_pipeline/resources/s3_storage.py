@@ -160,15 +160,10 @@ class S3MediaStore(MediaStore, S3Location):
             self.client.delete_object(Bucket=self.bucket, Key=self._obj(key))
 
     def list_children(self, prefix: str) -> list[str]:
+        # from the objects, not from CommonPrefixes: some servers (SeaweedFS) keep listing emptied folders
         folder = prefix.strip("/")
-        full = join_key(self.prefix, f"{folder}/" if folder else "")
-        names: set[str] = set()
-        with s3_errors(f"s3://{self.bucket}/{full}", "LIST"):
-            listing = self.client.get_paginator("list_objects_v2")
-            for page in listing.paginate(Bucket=self.bucket, Prefix=full, Delimiter="/"):
-                names.update(p["Prefix"][len(full) :].rstrip("/") for p in page.get("CommonPrefixes", ()))
-                names.update(obj["Key"][len(full) :] for obj in page.get("Contents", ()))
-        return sorted(n for n in names if n)
+        start = len(folder) + 1 if folder else 0
+        return sorted({key[start:].split("/", 1)[0] for key in self.list_keys(folder)})
 
     def alias_folder(self, alias: str, target: str, names: Iterable[str]) -> None:
         for name in names:
