@@ -12,11 +12,19 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from dagster import RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import (
+    DefaultSensorStatus,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 
+from .assets._common import with_resource_keys
 from .campaign import CAMPAIGN_ID_PATTERN, is_campaign_id
-from .jobs import campaign_job
-from .partitions import campaign_partitions
+from .partitions import Pipeline
 from .resources.drops import DropFile, DropZone
 
 DEFAULT_SETTLE_SECONDS = 30.0
@@ -76,12 +84,13 @@ def _load_cursor(cursor: str | None) -> dict:
     return json.loads(cursor) if cursor else {"requested": {}, "reported": []}
 
 
-@sensor(job=campaign_job, minimum_interval_seconds=30, description=__doc__.split("\n\n")[0])
-def image_drop_sensor(context: SensorEvaluationContext, drops: DropZone) -> SensorResult | SkipReason:
-    """Adds the partition for each new campaign and requests one run per settled, changed drop."""
+def drop_tick(
+    context: SensorEvaluationContext, drops: DropZone, pipeline: Pipeline, settle: float
+) -> SensorResult | SkipReason:
+    """One tick: adds the partition for each new campaign and requests one run per settled, changed drop."""
     state = _load_cursor(context.cursor)
-    known = set(context.instance.get_dynamic_partitions(campaign_partitions.name))
-    decision = evaluate_drops(drops.list_campaigns(), state["requested"], known, time.time(), settle_seconds())
+    known = set(context.instance.get_dynamic_partitions(pipeline.partitions.name))
+    decision = evaluate_drops(drops.list_campaigns(), state["requested"], known, time.time(), settle)
     newly_invalid = [c for c in decision.invalid if c not in state["reported"]]
     for campaign in newly_invalid:
         context.log.warning(
@@ -100,7 +109,30 @@ def image_drop_sensor(context: SensorEvaluationContext, drops: DropZone) -> Sens
     return SensorResult(
         run_requests=runs,
         dynamic_partitions_requests=(
-            [campaign_partitions.build_add_request(decision.new_partitions)] if decision.new_partitions else []
+            [pipeline.partitions.build_add_request(decision.new_partitions)] if decision.new_partitions else []
         ),
         cursor=cursor,
     )
+
+
+def build_image_drop_sensor(
+    pipeline: Pipeline,
+    settle: float | None = None,
+    default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
+) -> SensorDefinition:
+    """The pipeline's ``image_drop_sensor``; ``settle=None`` reads ``MEDIA_PIPELINE_SETTLE_SECONDS`` at each tick."""
+
+    def image_drop_sensor(context: SensorEvaluationContext, drops: DropZone) -> SensorResult | SkipReason:
+        return drop_tick(context, drops, pipeline, settle_seconds() if settle is None else settle)
+
+    return sensor(
+        name=pipeline.named("image_drop_sensor"),
+        job_name=pipeline.job_name,
+        minimum_interval_seconds=30,
+        description=__doc__.split("\n\n")[0],
+        default_status=default_status,
+    )(with_resource_keys(image_drop_sensor, pipeline))
+
+
+image_drop_sensor = build_image_drop_sensor(Pipeline())
+"""The project's own pipeline's sensor."""
