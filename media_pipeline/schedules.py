@@ -7,10 +7,17 @@ Stale means a file in the campaign's drop is newer than the set the campaign's p
 work and nothing for campaigns that are up to date. Re-runs are cheap: clips already made are cache hits.
 """
 
-from dagster import RunRequest, ScheduleEvaluationContext, SkipReason, schedule
+from dagster import (
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SkipReason,
+    schedule,
+)
 
-from .jobs import campaign_job
-from .partitions import campaign_partitions
+from .assets._common import with_resource_keys
+from .partitions import Pipeline
 from .resources.drops import DropZone
 from .resources.publish import current_deliverable
 from .resources.storage import MediaStore
@@ -22,12 +29,13 @@ def last_delivered(store: MediaStore, campaign: str) -> float | None:
     return current.published_at.timestamp() if current and current.published_at else None
 
 
-@schedule(cron_schedule="0 2 * * *", job=campaign_job, execution_timezone="UTC", description=__doc__.split("\n\n")[0])
-def nightly_campaign_refresh(context: ScheduleEvaluationContext, drops: DropZone, store: MediaStore):
+def refresh_requests(
+    context: ScheduleEvaluationContext, drops: DropZone, store: MediaStore, pipeline: Pipeline
+) -> list[RunRequest] | SkipReason:
     """One run request per registered campaign whose deliverable is missing or older than its drop."""
     requests = []
     dropped = drops.list_campaigns()  # one listing of the drop zone, not one per campaign
-    for campaign in context.instance.get_dynamic_partitions(campaign_partitions.name):
+    for campaign in context.instance.get_dynamic_partitions(pipeline.partitions.name):
         files = dropped.get(campaign)
         if not files:
             continue
@@ -35,3 +43,25 @@ def nightly_campaign_refresh(context: ScheduleEvaluationContext, drops: DropZone
         if delivered is None or delivered < max(f.mtime for f in files):
             requests.append(RunRequest(partition_key=campaign, tags={"media_pipeline/trigger": "nightly"}))
     return requests or SkipReason("every campaign's deliverable is up to date")
+
+
+def build_nightly_campaign_refresh(
+    pipeline: Pipeline, default_status: DefaultScheduleStatus = DefaultScheduleStatus.STOPPED
+) -> ScheduleDefinition:
+    """The pipeline's ``nightly_campaign_refresh``, running its campaign job."""
+
+    def nightly_campaign_refresh(context: ScheduleEvaluationContext, drops: DropZone, store: MediaStore):
+        return refresh_requests(context, drops, store, pipeline)
+
+    return schedule(
+        name=pipeline.named("nightly_campaign_refresh"),
+        cron_schedule="0 2 * * *",
+        job_name=pipeline.job_name,
+        execution_timezone="UTC",
+        description=__doc__.split("\n\n")[0],
+        default_status=default_status,
+    )(with_resource_keys(nightly_campaign_refresh, pipeline))
+
+
+nightly_campaign_refresh = build_nightly_campaign_refresh(Pipeline())
+"""The project's own pipeline's schedule."""

@@ -26,6 +26,7 @@ from media_pipeline_tests.xai_builders import EmulatorFactory, clip_request, xai
 pytest_plugins = ["media_pipeline_tests.xai_fixtures"]
 
 log = logging.getLogger("test_claims")
+FOREVER = "2999-01-01T00:00:00+00:00"  # a lease that never runs out
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -67,7 +68,7 @@ def test_a_dead_holders_claim_is_taken_over_and_its_request_adopted(
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     body = ClaimBody(
         holder="killed-run", host=HOST, pid=int(dead.stdout), campaign="spring", shot="s1",
-        journal_key=journal_key("spring", request.cache_key), taken_at=now_iso(), expires_at="2999-01-01T00:00:00+00:00",
+        journal_key=journal_key("spring", request.cache_key), taken_at=now_iso(), expires_at=FOREVER,
     )  # fmt: skip
     store.put_bytes(f"claims/{request.cache_key}/000007.json", body.model_dump_json().encode())
     outcome = xai_generator_for(xai_emulator).generate(request, store, log)
@@ -81,7 +82,7 @@ def test_a_live_claim_is_waited_on_and_its_holders_failure_reported(xai_emulator
     request = clip_request(prompt="push in [moderate]")
     body = ClaimBody(
         holder="other-machine", host="elsewhere", pid=1, campaign="summer", shot="hero",
-        journal_key=journal_key("summer", request.cache_key), taken_at=now_iso(), expires_at="2999-01-01T00:00:00+00:00",
+        journal_key=journal_key("summer", request.cache_key), taken_at=now_iso(), expires_at=FOREVER,
     )  # fmt: skip
     key = f"claims/{request.cache_key}/000000.json"
     store.put_bytes(key, body.model_dump_json().encode())
