@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster import Definitions
 from dagster_k8s import k8s_job_executor
 
-from media_pipeline.definitions import defs as pipeline_defs
+from media_pipeline.definitions import build_defs
 
 
 def _pod(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[str, Any]:
@@ -45,4 +44,4 @@ executor = k8s_job_executor.configured(
     name="media_pipeline_k8s",
 )
 
-defs = Definitions.merge(pipeline_defs, Definitions(executor=executor))
+defs = build_defs(executor=executor)

@@ -1,5 +1,5 @@
-"""Assembles the Dagster ``Definitions``: the four assets with their checks, the job, sensor, schedule, and
-resources chosen from the environment (the only configuration a user must know; see the README).
+"""The project's own code location: one use of the factory (``factory.py``), with the pipeline's drop zone, store
+and generator chosen from the environment (the only configuration a user must know; see the README).
 
 Every setting is read by a function of a mapping; a value the pipeline cannot use is a ``ConfigurationError``
 (see ``settings``) naming the variable, so the CLI reports it as a clean failure and ``dagster dev`` shows it
@@ -12,20 +12,16 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from dagster import Definitions, EnvVar
+from dagster import Definitions, EnvVar, ExecutorDefinition, in_process_executor
 
-from .assets import campaign_assets
-from .jobs import campaign_job
+from .factory import build_pipeline_defs
 from .resources.drops import DropZone, LocalDropZone
 from .resources.generator import LocalVideoGenerator, VideoGenerator
-from .resources.io_manager import StoreRecordIOManager
 from .resources.s3_client import parse_s3_uri
 from .resources.s3_drops import S3DropZone
 from .resources.s3_storage import S3MediaStore
 from .resources.storage import LocalMediaStore, MediaStore
 from .resources.xai_generator import XaiVideoGenerator
-from .schedules import nightly_campaign_refresh
-from .sensors import image_drop_sensor
 from .settings import FLAGS, ConfigurationError, check_api_key, check_settings, number
 
 DEFAULT_MAX_CONCURRENT_GENERATIONS = 8
@@ -82,27 +78,19 @@ def generator_from_env(environ: Mapping[str, str] = os.environ) -> VideoGenerato
     )
 
 
-def resources_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, object]:
-    """The resources every asset, the sensor and the schedule use, as the environment configures them."""
+def build_defs(
+    environ: Mapping[str, str] = os.environ, executor: ExecutorDefinition = in_process_executor
+) -> Definitions:
+    """The code location's definitions for the given environment. ``executor`` runs ``campaign_job`` and is also
+    the location's default, which runs the UI's Materialize (Dagster launches it as ``__ASSET_JOB``)."""
     check_settings(environ)
-    store = store_from_env(environ)
-    return {
-        "store": store,
-        "drops": drops_from_env(environ),
-        "generator": generator_from_env(environ),
-        "records_io_manager": StoreRecordIOManager(store=store),
-    }
-
-
-def build_defs(environ: Mapping[str, str] = os.environ) -> Definitions:
-    """The code location's definitions for the given environment."""
-    return Definitions(
-        assets=campaign_assets,
-        jobs=[campaign_job],
-        sensors=[image_drop_sensor],
-        schedules=[nightly_campaign_refresh],
-        resources=resources_from_env(environ),
+    pipeline = build_pipeline_defs(
+        drops=drops_from_env(environ),
+        store=store_from_env(environ),
+        generator=generator_from_env(environ),
+        executor=executor,
     )
+    return Definitions.merge(pipeline, Definitions(executor=executor))
 
 
 defs = build_defs()

@@ -1,9 +1,22 @@
-"""The job that materializes a campaign's whole chain; the sensor, the schedule and the CLI all run it."""
+"""The job that materializes a campaign's whole chain; the pipeline's sensor, schedule and the CLI all run it.
 
-from dagster import AssetSelection, define_asset_job
+By default its four steps run in one process (``in_process_executor``): a campaign's chain is sequential, so a
+process per step only adds start-up time. A deployment that wants steps isolated passes another executor
+(``multiprocess_executor``, dagster-k8s's ``k8s_job_executor``).
+"""
 
-campaign_job = define_asset_job(
-    "campaign_job",
-    selection=AssetSelection.groups("media"),
-    description="Source images to deliverable for one campaign.",
-)
+from dagster import AssetSelection, ExecutorDefinition, define_asset_job, in_process_executor
+
+from .partitions import Pipeline
+
+
+def build_campaign_job(pipeline: Pipeline, executor: ExecutorDefinition | None = in_process_executor):
+    """``<name>_campaign_job`` over the pipeline's four assets and their checks; ``executor=None`` leaves the
+    choice to the code location's default executor."""
+    return define_asset_job(
+        pipeline.job_name,
+        selection=AssetSelection.assets(*pipeline.asset_keys),
+        partitions_def=pipeline.partitions,
+        executor_def=executor,
+        description="Source images to deliverable for one campaign.",
+    )

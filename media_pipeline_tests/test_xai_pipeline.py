@@ -50,8 +50,9 @@ def test_campaign_is_delivered_through_the_sdk_and_a_second_run_calls_generate_z
     assert checks["first_frames_faithful"] and checks["deliverable_conformant"]
     store = Path(local_resources["store"].root)
     assert probe(store / "deliverables/launch/launch.mp4").video_duration == pytest.approx(2.5, abs=0.05)
-    journals = sorted((store / "jobs/launch").iterdir())
-    assert [p.stem for p in journals] == ["shot_1", "shot_2", "shot_3"]
+    journals = [json.loads(p.read_text()) for p in (store / "jobs/launch").iterdir()]
+    assert sorted((j["shot"], j["status"]) for j in journals) == [(f"shot_{i}", "done") for i in (1, 2, 3)]
+    assert not list((store / "claims").rglob("*.json"))  # every claim released with its clip stored
 
     xai_emulator.reset_counts()
     assert _run(instance, resources, "launch").success
