@@ -16,7 +16,6 @@ def build_campaign_job(pipeline: Pipeline, executor: ExecutorDefinition | None =
     return define_asset_job(
         pipeline.job_name,
         selection=AssetSelection.assets(*pipeline.asset_keys),
-        partitions_def=pipeline.partitions,
         executor_def=executor,
         description="Source images to deliverable for one campaign.",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -142,3 +143,65 @@ def conformed_clip(out: Path, spec: ConformSpec, *, seconds: float = 1.0, freque
         frequency=frequency,
     )
     return conform(raw, out, spec)
+
+
+def marked_clip(
+    out: Path,
+    *,
+    seconds: float,
+    spec: ConformSpec | None = None,
+    keyframes: tuple[int, ...] = (),
+    width: int = 320,
+    height: int = 180,
+    fps: str = "24",
+    flash_at: float = 1.0,
+    tone: int = 1000,
+) -> Path:
+    """A clip with a sync mark: white frames from ``flash_at`` s (0.2 s) and a ``tone`` Hz beep starting at the
+    same instant over a quiet 200 Hz bed; ``flash_at`` is moved onto the clip's own frame grid.
+
+    With ``spec`` it is encoded exactly as our encoder writes (stream-copyable; ``keyframes`` forced, else only
+    the regular GOP, i.e. keyframes where transitions do not want them); without, as a foreign ultrafast x264
+    clip of ``width`` x ``height`` at ``fps``.
+    """
+    rate = Fraction(str(spec.fps)) if spec else Fraction(fps)
+    first = round(flash_at * rate)
+    start = float(first / rate)
+    size = f"{spec.width}x{spec.height}" if spec else f"{width}x{height}"
+    mark = f"drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='between(n,{first},{first + round(0.2 * rate) - 1})'"
+    beep = f"if(between(t,{start:.6f},{start + 0.08:.6f}),0.5*sin(2*PI*{tone}*t),0.02*sin(2*PI*200*t))"
+    cmd = [ffmpeg_exe(), "-y", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s={size}:r={rate}:d={seconds}"]
+    cmd += ["-f", "lavfi", "-i", f"aevalsrc='{beep}':s=48000:c=stereo:d={seconds}", "-vf", mark, "-shortest"]
+    if spec:
+        args = {**spec.video_args(keyframes), **spec.audio_args()}
+        cmd += [a for key, value in args.items() for a in (f"-{key}", str(value))]
+    else:
+        cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "23", "-c:a", "aac"]
+    subprocess.run([*cmd, "-frames:v", str(round(seconds * rate)), str(out)], check=True)
+    return out
+
+
+def decoded_frames(path: Path) -> list[np.ndarray]:
+    """Every video frame of ``path`` as RGB arrays, decoded with PyAV from start to end."""
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def decoded_sound(path: Path) -> tuple[np.ndarray, int]:
+    """The first audio channel of ``path`` and its sample rate."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        rate = stream.codec_context.sample_rate
+        return np.concatenate([frame.to_ndarray()[0] for frame in container.decode(stream)]), rate
+
+
+def packet_timestamps(path: Path) -> list[tuple[int, int]]:
+    """``(dts, pts)`` of every video packet as ffmpeg's own demuxer reports them (``framecrc``), in file order."""
+    listing = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v", "-c", "copy", "-f", "framecrc", "-"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    rows = [line.split(",") for line in listing.splitlines() if line and not line.startswith("#")]
+    return [(int(row[1]), int(row[2])) for row in rows]
