@@ -245,7 +245,7 @@ def load_campaign(campaign_id: str, files: Iterable[str], manifest_text: str | N
         for index, shot in enumerate(shots)
     ]
     campaign = Campaign(campaign_id=campaign_id, manifest=manifest, shots=resolved)
-    where = f"campaign {campaign_id!r}" + (f", file {MANIFEST_NAME}" if manifest.shots is not None else "")
+    where = f"campaign {campaign_id!r}" + (f", file {MANIFEST_NAME}" if manifest_text is not None else "")
     missing = [name for name in campaign.referenced_files() if name not in present]
     if missing:
         raise CampaignError(f"{where}: names files that were not dropped: {', '.join(missing)}")

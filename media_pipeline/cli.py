@@ -27,7 +27,8 @@ def _print_summary(summary: RunSummary, as_json: bool) -> None:
         return
     print(f"campaign {summary.campaign}: {summary.status}")
     for shot in summary.shots:
-        detail = "cache hit" if shot.cache_hit else (shot.error or shot.request_id or "")
+        error = shot.error if shot.error and shot.error not in (summary.error or "") else ""  # said once, below
+        detail = "cache hit" if shot.cache_hit else (error or shot.request_id or "")
         print(f"  {shot.shot:<24} {shot.status:<10} ${shot.cost_usd:.2f}  {detail}")
     if summary.error:
         print(summary.error, file=sys.stderr)
@@ -36,7 +37,7 @@ def _print_summary(summary: RunSummary, as_json: bool) -> None:
     print(f"api calls {summary.api_calls}, cost ${summary.cost_usd:.2f}")
 
 
-def _run(campaign: str, as_json: bool) -> int:
+def _run(campaign: str, as_json: bool, verbose: bool = False) -> int:
     from .definitions import build_defs, home
     from .housekeeping import fail_orphaned_runs, process_temp_dir, run_tags
     from .runner import instance_from_env, run_campaign
@@ -44,7 +45,9 @@ def _run(campaign: str, as_json: bool) -> int:
     defs = build_defs()
     with instance_from_env(home()) as instance, process_temp_dir():
         fail_orphaned_runs(instance)
-        summary = run_campaign(defs, instance, campaign, tags=run_tags())
+        summary = run_campaign(
+            defs, instance, campaign, tags=run_tags(), console_log_level="DEBUG" if verbose else "CRITICAL"
+        )
     _print_summary(summary, as_json)
     return 0 if summary.status == "success" else 1
 
@@ -87,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = commands.add_parser("run", help="materialize a campaign's whole chain on the instance at DAGSTER_HOME")
     run.add_argument("campaign")
     run.add_argument("--json", action="store_true", help="print one JSON summary object")
+    run.add_argument("--verbose", action="store_true", help="also print Dagster's event log (the UI keeps it anyway)")
     estimate = commands.add_parser("estimate", help="dry-run cost of a campaign's uncached shots")
     estimate.add_argument("campaign")
     commands.add_parser("xai-emulator", help="serve the xAI video API emulator on loopback", add_help=False)
@@ -101,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             return _demo()
         if args.command == "run":
-            return _run(args.campaign, args.json)
+            return _run(args.campaign, args.json, args.verbose)
         return _estimate(args.campaign)
     except USER_ERRORS as exc:
         if getattr(args, "json", False):

@@ -103,14 +103,20 @@ def decode_manifest(data: bytes) -> str:
 
 def load_yaml(text: str) -> Any:
     """Parse manifest text with ``StrictLoader``; any YAML problem becomes a ``ManifestSyntaxError`` with its line."""
-    loader = StrictLoader(text)
     try:
-        return loader.get_single_data()
+        loader = StrictLoader(text)  # the reader refuses control characters already here
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise ManifestSyntaxError(
+            f"not valid YAML: line {line}: character #x{exc.character:04x} is not allowed"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ManifestSyntaxError(f"not valid YAML: {where}{exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise ManifestSyntaxError(f"not valid YAML: {str(exc)[: SHOWN_CHARS * 2]}") from None
-    finally:
-        loader.dispose()

@@ -109,14 +109,27 @@ def _errors(result: ExecuteInProcessResult) -> str | None:
 
 
 def run_campaign(
-    defs: Definitions, instance: DagsterInstance, campaign: str, tags: Mapping[str, str] | None = None
+    defs: Definitions,
+    instance: DagsterInstance,
+    campaign: str,
+    tags: Mapping[str, str] | None = None,
+    console_log_level: str = "DEBUG",
 ) -> RunSummary:
-    """Register the partition and materialize the whole chain for ``campaign``; a failure is in the summary."""
+    """Register the partition and materialize the whole chain for ``campaign``; a failure is in the summary.
+
+    The instance keeps every event whatever ``console_log_level`` lets through to the terminal.
+    """
     try:
         job = _campaign_job(defs, instance, campaign)
     except (CampaignError, StoreError) as exc:
         return RunSummary(campaign=campaign, status="failure", error=str(exc))
-    result = job.execute_in_process(partition_key=campaign, instance=instance, raise_on_error=False, tags=tags)
+    result = job.execute_in_process(
+        partition_key=campaign,
+        instance=instance,
+        raise_on_error=False,
+        tags=tags,
+        run_config={"loggers": {"console": {"config": {"log_level": console_log_level}}}},
+    )
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     summary = RunSummary(
         campaign=campaign,
