@@ -1,9 +1,9 @@
 """The emulator's result URLs: a loopback HTTP server for finished clips, with download faults.
 
 ``GET /videos/<request_id>.mp4`` streams the clip of a finished request — or answers 404 (unknown, not done),
-``gone_status`` (a result gone for good), 500, a truncated body or a body that is not a video, as the faults
-say. ``GET /_stats`` returns what the emulator saw as JSON, so a benchmark running it in another process can
-read it.
+``expired_status`` (the URL's lifetime is over), ``gone_status`` (a result gone for good), 500, a truncated
+body or a body that is not a video, as the faults say. ``GET /_stats`` returns what the emulator saw as JSON,
+so a benchmark running it in another process can read it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ class FileServer:
         counter: CallCounter,
         stats: Callable[[], dict[str, object]],
         port: int = 0,
+        expired_status: int = 403,
     ) -> None:
+        self._expired_status = expired_status
         self._resolve = resolve
         self._faults = faults
         self._counter = counter
@@ -92,6 +94,10 @@ class FileServer:
             status = faults.faults.gone_status
             self._counter.add("download", str(status))
             self._send(handler, status, b"gone (injected)\n", "text/plain")
+            return
+        if found is not None and found.state == "expired":
+            self._counter.add("download", "expired")
+            self._send(handler, self._expired_status, b"Request has expired\n", "text/plain")
             return
         clip = found.clip if found is not None else None
         if found is None or clip is None or not clip.is_file():

@@ -1,8 +1,11 @@
 """What a call brings in, checked the way the API checks it: the caller's key, and a ``GenerateVideoRequest``.
 
-``read_request`` validates a request (model, prompt, duration, resolution, frames), fetches its images (data:
-URLs and loopback http only), prices it and returns an ``Intake``; anything wrong is a ``Rejected`` with the
-gRPC code and message the API would answer. Shared by the sync ``Video`` service and the batch service.
+``model_spec`` finds the requested model in the catalog (NOT_FOUND naming the known ones); ``read_request``
+validates a request against that model's capabilities (duration, resolution, last frame, keyframes, reference
+images), fetches its images (data: URLs and loopback http only), prices it from the catalog and returns an
+``Intake``; anything wrong is a ``Rejected`` with the gRPC code and message the API would answer. Keyframes and
+reference images are fetched, checked and priced, but the render follows only the first and last frames.
+Shared by the sync ``Video`` service and the batch service.
 """
 
 from __future__ import annotations
@@ -20,14 +23,19 @@ from urllib.parse import urlsplit
 import grpc
 from PIL import Image
 from xai_sdk.cost import USD_PER_TICK
-from xai_sdk.proto import video_pb2
+from xai_sdk.proto import image_pb2, video_pb2
 
-from ..campaign import LAST_FRAME_MODEL_PREFIX
 from ..resources.downloads import is_loopback_host
-from ..resources.xai_api import ASPECT_RATIO_NAMES, MAX_PROMPT_CHARS, RESOLUTION_NAMES
+from ..resources.xai.catalog import (
+    ASPECT_RATIO_NAMES,
+    DEFAULT_DURATION_SECONDS,
+    MAX_PROMPT_CHARS,
+    RESOLUTION_NAMES,
+    ModelCatalog,
+    ModelSpec,
+    UnknownModel,
+)
 from .config import EmulatorConfig
-
-MODEL_PREFIX = "grok-imagine-video"
 
 
 class Rejected(Exception):
@@ -50,7 +58,8 @@ def caller_key(context: grpc.ServicerContext, expected: str | None) -> str:
 class Intake:
     """A valid request: its settings, its images on disk and its price."""
 
-    model: str
+    model: str  # as requested (the API echoes it)
+    model_id: str  # the catalog's id, aliases resolved: what limits and bills
     prompt: str
     duration: int
     resolution: str
@@ -60,30 +69,51 @@ class Intake:
     cost_ticks: int
 
 
-def read_request(request: video_pb2.GenerateVideoRequest, config: EmulatorConfig, image_dir: Path) -> Intake:
+def model_spec(model: str, catalog: ModelCatalog) -> ModelSpec:
+    """The catalog's spec of ``model``; NOT_FOUND naming the model and the known ones."""
+    try:
+        return catalog.get(model)
+    except UnknownModel as exc:
+        raise Rejected(grpc.StatusCode.NOT_FOUND, str(exc)) from None
+
+
+def read_request(
+    request: video_pb2.GenerateVideoRequest, config: EmulatorConfig, image_dir: Path, *, batch: bool = False
+) -> Intake:
     """Validate like the API, fetch the images and price the request; ``Rejected`` when it is refused."""
     invalid = grpc.StatusCode.INVALID_ARGUMENT
-    if not request.model.startswith(MODEL_PREFIX):
-        raise Rejected(grpc.StatusCode.NOT_FOUND, f"model {request.model!r} not found")
+    spec = model_spec(request.model, config.catalog)
     if len(request.prompt) > MAX_PROMPT_CHARS:
         raise Rejected(invalid, f"prompt longer than {MAX_PROMPT_CHARS} characters")
-    duration = request.duration if request.HasField("duration") else 8
-    if not 1 <= duration <= 15:
-        raise Rejected(invalid, f"duration must be between 1 and 15 seconds, got {duration}")
+    duration = request.duration if request.HasField("duration") else DEFAULT_DURATION_SECONDS
     resolution = RESOLUTION_NAMES.get(request.resolution, "480p") if request.HasField("resolution") else "480p"
     aspect = ASPECT_RATIO_NAMES.get(request.aspect_ratio, "16:9") if request.HasField("aspect_ratio") else "16:9"
-    if not request.HasField("image") or not request.image.image_url:
+    if not request.HasField("image"):
         raise Rejected(invalid, "the emulator serves image-to-video only: set image_url")
-    has_last = request.HasField("last_frame") and bool(request.last_frame.image_url)
-    if has_last and not request.model.startswith(LAST_FRAME_MODEL_PREFIX):
-        raise Rejected(invalid, f"last_frame is only supported by {LAST_FRAME_MODEL_PREFIX}")
+    has_last = request.HasField("last_frame")
+    problems = spec.problems(
+        duration=duration,
+        resolution=resolution,
+        last_frame=has_last,
+        keyframes=len(request.keyframes),
+        reference_images=len(request.reference_images),
+    )
+    if problems:
+        raise Rejected(invalid, problems[0])
     limit = config.max_image_bytes
-    image = fetch_image(request.image.image_url, "image", limit, image_dir)
-    end_image = fetch_image(request.last_frame.image_url, "last_frame", limit, image_dir) if has_last else None
-    images = 2 if has_last else 1
-    usd = duration * config.price_per_second_usd[resolution] + config.price_per_image_usd * images
+    image = fetch_image(_url_of(request.image, "image"), "image", limit, image_dir)
+    end_image = (
+        fetch_image(_url_of(request.last_frame, "last_frame"), "last_frame", limit, image_dir) if has_last else None
+    )
+    for i, keyframe in enumerate(request.keyframes):
+        fetch_image(_url_of(keyframe.image, f"keyframes[{i}]"), f"keyframes[{i}]", limit, image_dir)
+    for i, reference in enumerate(request.reference_images):
+        fetch_image(_url_of(reference, f"reference_images[{i}]"), f"reference_images[{i}]", limit, image_dir)
+    images = 1 + int(has_last) + len(request.keyframes) + len(request.reference_images)
+    usd = spec.price_usd(duration=duration, resolution=resolution, input_images=images, batch=batch)
     return Intake(
         model=request.model,
+        model_id=spec.id,
         prompt=request.prompt,
         duration=duration,
         resolution=resolution,
@@ -92,6 +122,12 @@ def read_request(request: video_pb2.GenerateVideoRequest, config: EmulatorConfig
         end_image=end_image,
         cost_ticks=round(usd / USD_PER_TICK),
     )
+
+
+def _url_of(image: image_pb2.ImageUrlContent, what: str) -> str:
+    if not image.image_url:
+        raise Rejected(grpc.StatusCode.INVALID_ARGUMENT, f"{what}: the emulator takes image_url only (no file ids)")
+    return image.image_url
 
 
 def fetch_image(url: str, what: str, limit: int, image_dir: Path) -> Path:

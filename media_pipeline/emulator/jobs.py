@@ -3,11 +3,13 @@
 ``JobBook`` admits jobs (the capacity check and the insert are one step), bills them into the ``PaidLog``,
 answers their status as the API does (PENDING with progress, DONE with a result URL and the cost in usd ticks,
 FAILED, EXPIRED) and tells the file server what a download of a result gets (the clip, gone for good, or an
-expired URL). Shared by the sync ``Video`` service and the batch service.
+expired URL). A job's latency is fixed + per second of video, +/- a seeded jitter; its URL lives ``url_ttl``
+seconds from when the clip is ready. Shared by the sync ``Video`` service and the batch service.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 import uuid
@@ -33,14 +35,16 @@ class Job:
     """One accepted request."""
 
     request_id: str
-    model: str
+    model: str  # as requested
+    model_id: str  # the catalog's id
     duration: int
     started_at: float
     ready_at: float
     cost_ticks: int
     fate: RequestFate
+    url_ttl: float
     render: Future[Path] | None = None
-    finished_at: float | None = None  # when a status first showed it DONE: its URL's lifetime starts
+    rendered_at: float | None = None
 
     def pending(self, now: float) -> bool:
         """Still being "generated": latency not over, its clip not rendered yet, or never to finish."""
@@ -48,12 +52,17 @@ class Job:
             return True
         return now < self.ready_at or (self.render is not None and not self.render.done())
 
+    def url_lapsed(self, now: float) -> bool:
+        """True when the result URL's lifetime, counted from when the clip was ready, is over."""
+        ready = max(self.ready_at, self.rendered_at or self.ready_at)
+        return now > ready + self.url_ttl
+
 
 @dataclass(frozen=True)
 class Download:
     """What a GET of a job's result URL gets."""
 
-    state: Literal["ok", "missing", "gone"]
+    state: Literal["ok", "missing", "gone", "expired"]
     clip: Path | None = None
     not_video: bool = False
 
@@ -70,13 +79,15 @@ class JobBook:
         self._http_base = http_base
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        self._latency_rng = random.Random(config.seed)
 
     def get(self, request_id: str) -> Job | None:
         """The job of ``request_id``, or None."""
         return self._jobs.get(request_id)
 
-    def admit(self, intake: Intake, fate: RequestFate, *, max_pending: int | None = None) -> Job:
+    def admit(self, intake: Intake, fate: RequestFate, *, max_pending: int | None = None, batch: bool = False) -> Job:
         """Start a job; RESOURCE_EXHAUSTED when ``max_pending`` jobs are already PENDING."""
+        config = self.config
         render = None
         with self._lock:
             now = time.monotonic()
@@ -94,24 +105,36 @@ class JobBook:
                     aspect_ratio=intake.aspect_ratio,
                     end_image=intake.end_image,
                 )
-            latency = self.config.latency_seconds + self.config.latency_per_second * intake.duration
+            base = config.batch_latency_seconds if batch and config.batch_latency_seconds is not None else None
+            latency = base if base is not None else config.latency_seconds
+            latency += config.latency_per_second * intake.duration
+            jitter = config.latency_jitter_seconds
+            latency = max(0.0, latency + (self._latency_rng.uniform(-jitter, jitter) if jitter else 0.0))
             job = Job(
                 request_id=str(uuid.uuid4()),
                 model=intake.model,
+                model_id=intake.model_id,
                 duration=intake.duration,
                 started_at=now,
                 ready_at=now + latency,
                 cost_ticks=intake.cost_ticks,
                 fate=fate,
+                url_ttl=config.batch_url_ttl_seconds if batch else config.url_ttl_seconds,
                 render=render,
             )
             self._jobs[job.request_id] = job
+        if render is not None:
+            render.add_done_callback(lambda _f: setattr(job, "rendered_at", time.monotonic()))
         return job
 
-    def bill(self, job: Job, key: str, *, reply_lost: bool = False, batch_id: str = "") -> None:
-        """Record the accepted job in the paid log: billed unless it is moderated, expires or never finishes."""
-        usd = job.cost_ticks * USD_PER_TICK if job.fate.outcome == "done" else 0.0
-        self.paid.add(Paid(time.time(), job.model, key, job.request_id, round(usd, 10), reply_lost, batch_id))
+    def bill(
+        self, job: Job, key: str, *, at: float | None = None, reply_lost: bool = False, batch_id: str = ""
+    ) -> None:
+        """Record the accepted job in the paid log (``at``: when it was admitted, default now): billed unless it
+        is moderated, expires or never finishes."""
+        usd = round(job.cost_ticks * USD_PER_TICK, 10) if job.fate.outcome == "done" else 0.0
+        when = time.time() if at is None else at
+        self.paid.add(Paid(when, job.model_id, key, job.request_id, usd, reply_lost, batch_id))
 
     def status(self, job: Job) -> video_pb2.GetDeferredVideoResponse:
         """The job's status the way ``GetDeferredVideo`` answers it."""
@@ -131,8 +154,6 @@ class JobBook:
         error = job.render.exception()
         if error is not None:
             return _failed(job, "internal_error", f"video generation failed: {error}"[:500], True)
-        if job.finished_at is None:
-            job.finished_at = now
         return video_pb2.GetDeferredVideoResponse(
             status=deferred_pb2.DONE,
             response=video_pb2.VideoResponse(
@@ -156,6 +177,8 @@ class JobBook:
             return Download("missing")
         if job.fate.gone:
             return Download("gone")
+        if job.url_lapsed(time.monotonic()):
+            return Download("expired")
         return Download("ok", job.render.result(), job.fate.not_video)
 
 

@@ -1,15 +1,19 @@
 """The ``media-pipeline xai-emulator`` command's options, and the ``EmulatorConfig`` they make.
 
 Each fault that is "a fraction of calls or the first N" gets ``--<fault>-rate`` and ``--<fault>-first``; each
-prompt marker ``--<fault>-marker`` (an empty value turns the marker off).
+prompt marker ``--<fault>-marker`` (an empty value turns the marker off). The models, prices and capabilities
+are the catalog's, with ``MEDIA_PIPELINE_XAI_MODELS`` applied as for the pipeline.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
+from ..resources.xai.catalog import BATCH_RESULT_URL_SECONDS, RESULT_URL_SECONDS, catalog_from_env
 from .config import EmulatorConfig
 from .faults import FAULTY_METHODS, Faults
 
@@ -41,7 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http-port", type=int, default=0, help="result-file HTTP port on 127.0.0.1 (0: a free one)")
     p.add_argument("--latency", type=float, default=1.0, help="seconds every request stays PENDING")
     p.add_argument("--latency-per-second", type=float, default=0.0, help="extra PENDING seconds per video second")
+    p.add_argument("--latency-jitter", type=float, default=0.0, help="each latency drawn within +/- this (--seed)")
+    p.add_argument("--batch-latency", type=float, default=None, help="seconds a batch request stays pending")
     p.add_argument("--max-concurrent", type=int, default=16, help="PENDING requests before RESOURCE_EXHAUSTED")
+    p.add_argument("--rps", type=float, default=None, help="submits per second per key and model (default: none)")
+    p.add_argument("--rps-polls", action="store_true", help="polls spend the same --rps budget as submits")
+    p.add_argument("--url-ttl", type=float, default=RESULT_URL_SECONDS, help="seconds a result URL lives")
+    p.add_argument("--batch-url-ttl", type=float, default=BATCH_RESULT_URL_SECONDS, help="... of a batch result")
+    p.add_argument("--url-expired-status", type=int, default=403, choices=(403, 404, 410), help="a lapsed URL's")
     p.add_argument("--render-concurrency", type=int, default=2, help="clips encoded at once")
     p.add_argument("--render-cache", type=Path, default=None, help="folder keeping renders between runs")
     p.add_argument("--require-key", default=None, help="API key to expect (else any key is accepted)")
@@ -61,8 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
-    """An ``EmulatorConfig`` from parsed command-line options; ``ValueError`` names a bad one."""
+def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> EmulatorConfig:
+    """An ``EmulatorConfig`` from parsed command-line options and the environment; ``ValueError`` names a bad
+    one."""
     values = vars(args)
     fields = {f.name for f in dataclasses.fields(Faults)}
     faults = {name: values[name] for name in fields if name in values}
@@ -73,8 +85,17 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     return EmulatorConfig(
         latency_seconds=args.latency,
         latency_per_second=args.latency_per_second,
+        latency_jitter_seconds=args.latency_jitter,
+        batch_latency_seconds=args.batch_latency,
         max_concurrent=args.max_concurrent,
+        rps=args.rps,
+        rps_polls=args.rps_polls,
         require_key=args.require_key,
         render_concurrency=args.render_concurrency,
+        catalog=catalog_from_env(os.environ if environ is None else environ),
+        url_ttl_seconds=args.url_ttl,
+        batch_url_ttl_seconds=args.batch_url_ttl,
+        url_expired_status=args.url_expired_status,
+        seed=args.seed,
         faults=Faults(**faults),
     )

@@ -20,7 +20,7 @@ from types import TracebackType
 import grpc
 from xai_sdk.proto import video_pb2_grpc
 
-from ..resources.xai_api import MAX_MESSAGE_BYTES
+from ..resources.xai.catalog import MAX_MESSAGE_BYTES
 from .faults import Faults
 from .files import FileServer
 from .jobs import JobBook
@@ -76,6 +76,7 @@ class XaiEmulator:
                 self.counter,
                 lambda: stats_json(self.counter, self.paid),
                 self._http_port,
+                self.config.url_expired_status,
             )
             self._grpc = grpc.server(
                 futures.ThreadPoolExecutor(max_workers=GRPC_WORKERS, thread_name_prefix="xai-emulator-grpc"),

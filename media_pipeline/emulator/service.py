@@ -1,9 +1,11 @@
 """The emulated ``xai_api.Video`` gRPC service, built on the SDK's own protos.
 
-``GenerateVideo`` checks the key, the injected faults, the inputs and the capacity the way the API does, starts
-a real render and returns a request id — or, with a lost-reply fault, accepts and bills the request and still
-answers an error. ``GetDeferredVideo`` answers the request's status from the ``JobBook``. Every call is counted
-by method and outcome; every accepted request goes into the paid log.
+``GenerateVideo`` checks the key, the injected faults, the model, the request rate, the inputs and the capacity
+the way the API does, starts a real render and returns a request id — or, with a lost-reply fault, accepts and
+bills the request and still answers an error. ``GetDeferredVideo`` answers the request's status from the
+``JobBook`` (within the same rate when ``rps_polls``). Every call is counted by method and outcome, a call
+refused by the rate also under ``rate_limited``; every accepted request goes into the paid log with the time
+the rate limiter admitted it.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from xai_sdk.proto import deferred_pb2, video_pb2, video_pb2_grpc
 
 from .config import EmulatorConfig
 from .faults import Faults, FaultState
-from .intake import Rejected, caller_key, read_request
+from .intake import Rejected, caller_key, model_spec, read_request
 from .jobs import JobBook
+from .limits import RateLimiter
 from .stats import CallCounter
 
 __all__ = ["EmulatorConfig", "VideoService"]
@@ -31,6 +34,7 @@ class VideoService(video_pb2_grpc.VideoServicer):
         self.jobs = jobs
         self.counter = counter
         self._image_dir = image_dir
+        self._limiter = RateLimiter(config.rps) if config.rps is not None else None
         self.fault_state = FaultState(config.faults)
 
     def set_faults(self, faults: Faults) -> None:
@@ -45,10 +49,11 @@ class VideoService(video_pb2_grpc.VideoServicer):
             key = caller_key(context, self.config.require_key)
             faults = self.fault_state
             self._injected(faults, method)
+            at = self._within_rate(key, model_spec(request.model, self.config.catalog).id, method)
             intake = read_request(request, self.config, self._image_dir)
             job = self.jobs.admit(intake, faults.fate(request.prompt), max_pending=self.config.max_concurrent)
             lost = faults.submit_reply_lost()
-            self.jobs.bill(job, key, reply_lost=lost is not None)
+            self.jobs.bill(job, key, at=at, reply_lost=lost is not None)
             if lost is not None:
                 self.counter.add(method, "LOST_REPLY")
                 context.abort(lost, "injected fault: the request was accepted but its reply is lost")
@@ -63,7 +68,7 @@ class VideoService(video_pb2_grpc.VideoServicer):
     ) -> video_pb2.GetDeferredVideoResponse:
         method = "GetDeferredVideo"
         try:
-            caller_key(context, self.config.require_key)
+            key = caller_key(context, self.config.require_key)
             faults = self.fault_state
             self._injected(faults, method)
             if faults.faults.slow_poll_seconds > 0:
@@ -71,12 +76,27 @@ class VideoService(video_pb2_grpc.VideoServicer):
             job = self.jobs.get(request.request_id)
             if job is None:
                 raise Rejected(grpc.StatusCode.NOT_FOUND, f"no deferred request {request.request_id!r}")
+            if self.config.rps_polls:
+                self._within_rate(key, job.model_id, method)
         except Rejected as rejected:
             self.counter.add(method, rejected.code.name)
             context.abort(rejected.code, str(rejected))
         reply = self.jobs.status(job)
         self.counter.add(method, deferred_pb2.DeferredStatus.Name(reply.status))
         return reply
+
+    def _within_rate(self, key: str, model_id: str, method: str) -> float | None:
+        """When the limiter admitted this call (None without a limit); RESOURCE_EXHAUSTED above the rate."""
+        if self._limiter is None:
+            return None
+        at = self._limiter.admit(key, model_id)
+        if at is None:
+            self.counter.add("rate_limited", method)
+            raise Rejected(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"rate limit exceeded: {self._limiter.rps:g} requests per second for model {model_id}",
+            )
+        return at
 
     @staticmethod
     def _injected(faults: FaultState, method: str) -> None:
