@@ -23,7 +23,7 @@ from .housekeeping import ensure_dagster_home
 from .partitions import campaign_partitions
 from .records import GeneratedClips, HostedImages, SourceImages
 from .resources.drops import DropZone
-from .resources.io_manager import read_record
+from .resources.io_manager import read_record, record_key
 from .resources.publish import current_deliverable, stable_key
 from .resources.storage import MediaStore, StoreError
 
@@ -63,10 +63,12 @@ def instance_from_env(home: Path) -> DagsterInstance:
 def _campaign_job(defs: Definitions, instance: DagsterInstance, campaign: str) -> JobDefinition:
     """The campaign job, once the campaign is known to be runnable: a valid id, a drop, a manifest that loads.
 
-    The partition is registered only then, so a typo or a broken manifest leaves no campaign behind for the
-    schedule to visit. Two first runs at once may both add it: the loser finds it there and goes on.
+    The partition is registered only then, so a typo, a broken manifest or a store that refuses our credentials
+    leaves no campaign behind for the schedule to visit. Two first runs at once may both add it: the loser finds
+    it there and goes on.
     """
     check_campaign_id(campaign)
+    _store(defs).exists(record_key("source_images", campaign))  # credentials refused: a StoreError now, not mid-run
     drops: DropZone = defs.resources["drops"]
     files = drops.list_files(campaign)
     if not files:
