@@ -1,15 +1,17 @@
 """media_pipeline: still images to finished video deliverables, as Dagster assets partitioned per campaign.
 
-``defs`` is built on first access, not at import: the ``media-pipeline`` command imports this package before it
-can report a bad setting, and it reports it as a clean failure rather than an import traceback.
+``defs`` is the project's own code location (built from the environment on first use); ``build_pipeline_defs`` and
+``MediaPipelineComponent`` put one or more pipelines into any Dagster project.
 """
 
-from typing import Any
+from .component import MediaPipelineComponent
+from .factory import build_pipeline_defs
+from .partitions import Pipeline
 
-__all__ = ["defs"]
+__all__ = ["MediaPipelineComponent", "Pipeline", "build_pipeline_defs", "defs"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str):
     if name == "defs":
         from .definitions import defs
 

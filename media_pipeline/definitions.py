@@ -8,6 +8,7 @@ when the code location loads.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -93,4 +94,18 @@ def build_defs(
     return Definitions.merge(pipeline, Definitions(executor=executor))
 
 
-defs = build_defs()
+@functools.cache
+def _location_defs() -> Definitions:
+    return build_defs()
+
+
+def __getattr__(name: str) -> Definitions:
+    """``defs``: the location, built from ``os.environ`` on first use, so importing this module for its functions
+    (as ``MediaPipelineComponent`` does in a user's project) reads no environment and builds nothing."""
+    if name == "defs":
+        return _location_defs()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return [*globals(), "defs"]
