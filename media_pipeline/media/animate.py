@@ -25,7 +25,7 @@ from pathlib import Path
 import ffmpeg
 from PIL import Image, ImageFilter
 
-from media_pipeline.media.conform import COLOUR, PIX_FMT, ConformSpec, exact_rate
+from media_pipeline.media.conform import COLOUR, ConformSpec, encoder_input, exact_rate
 from media_pipeline.media.errors import MediaError
 from media_pipeline.media.ffmpeg import ffmpeg_args
 from media_pipeline.media.files import atomic_path
@@ -191,17 +191,16 @@ def _prefetch(items: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
         worker.join()
 
 
-def _encode(
-    frames: Iterator[bytes], out: Path, size: tuple[int, int], fps: Fraction, count: int, source: Path
-) -> None:
+def _encode(frames: Iterator[bytes], out: Path, size: tuple[int, int], fps: Fraction, count: int, source: Path) -> None:
     """Encode raw frames and a quiet stereo ambience of exactly ``count / fps`` s to ``out``, atomically."""
     spec = ConformSpec(width=size[0], height=size[1], fps=fps)
     seconds = spec.seconds(count)
     video = (
-        ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{size[0]}x{size[1]}", framerate=str(fps))
-        .filter("scale", out_color_matrix=COLOUR, out_range="tv")  # HD matrix, and say so in the stream
-        .filter("format", PIX_FMT)
+        ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{size[0]}x{size[1]}", framerate=str(fps)).filter(
+            "scale", out_color_matrix=COLOUR, out_range="tv"
+        )  # HD matrix, and say so in the stream
     )
+    video = encoder_input(video)
     noise = f"anoisesrc=d={seconds:.6f}:c=pink:r={spec.audio_rate}:a={AMBIENCE_AMPLITUDE}:s=7"
     audio = (
         ffmpeg.input(noise, f="lavfi")

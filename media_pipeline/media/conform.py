@@ -161,6 +161,18 @@ def is_conformant(info: MediaInfo, spec: ConformSpec) -> bool:
     return not conformance_problems(info, spec)
 
 
+def encoder_input(stream: Any) -> Any:
+    """The last filters before every encode: square-pixel yuv420p frames tagged BT.709, limited range, left
+    chroma siting.
+
+    x264 writes the frames' pixel aspect and colour tags into the SPS, so frames must carry the same ones
+    whatever they were made from (decoded clips, drawn RGB pictures, a lavfi source) for the SPS to match.
+    """
+    return stream.filter("setsar", 1).filter("format", PIX_FMT).filter(
+        "setparams", range="tv", color_primaries=COLOUR, color_trc=COLOUR, colorspace=COLOUR, chroma_location="left"
+    )
+
+
 def conform_video(stream: Any, spec: ConformSpec, frames: int) -> Any:
     """Video filter chain: zero-based timestamps, constant rate, cover-scale + crop to BT.709, ``frames`` long."""
     return (
@@ -222,7 +234,7 @@ def conform(
     if not info.video_codec:
         raise MediaError(f"{src}: has no video stream")
     frames = source_frames(info, spec)
-    video = conform_video(ffmpeg.input(str(src)).video, spec, frames)
+    video = encoder_input(conform_video(ffmpeg.input(str(src)).video, spec, frames))
     sound = clip_sound(src, info, spec, audio, frames)
     with atomic_path(out) as tmp:
         graph = ffmpeg.output(

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import ffmpeg
 
-from media_pipeline.media.conform import PIX_FMT, ConformSpec
+from media_pipeline.media.conform import PIX_FMT, ConformSpec, encoder_input
 from media_pipeline.media.errors import MediaError
 from media_pipeline.media.ffmpeg import run_ffmpeg
 from media_pipeline.media.files import atomic_path
@@ -82,7 +82,7 @@ def rendition(
                 shutil.copyfile(master, tmp)
         return out
     source = ffmpeg.input(str(master))
-    video = reframe(source.video, width, height, fit)
+    video = encoder_input(reframe(source.video, width, height, fit))
     spec = ConformSpec(width=width, height=height, fps=info.fps)
     streams = [video, source.audio] if info.has_audio else [video]
     extra = {"c:a": "copy"} if info.has_audio else {}

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import ffmpeg
 
-from media_pipeline.media.conform import ConformSpec, conform_video, source_frames
+from media_pipeline.media.conform import ConformSpec, conform_video, encoder_input, source_frames
 from media_pipeline.media.ffmpeg import run_ffmpeg, split_repeats
 from media_pipeline.media.files import atomic_path, text_digest
 from media_pipeline.media.join import Segment
@@ -119,6 +119,7 @@ def _encode(job: _Job, outputs: list[tuple[Output, Path]], master: ConformSpec) 
             video = branches[i] if branches is not None else picture
             if (output.spec.width, output.spec.height) != (master.width, master.height):
                 video = reframe(video, output.spec.width, output.spec.height, output.fit)
+            video = encoder_input(video)
             tmp = stack.enter_context(atomic_path(path))
             args = {**output.spec.video_args(), "frames:v": job.frames, "an": None, "movflags": "+faststart"}
             graphs.append(ffmpeg.output(video, str(tmp), **args))

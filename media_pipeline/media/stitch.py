@@ -21,7 +21,7 @@ import ffmpeg
 from pydantic import BaseModel
 
 from media_pipeline.media.audio import encode_sound, mix_sound, mux
-from media_pipeline.media.conform import AudioMode, ConformSpec, source_frames
+from media_pipeline.media.conform import AudioMode, ConformSpec, encoder_input, source_frames
 from media_pipeline.media.errors import MediaError
 from media_pipeline.media.ffmpeg import run_ffmpeg
 from media_pipeline.media.files import file_digest
@@ -57,7 +57,7 @@ def _encoder_config(spec_json: str) -> str:
     with tempfile.TemporaryDirectory(prefix="encoder-config-") as tmp:
         out = Path(tmp) / "reference.mp4"
         colour = ffmpeg.input(f"color=c=gray:s={spec.width}x{spec.height}:r={spec.fps}", f="lavfi")
-        graph = ffmpeg.output(colour.video.filter("format", "yuv420p"), str(out), **spec.video_args(), vframes=2)
+        graph = ffmpeg.output(encoder_input(colour.video), str(out), **spec.video_args(), vframes=2)
         run_ffmpeg(graph, what=f"reference encode for {spec.width}x{spec.height}@{spec.fps}")
         config = probe(out).video_config
     assert config is not None

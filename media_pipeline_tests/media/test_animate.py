@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
 from media_pipeline.media.animate import CAMERA_MOVES, animate_still, camera_move
+from media_pipeline.media.conform import ConformSpec
 from media_pipeline.media.errors import MediaError
 from media_pipeline.media.formats import frame_size
 from media_pipeline.media.frames import read_frame
 from media_pipeline.media.images import cover_crop
 from media_pipeline.media.probe import probe
 from media_pipeline.media.quality import first_frame_fidelity, ssim
+from media_pipeline.media.stitch import encoder_config, stitch
 
 TINY = "180p"  # 320x180 at 16:9: fast to render, big enough for SSIM
 
@@ -202,3 +206,25 @@ def test_bad_parameters(source: Path, tmp_path: Path) -> None:
         animate_still(source, tmp_path / "x.mp4", prompt="", duration=1, resolution=TINY, aspect_ratio="5:4")
     with pytest.raises(MediaError):
         animate_still(source, tmp_path / "x.mp4", prompt="", duration=0, resolution=TINY, aspect_ratio="16:9")
+
+
+def test_animated_clips_join_by_stream_copy(clip: Path, source: Path, tmp_path: Path) -> None:
+    """The animator encodes as conform does, so its clips are copied into a programme, never conformed."""
+    spec = ConformSpec(width=320, height=180, fps=24)
+    other = animate_still(
+        source, tmp_path / "b.mp4", prompt="pan left", duration=1, resolution=TINY, aspect_ratio="16:9"
+    )
+    assert probe(clip).video_config == probe(other).video_config == encoder_config(spec)
+    result = stitch([clip, other], tmp_path / "cut.mp4", transition="cut", spec=spec)
+    assert result.stream_copied and result.encoded_frames == 0
+
+
+def test_fractional_rates_are_exact(source: Path, tmp_path: Path) -> None:
+    out = animate_still(
+        source, tmp_path / "ntsc.mp4", prompt="", duration=2, resolution=TINY, aspect_ratio="16:9", fps=29.97
+    )
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].average_rate == Fraction(30000, 1001)
+    info = probe(out)
+    assert info.frame_count == 60 and info.video_duration == pytest.approx(60 * 1001 / 30000, abs=1e-3)
+    assert probe(out).video_config == encoder_config(ConformSpec(width=320, height=180, fps=29.97))

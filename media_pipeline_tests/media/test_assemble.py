@@ -17,7 +17,7 @@ from media_pipeline.media.ffmpeg import ffmpeg_exe
 from media_pipeline.media.frames import read_frame
 from media_pipeline.media.probe import probe
 
-from .clips import conformed_clip, dominant_frequency, is_stream_copy, make_clip, video_pts
+from .clips import conformed_clip, dominant_frequency, is_stream_copy, make_clip, marked_clip, video_pts
 
 W, H, FPS = 320, 180, 24
 FRAME = 1 / FPS
@@ -93,6 +93,7 @@ def test_cut_of_conformant_clips(conformant: list[tuple[str, Path]], tmp_path: P
         assert r.duration == pytest.approx(3.5, abs=FRAME / 2)
         _check_sync(r.path)
     assert result.master.path == tmp_path / "demo.mp4" and is_conformant(result.master.info, SPEC)
+    assert result.measured_lufs == pytest.approx(-21.8, abs=1.5)  # the mix, measured once before the gain
     assert result.loudness_lufs == pytest.approx(-16, abs=1) and measure_loudness(result.master.path) == pytest.approx(
         -16, abs=1
     )
@@ -189,3 +190,40 @@ def test_default_poster_is_a_clean_frame_not_a_transition(conformant: list[tuple
     clean = read_frame(result.master.path, 1.25).astype(float)  # the middle of the outro after the blend
     blended = read_frame(result.master.path, 0.75).astype(float)
     assert np.abs(poster - clean).mean() < 8 < np.abs(poster - blended).mean()
+
+
+@pytest.mark.slow
+def test_one_changed_shot_re_encodes_only_its_segments(tmp_path: Path) -> None:
+    spec_ = ConformSpec(width=W, height=H, fps=FPS)
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    clips = [
+        (f"s{i}", marked_clip(folder / f"s{i}.mp4", seconds=2.0, spec=spec_, keyframes=(6, 42), tone=400 + 100 * i))
+        for i in range(4)
+    ]
+    spec = AssemblySpec(
+        width=W,
+        height=H,
+        transition="crossfade",
+        transition_seconds=0.25,
+        renditions=["16:9", "1:1"],
+        cache_dir=tmp_path / "cache",
+    )
+    first = assemble(clips, tmp_path / "first", spec=spec, name="x")
+    # master: 3 windows; 1:1: 4 clip pieces + the same 3 windows, each window one ffmpeg run for both outputs
+    assert (first.encoded_segments, first.cached_segments) == (7, 0)
+    assert first.encoded_frames == 3 * 6 and first.conformed_shots == []
+    again = assemble(clips, tmp_path / "again", spec=spec, name="x")
+    assert (again.encoded_segments, again.cached_segments) == (0, 7)
+    assert again.master.path.read_bytes() == first.master.path.read_bytes()
+
+    clips[2] = ("s2", marked_clip(folder / "new.mp4", seconds=2.0, spec=spec_, keyframes=(6, 42), tone=900))
+    changed = assemble(clips, tmp_path / "changed", spec=spec, name="x")
+    assert (changed.encoded_segments, changed.cached_segments) == (3, 4)  # its piece and its two windows
+    assert changed.duration == pytest.approx(first.duration)
+    beep = changed.shot_offsets["s2"] + 1.0  # the new clip's sync beep, at its own pitch
+    assert dominant_frequency(changed.master.path, beep + 0.01, 0.06) == pytest.approx(900, abs=20)
+    assert dominant_frequency(first.master.path, beep + 0.01, 0.06) == pytest.approx(600, abs=20)
+    for r in changed.renditions:
+        _check_sync(r.path)
+        assert r.info.frame_count == round(changed.duration * FPS)

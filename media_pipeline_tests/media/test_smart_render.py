@@ -114,6 +114,7 @@ def _check(result: StitchResult, reference: Path, clips: list[Path], spec: Confo
         assert beep == pytest.approx(flash * frame, abs=frame), f"shot {i}: sound out of sync"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transition", ["crossfade", "fade_black"])
 @pytest.mark.parametrize("kind", ["placed", "gop", "mixed", "ntsc"])
 def test_smart_render_matches_a_single_encode(tmp_path: Path, kind: str, transition: str) -> None:
