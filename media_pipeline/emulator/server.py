@@ -1,4 +1,5 @@
-"""``XaiEmulator``: the emulated xAI video API (gRPC) plus its result-file server, both on 127.0.0.1.
+"""``XaiEmulator``: the emulated xAI video API (gRPC ``Video`` and ``BatchMgmt``) plus its result-file server,
+both on 127.0.0.1.
 
 The real ``xai_sdk.Client`` talks to it with ``api_host=emulator.api_host, use_insecure_channel=True``.
 ``main(argv)`` is the ``media-pipeline xai-emulator`` command.
@@ -18,9 +19,10 @@ from pathlib import Path
 from types import TracebackType
 
 import grpc
-from xai_sdk.proto import video_pb2_grpc
+from xai_sdk.proto import batch_pb2_grpc, video_pb2_grpc
 
 from ..resources.xai.catalog import MAX_MESSAGE_BYTES
+from .batch import BatchService
 from .faults import Faults
 from .files import FileServer
 from .jobs import JobBook
@@ -53,6 +55,7 @@ class XaiEmulator:
         self._renders: RenderPool | None = None
         self.service: VideoService | None = None
         self.jobs: JobBook | None = None
+        self.batches: BatchService | None = None
         self.counter = CallCounter()
         self.paid = PaidLog()
         self.grpc_port = 0
@@ -83,6 +86,8 @@ class XaiEmulator:
                 options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)],
             )
             video_pb2_grpc.add_VideoServicer_to_server(self.service, self._grpc)
+            self.batches = BatchService(self.config, self.jobs, images, self.counter, lambda: self.service.fault_state)
+            batch_pb2_grpc.add_BatchMgmtServicer_to_server(self.batches, self._grpc)
             self.grpc_port = self._grpc.add_insecure_port(f"127.0.0.1:{self._port}")  # raises when taken
             self._grpc.start()
             self._files.start()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 
 class CallCounter:
@@ -72,6 +72,12 @@ class PaidLog:
         """Record one accepted request."""
         with self._lock:
             self._entries.append(entry)
+
+    def void(self, request_ids: list[str]) -> None:
+        """Bill nothing for these requests (a cancelled batch's pending ones); they stay in the log."""
+        voided = set(request_ids)
+        with self._lock:
+            self._entries = [replace(e, usd=0.0) if e.request_id in voided else e for e in self._entries]
 
     def entries(self) -> list[Paid]:
         """A copy of the log, oldest first."""
