@@ -66,4 +66,7 @@ class Pipeline:
         return self.named(resource)
 
 
-campaign_partitions = Pipeline().partitions
+PROJECT_PIPELINE = Pipeline()
+"""The project's own pipeline: plain names, one per code location."""
+
+campaign_partitions = PROJECT_PIPELINE.partitions

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from .assets.clip_plan import ClipPlanner
 from .campaign import CampaignError, check_campaign_id, load_campaign
 from .housekeeping import ensure_dagster_home
-from .partitions import campaign_partitions
+from .partitions import PROJECT_PIPELINE, Pipeline
 from .records import GeneratedClips, HostedImages, SourceImages
 from .resources.drops import DropZone
 from .resources.io_manager import read_record, record_key
@@ -60,7 +60,9 @@ def instance_from_env(home: Path) -> DagsterInstance:
     return DagsterInstance.get()
 
 
-def _campaign_job(defs: Definitions, instance: DagsterInstance, campaign: str) -> JobDefinition:
+def _campaign_job(
+    defs: Definitions, instance: DagsterInstance, campaign: str, pipeline: Pipeline = PROJECT_PIPELINE
+) -> JobDefinition:
     """The campaign job, once the campaign is known to be runnable: a valid id, a drop, a manifest that loads.
 
     The partition is registered only then, so a typo, a broken manifest or a store that refuses our credentials
@@ -69,18 +71,18 @@ def _campaign_job(defs: Definitions, instance: DagsterInstance, campaign: str) -
     """
     check_campaign_id(campaign)
     _store(defs).exists(record_key("source_images", campaign))  # credentials refused: a StoreError now, not mid-run
-    drops: DropZone = defs.resources["drops"]
+    drops: DropZone = defs.resources[pipeline.resource_key("drops")]
     files = drops.list_files(campaign)
     if not files:
         raise CampaignError(f"campaign {campaign!r}: nothing was dropped at {drops.location(campaign)}")
     load_campaign(campaign, [f.name for f in files], drops.read_manifest(campaign))
-    if not instance.has_dynamic_partition(campaign_partitions.name, campaign):
+    if not instance.has_dynamic_partition(pipeline.partitions.name, campaign):
         try:
-            instance.add_dynamic_partitions(campaign_partitions.name, [campaign])
+            instance.add_dynamic_partitions(pipeline.partitions.name, [campaign])
         except Exception:  # a unique-key race with another first run (sqlite, postgres raise different types)
-            if not instance.has_dynamic_partition(campaign_partitions.name, campaign):
+            if not instance.has_dynamic_partition(pipeline.partitions.name, campaign):
                 raise
-    return defs.resolve_job_def("campaign_job")
+    return defs.resolve_job_def(pipeline.job_name)
 
 
 _DOMAIN_ERRORS = {"Failure", "CampaignError", "MediaError", "StoreError", "ShotFailed", "GeneratorStopped"}
@@ -116,13 +118,14 @@ def run_campaign(
     campaign: str,
     tags: Mapping[str, str] | None = None,
     console_log_level: str = "DEBUG",
+    pipeline: Pipeline = PROJECT_PIPELINE,
 ) -> RunSummary:
     """Register the partition and materialize the whole chain for ``campaign``; a failure is in the summary.
 
     The instance keeps every event whatever ``console_log_level`` lets through to the terminal.
     """
     try:
-        job = _campaign_job(defs, instance, campaign)
+        job = _campaign_job(defs, instance, campaign, pipeline)
     except (CampaignError, StoreError) as exc:
         return RunSummary(campaign=campaign, status="failure", error=str(exc))
     result = job.execute_in_process(
@@ -139,8 +142,8 @@ def run_campaign(
         run_id=result.run_id,
         error=_errors(result),
     )
-    store = _store(defs)
-    if AssetKey("generated_clips") in materialized:
+    store = _store(defs, pipeline)
+    if pipeline.asset_key("generated_clips") in materialized:
         clips = read_record(store, "generated_clips", campaign, GeneratedClips)
         summary.shots = [
             ShotSummary(
@@ -156,15 +159,15 @@ def run_campaign(
         ]
         summary.api_calls = sum(c.api_calls for c in clips.clips)
         summary.cost_usd = round(sum(c.cost_usd for c in clips.clips), 4)
-    delivered = current_deliverable(store, campaign) if AssetKey("deliverable") in materialized else None
+    delivered = current_deliverable(store, campaign) if pipeline.asset_key("deliverable") in materialized else None
     if delivered:  # the files of the set the pointer names, by their stable names
         summary.deliverables = [store.stable_uri(stable_key(campaign, k)) for k in delivered.keys]
     return summary
 
 
-def _store(defs: Definitions) -> MediaStore:
-    """The store the definitions' assets write to, for reading their records back."""
-    return defs.resources["store"]
+def _store(defs: Definitions, pipeline: Pipeline = PROJECT_PIPELINE) -> MediaStore:
+    """The store the pipeline's assets write to, for reading their records back."""
+    return defs.resources[pipeline.resource_key("store")]
 
 
 def estimate_campaign(defs: Definitions, instance: DagsterInstance, campaign: str) -> tuple[float, int]:
