@@ -225,7 +225,7 @@ def _kill_when(process: subprocess.Popen, ready, what: str, timeout: float = 180
 
 
 def test_kill_during_assembly_leaves_the_previous_set_and_the_rerun_publishes_a_whole_one(
-    tmp_path, xai_emulator
+    instance, tmp_path, xai_emulator, monkeypatch
 ):
     home = tmp_path / "home"
     write_campaign(home / "drops", CAMPAIGN, shots=2, manifest=MANIFEST)
@@ -233,9 +233,10 @@ def test_kill_during_assembly_leaves_the_previous_set_and_the_rerun_publishes_a_
     scratch.mkdir()
     env = dict(os.environ, MEDIA_PIPELINE_HOME=str(home), DAGSTER_HOME=str(home / "dagster"), TMPDIR=str(scratch),
                XAI_API_KEY=TEST_API_KEY, XAI_API_HOST=xai_emulator.api_host, XAI_USE_INSECURE_CHANNEL="1")
-    env.pop("MEDIA_PIPELINE_STORE", None)
+    for name in ("MEDIA_PIPELINE_STORE", "MEDIA_PIPELINE_DROPS", "AWS_ENDPOINT_URL"):
+        env.pop(name, None)
     store = LocalMediaStore(root=str(home / "store"))
-    _cli_run(env)
+    assert _run_in_process(env, instance, monkeypatch).success
     first = current_deliverable(store, CAMPAIGN)
     paid = xai_emulator.count("GenerateVideo")
 
@@ -252,7 +253,7 @@ def test_kill_during_assembly_leaves_the_previous_set_and_the_rerun_publishes_a_
 
 
 def test_kill_during_publish_leaves_the_previous_set_and_the_rerun_publishes_a_whole_one(
-    s3_env, tmp_path, xai_emulator
+    s3_env, instance, tmp_path, xai_emulator, monkeypatch
 ):
     bucket = s3_env.make_bucket()
     home = tmp_path / "home"
@@ -263,7 +264,7 @@ def test_kill_during_publish_leaves_the_previous_set_and_the_rerun_publishes_a_w
         env = dict(os.environ, **_s3_env(s3_env, proxy.endpoint_url, bucket, home, xai_emulator),
                    DAGSTER_HOME=str(home / "dagster"), TMPDIR=str(tmp_path))
         store = S3MediaStore(bucket=bucket, prefix="store")
-        _cli_run(env)
+        assert _run_in_process(env, instance, monkeypatch).success
         first = current_deliverable(store, CAMPAIGN)
         paid = xai_emulator.count("GenerateVideo")
 
@@ -272,11 +273,13 @@ def test_kill_during_publish_leaves_the_previous_set_and_the_rerun_publishes_a_w
         _kill_when(run, proxy.tripped.is_set, "publishing")
     finally:
         proxy.close()
+    env["AWS_ENDPOINT_URL"] = s3_env.endpoint_url  # the store without the proxy
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_env.endpoint_url)
+    store = S3MediaStore(bucket=bucket, prefix="store")  # a store keeps its client: a new one for the new address
     _assert_current_and_whole(store, first, tmp_path)
     (killed,) = [v for v in _versions(store) if v != first.version]
     assert len(store.list_keys(f"deliverables/{CAMPAIGN}/v/{killed}/")) == 1  # half a set, named by nothing
 
-    env["AWS_ENDPOINT_URL"] = s3_env.endpoint_url
     summary = _cli_run(env)
     second = current_deliverable(store, CAMPAIGN)
     _assert_current_and_whole(store, second, tmp_path)
