@@ -4,6 +4,8 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 export MEDIA_PIPELINE_HOME ?= $(abspath .media_pipeline)
 export DAGSTER_HOME ?= $(MEDIA_PIPELINE_HOME)/dagster_home
+# a new DAGSTER_HOME gets a dagster.yaml with run monitoring on (an existing one is left as it is)
+HOME_INIT = $(PY) -c 'import os, pathlib, media_pipeline.housekeeping as h; h.ensure_dagster_home(pathlib.Path(os.environ["DAGSTER_HOME"]))'
 
 .PHONY: install demo test dev bench lint clean
 
@@ -16,14 +18,14 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install  ## sample campaign to a finished MP4, offline
-	@mkdir -p "$(DAGSTER_HOME)"
+	@$(HOME_INIT)
 	$(VENV)/bin/media-pipeline demo
 
 test: install  ## the whole suite (real ffmpeg, real Dagster instance, emulator, SeaweedFS)
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 dev: install  ## the Dagster UI on http://127.0.0.1:3000 with the sensor and schedule
-	@mkdir -p "$(DAGSTER_HOME)"
+	@$(HOME_INIT)
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 bench: install  ## benchmarks: ratios measured side by side
