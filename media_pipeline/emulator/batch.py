@@ -68,7 +68,10 @@ class BatchService(batch_pb2_grpc.BatchMgmtServicer):
         self, request: batch_pb2.AddBatchRequestsRequest, context: grpc.ServicerContext
     ) -> empty_pb2.Empty:
         def add(key: str) -> empty_pb2.Empty:
-            batch = self._batch(request.batch_id, key)
+            with self._lock:  # the uniqueness check and the inserts are one step
+                return add_to(self._batch(request.batch_id, key), key)
+
+        def add_to(batch: Batch, key: str) -> empty_pb2.Empty:
             if batch.cancelled_at is not None:
                 raise Rejected(grpc.StatusCode.FAILED_PRECONDITION, f"batch {batch.batch_id} is cancelled")
             ids = [r.batch_request_id or f"req_{uuid.uuid4().hex}" for r in request.batch_requests]
@@ -88,8 +91,9 @@ class BatchService(batch_pb2_grpc.BatchMgmtServicer):
 
     def CancelBatch(self, request: batch_pb2.CancelBatchRequest, context: grpc.ServicerContext) -> batch_pb2.Batch:  # noqa: N802
         def cancel(key: str) -> batch_pb2.Batch:
-            batch = self._batch(request.batch_id, key)
-            self.jobs.paid.void(batch.cancel(self.jobs))
+            with self._lock:
+                batch = self._batch(request.batch_id, key)
+                self.jobs.paid.void(batch.cancel(self.jobs))
             return batch.proto(self.jobs)
 
         return self._serve("CancelBatch", context, cancel)

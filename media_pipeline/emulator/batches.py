@@ -65,10 +65,9 @@ class Batch:
 
     def proto(self, jobs: JobBook) -> batch_pb2.Batch:
         """The ``Batch`` message: request counts by state, and the cost of the succeeded ones."""
-        states = [self.state_of(e, jobs) for e in self.entries.values()]
-        ticks = sum(
-            e.job.cost_ticks for e, s in zip(self.entries.values(), states, strict=True) if s == Meta.STATE_SUCCEEDED
-        )
+        entries = list(self.entries.values())
+        states = [self.state_of(e, jobs) for e in entries]
+        ticks = sum(e.job.cost_ticks for e, s in zip(entries, states, strict=True) if s == Meta.STATE_SUCCEEDED)
         batch = batch_pb2.Batch(
             batch_id=self.batch_id,
             name=self.name,
@@ -138,7 +137,7 @@ class Batch:
         """Cancel the requests still pending; the request ids of their jobs (no longer billed)."""
         self.cancelled_at = self.cancelled_at or time.time()
         voided = []
-        for entry in self.entries.values():
+        for entry in list(self.entries.values()):
             if entry.job is not None and not entry.cancelled and self.state_of(entry, jobs) == Meta.STATE_PENDING:
                 entry.cancelled = True
                 voided.append(entry.job.request_id)
