@@ -43,6 +43,7 @@ class Job:
     cost_ticks: int
     fate: RequestFate
     url_ttl: float
+    batch: bool = False
     render: Future[Path] | None = None
     rendered_at: float | None = None
 
@@ -86,12 +87,13 @@ class JobBook:
         return self._jobs.get(request_id)
 
     def admit(self, intake: Intake, fate: RequestFate, *, max_pending: int | None = None, batch: bool = False) -> Job:
-        """Start a job; RESOURCE_EXHAUSTED when ``max_pending`` jobs are already PENDING."""
+        """Start a job; RESOURCE_EXHAUSTED when ``max_pending`` sync jobs are already PENDING."""
         config = self.config
         render = None
         with self._lock:
             now = time.monotonic()
-            if max_pending is not None and sum(1 for j in self._jobs.values() if j.pending(now)) >= max_pending:
+            pending = sum(1 for j in self._jobs.values() if not j.batch and j.pending(now))
+            if max_pending is not None and pending >= max_pending:
                 raise Rejected(
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
                     f"too many concurrent video requests (limit {max_pending})",
@@ -105,8 +107,9 @@ class JobBook:
                     aspect_ratio=intake.aspect_ratio,
                     end_image=intake.end_image,
                 )
-            base = config.batch_latency_seconds if batch and config.batch_latency_seconds is not None else None
-            latency = base if base is not None else config.latency_seconds
+            latency = config.latency_seconds
+            if batch and config.batch_latency_seconds is not None:
+                latency = config.batch_latency_seconds
             latency += config.latency_per_second * intake.duration
             jitter = config.latency_jitter_seconds
             latency = max(0.0, latency + (self._latency_rng.uniform(-jitter, jitter) if jitter else 0.0))
@@ -120,6 +123,7 @@ class JobBook:
                 cost_ticks=intake.cost_ticks,
                 fate=fate,
                 url_ttl=config.batch_url_ttl_seconds if batch else config.url_ttl_seconds,
+                batch=batch,
                 render=render,
             )
             self._jobs[job.request_id] = job

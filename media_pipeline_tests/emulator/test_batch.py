@@ -121,3 +121,15 @@ def test_batches_belong_to_their_key_and_request_ids_are_unique(xai_emulator: Xa
     assert not_found.value.code() == grpc.StatusCode.NOT_FOUND
     assert duplicate.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "'same'" in duplicate.value.details()
     assert xai_emulator.paid_requests == []
+
+
+def test_pending_batch_requests_take_no_sync_capacity(xai_emulator_factory: EmulatorFactory) -> None:
+    emulator = xai_emulator_factory(max_concurrent=1, batch_latency_seconds=60)
+    with sdk_client(emulator) as client:
+        batch = client.batch.create("slow")
+        client.batch.add(batch.batch_id, [prepared(client, "s1"), prepared(client, "s2", prompt="other")])
+        assert client.batch.get(batch.batch_id).state.num_pending == 2
+        client.video.start(**video_args())  # the one sync slot is free
+        with pytest.raises(grpc.RpcError) as err:
+            client.video.start(**video_args())
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
