@@ -70,7 +70,7 @@ def _campaign_job(
     it there and goes on.
     """
     check_campaign_id(campaign)
-    _store(defs).exists(record_key("source_images", campaign))  # credentials refused: a StoreError now, not mid-run
+    _store(defs, pipeline).exists(record_key("source_images", campaign))  # credentials refused: a StoreError now, not mid-run
     drops: DropZone = defs.resources[pipeline.resource_key("drops")]
     files = drops.list_files(campaign)
     if not files:
