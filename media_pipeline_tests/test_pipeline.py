@@ -41,7 +41,8 @@ def spring(instance, drops_root):
 def test_three_shot_campaign_is_delivered_then_a_rerun_generates_nothing(instance, local_resources, spring):
     result = _materialize(instance, local_resources, spring)
     assert result.success
-    assert _checks(result) == {"images_valid": True, "first_frames_faithful": True, "deliverable_conformant": True}
+    assert _checks(result) == {"images_valid": True, "first_frames_faithful": True, "deliverable_conformant": True,
+                               "deliverable_complete": True}
     clips = _metadata(instance, "generated_clips")
     assert clips["clips.generated"] == 3 and clips["local.cache_hits"] == 0
 
