@@ -183,3 +183,16 @@ def test_a_rerun_publishes_a_new_version_that_every_reader_follows(instance, loc
     assert metadata["pointer"] == store.uri(pointer_key("again"))
     stored = Deliverable.model_validate_json(store.get_bytes("records/deliverable/again.json"))
     assert stored == second  # the IO manager's record is the pointer's
+
+
+def test_of_two_publishes_at_once_the_later_started_wins_and_the_other_changes_nothing(store, tmp_path):
+    first = _publish(store, _files(tmp_path / "one", "one"))
+    with pytest.raises(StoreError) as caught, publishing(store, "c") as slow:
+        slow_keys = [slow.put(p) for p in _files(tmp_path / "slow", "slow")]
+        later = _publish(store, _files(tmp_path / "later", "later"))  # started and switched meanwhile
+        slow.switch(first.model_copy(update={"master_key": slow_keys[0], "poster_key": slow_keys[1],
+                                             "contact_sheet_key": slow_keys[2], "renditions": []}))
+    assert f"(version {later.version} stays current, whole): a publish that started later" in str(caught.value)
+    assert current_deliverable(store, "c") == later
+    assert store.get_bytes("deliverables/c/c.mp4") == b"later:c.mp4"
+    assert _versions(store) == [first.version, later.version]

@@ -82,6 +82,10 @@ class SetUpload:
         """Make ``record`` (keys inside this version) the current set; then its stable names and the clean-up."""
         record = record.model_copy(update={"version": self.version, "published_at": datetime.now(UTC)})
         self.replaces = current_deliverable(self.store, self.campaign)  # another run may have switched since
+        if self.replaces and self.replaces.version > self.version:
+            raise StoreError(
+                f"a publish that started later is current already; this one (version {self.version}) was dropped"
+            )
         with _store_errors(self.store, pointer_key(self.campaign)):
             self.store.put_bytes(pointer_key(self.campaign), record.model_dump_json(indent=1).encode("utf-8"))
         self.switched = True
@@ -90,7 +94,7 @@ class SetUpload:
             self.store.alias_folder(self.folder, self.prefix, sorted(names))
             for stale in sorted(_file_names(self.replaces) - names):
                 self.store.delete(f"{self.folder}/{stale}")
-            keep = {self.version, self.replaces.version if self.replaces else ""}
+            keep = {self.version, self.replaces.version if self.replaces else "", _current_version(self)}
             for version in self.store.list_children(f"{self.folder}/v/"):
                 if version < self.version and version not in keep:  # newer ones: publishes still running
                     self.store.delete_prefix(f"{self.folder}/v/{version}/")
@@ -103,6 +107,12 @@ class SetUpload:
         if self.replaces is None:
             return "no set was published before, so none is visible"
         return f"version {self.replaces.version or '(unversioned)'} stays current, whole"
+
+
+def _current_version(upload: SetUpload) -> str:
+    """The version the pointer names now: never deleted, even if an older publish switched back meanwhile."""
+    current = current_deliverable(upload.store, upload.campaign)
+    return current.version if current else ""
 
 
 def _file_names(record: Deliverable | None) -> set[str]:
