@@ -31,9 +31,10 @@ from media_pipeline.media.errors import MediaError
 from media_pipeline.media.frames import poster as write_poster
 from media_pipeline.media.probe import MediaInfo, probe
 from media_pipeline.media.renditions import Fit, rendition_size
-from media_pipeline.media.segments import Output, prune
+from media_pipeline.media.segments import Output, Source, prune
 from media_pipeline.media.sheet import contact_sheet
 from media_pipeline.media.stitch import Transition, load_sources, picture, prepare
+from media_pipeline.media.timeline import Timeline
 
 
 class PosterAt(BaseModel):
@@ -127,6 +128,31 @@ def _clean_middle(offsets: dict[str, float], durations: dict[str, float], total:
     return (start + end) / 2 if end > start else middle
 
 
+def _sound(
+    sources: list[Source],
+    timeline: Timeline,
+    scratch: Path,
+    spec: ConformSpec,
+    transition: Transition,
+    audio: Literal["keep", "mute"],
+    soundtrack: Path | None,
+) -> tuple[Loudness, float | None]:
+    """The programme's sound mixed and measured in one pass, then gained and encoded once (``scratch/sound.m4a``)."""
+    clips = [(s.path, s.info) for s in sources]
+    wav = scratch / "sound.wav"
+    measured = mix_sound(
+        clips,
+        list(timeline.frames),
+        wav,
+        spec=spec,
+        transition=transition,
+        overlap=timeline.transition,
+        audio=audio,
+        soundtrack=soundtrack,
+    )
+    return measured, encode_sound(wav, measured, scratch / "sound.m4a", spec=spec)
+
+
 def _outputs(spec: AssemblySpec, master: ConformSpec) -> list[Output]:
     """One output per rendition, each reframed from the programme's frame; the one in the programme's own size
     stream-copies the clips."""
@@ -161,21 +187,23 @@ def assemble(
     transition = spec.transition if timeline.transition else "cut"
     cache_dir = Path(spec.cache_dir) if spec.cache_dir else scratch / "segments"
     outputs = _outputs(spec, master)
-    with ThreadPoolExecutor(max_workers=1) as background:  # the sound is mixed while the picture encodes
+    offsets = {n: master.seconds(o) for n, o in zip(names, timeline.offsets, strict=True)}
+    durations = {n: master.seconds(f) for n, f in zip(names, timeline.frames, strict=True)}
+    at = _poster_time(spec, offsets, durations, master.seconds(timeline.total))
+    # sound (audio only) and contact sheet (the clips' first and last frames) overlap the picture work
+    with ThreadPoolExecutor(max_workers=2) as background:
         sound = background.submit(
-            mix_sound,
-            [(s.path, s.info) for s in sources],
-            list(timeline.frames),
-            scratch / "sound.wav",
-            spec=master,
-            transition=transition,
-            overlap=timeline.transition,
-            audio=spec.audio,
-            soundtrack=Path(soundtrack) if soundtrack else None,
+            _sound, sources, timeline, scratch, master, transition, spec.audio, Path(soundtrack) if soundtrack else None
+        )
+        sheet = background.submit(
+            contact_sheet,
+            [(s.name, s.path, s.info.video_duration) for s in sources],
+            work_dir / f"{name}_contact_sheet.png",
         )
         pictures, encoded, cached = picture(timeline, sources, outputs, transition, master, cache_dir, scratch)
-        measured: Loudness = sound.result()
-    level = encode_sound(scratch / "sound.wav", measured, scratch / "sound.m4a", spec=master)
+        poster = write_poster(pictures[outputs[0].name], work_dir / f"{name}_poster.jpg", at=at)
+        measured, level = sound.result()
+        sheet.result()
     files = []
     for index, output in enumerate(outputs):
         out = work_dir / (f"{name}.mp4" if index == 0 else f"{name}_{_suffix(output.name)}.mp4")
@@ -191,20 +219,12 @@ def assemble(
                 info=info,
             )
         )
-    offsets = {n: master.seconds(o) for n, o in zip(names, timeline.offsets, strict=True)}
-    durations = {n: master.seconds(f) for n, f in zip(names, timeline.frames, strict=True)}
-    poster = write_poster(
-        files[0].path, work_dir / f"{name}_poster.jpg", at=_poster_time(spec, offsets, durations, files[0].duration)
-    )
-    sheet = contact_sheet(
-        [(s.name, s.path, s.info.video_duration) for s in sources], work_dir / f"{name}_contact_sheet.png"
-    )
     copied = sum(p.frames for p in timeline.pieces if sources[p.clip].copyable)
     result = Assembly(
         master=files[0],
         renditions=files,
         poster=Path(poster),
-        contact_sheet=sheet,
+        contact_sheet=sheet.result(),
         stream_copied=copied == timeline.total,
         conformed_shots=[s.name for s in sources if not s.copyable],
         copied_frames=copied,

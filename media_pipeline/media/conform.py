@@ -168,8 +168,12 @@ def encoder_input(stream: Any) -> Any:
     x264 writes the frames' pixel aspect and colour tags into the SPS, so frames must carry the same ones
     whatever they were made from (decoded clips, drawn RGB pictures, a lavfi source) for the SPS to match.
     """
-    return stream.filter("setsar", 1).filter("format", PIX_FMT).filter(
-        "setparams", range="tv", color_primaries=COLOUR, color_trc=COLOUR, colorspace=COLOUR, chroma_location="left"
+    return (
+        stream.filter("setsar", 1)
+        .filter("format", PIX_FMT)
+        .filter(
+            "setparams", range="tv", color_primaries=COLOUR, color_trc=COLOUR, colorspace=COLOUR, chroma_location="left"
+        )
     )
 
 

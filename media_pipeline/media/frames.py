@@ -26,7 +26,8 @@ def _decode(video: Path, which: Which) -> av.VideoFrame:
             if not container.streams.video:
                 raise MediaError(f"{video}: no video stream")
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            if which == "last":  # a whole decode: frame threads pay off; one frame is faster without them
+                stream.thread_type = "AUTO"
             if which == "first":
                 for frame in container.decode(stream):
                     return frame

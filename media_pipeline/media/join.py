@@ -30,12 +30,14 @@ class Segment:
 
 
 def join(segments: list[Segment], out: Path, fps: Fraction) -> Path:
-    """Write ``segments`` one after another as the video track of ``out`` (MP4, +faststart); returns ``out``."""
+    """Write ``segments`` one after another as the video track of ``out`` (MP4); returns ``out``.
+
+    The index stays at the end (no +faststart rewrite): the file is an intermediate that ``mux`` finishes."""
     if not segments:
         raise MediaError(f"join to {out}: nothing to join")
     out = Path(out)
     with atomic_path(out) as tmp:
-        with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as dst:
+        with av.open(str(tmp), "w", format="mp4") as dst:
             _copy_all(segments, dst, fps, out)
     return out
 

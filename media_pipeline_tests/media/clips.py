@@ -170,6 +170,8 @@ def marked_clip(
     size = f"{spec.width}x{spec.height}" if spec else f"{width}x{height}"
     mark = f"drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='between(n,{first},{first + round(0.2 * rate) - 1})'"
     beep = f"if(between(t,{start:.6f},{start + 0.08:.6f}),0.5*sin(2*PI*{tone}*t),0.02*sin(2*PI*200*t))"
+    if spec:  # the frame tags every encode of ours sets (``conform.encoder_input``)
+        mark += ",setsar=1,format=yuv420p,setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709"
     cmd = [ffmpeg_exe(), "-y", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s={size}:r={rate}:d={seconds}"]
     cmd += ["-f", "lavfi", "-i", f"aevalsrc='{beep}':s=48000:c=stereo:d={seconds}", "-vf", mark, "-shortest"]
     if spec:
