@@ -7,7 +7,6 @@ renditions, poster and contact sheet are published as one set (``resources.publi
 the pointer) and checked.
 """
 
-
 import base64
 import contextlib
 import io
@@ -89,30 +88,51 @@ def deliverable(
         soundtrack = None
         if spec.soundtrack:
             soundtrack = stack.enter_context(store.local_file(source_images.files[spec.soundtrack].key))
-        assembly = AssemblySpec(**spec.model_dump(exclude={"soundtrack"}), width=width, height=height,
-                                cache_dir=Path(tempfile.gettempdir()) / "media_pipeline-segments")
+        assembly = AssemblySpec(
+            **spec.model_dump(exclude={"soundtrack"}),
+            width=width,
+            height=height,
+            cache_dir=Path(tempfile.gettempdir()) / "media_pipeline-segments",
+        )
         result = assemble(clips, work, spec=assembly, name=campaign.campaign_id, soundtrack=soundtrack)
         upload = stack.enter_context(publishing(store, campaign.campaign_id))
         published: list[DeliverableFile] = []
         probes = {}
         for rendition in result.renditions:
-            published.append(DeliverableFile(aspect=rendition.aspect, key=upload.put(rendition.path),
-                                             width=rendition.width, height=rendition.height,
-                                             duration=rendition.duration))
+            published.append(
+                DeliverableFile(
+                    aspect=rendition.aspect,
+                    key=upload.put(rendition.path),
+                    width=rendition.width,
+                    height=rendition.height,
+                    duration=rendition.duration,
+                )
+            )
             wanted = rendition_size(width, height, rendition.aspect)  # what the spec asks for, not what was made
-            probes[rendition.aspect] = (probe(rendition.path), ConformSpec(width=wanted[0], height=wanted[1],
-                                                                           fps=spec.fps))
+            probes[rendition.aspect] = (
+                probe(rendition.path),
+                ConformSpec(width=wanted[0], height=wanted[1], fps=spec.fps),
+            )
         poster_key, sheet_key = upload.put(result.poster), upload.put(result.contact_sheet)
         sha = file_sha256(result.renditions[0].path)
         previews = {"poster": _thumbnail(result.poster), "contact_sheet": _thumbnail(result.contact_sheet, 640)}
-        record = upload.switch(Deliverable(
-            campaign=campaign.campaign_id, master_key=published[0].key, renditions=published,
-            poster_key=poster_key, contact_sheet_key=sheet_key, duration=result.duration, sha256=sha,
-            shot_offsets=result.shot_offsets, skipped_shots=skipped,
-        ))
+        record = upload.switch(
+            Deliverable(
+                campaign=campaign.campaign_id,
+                master_key=published[0].key,
+                renditions=published,
+                poster_key=poster_key,
+                contact_sheet_key=sheet_key,
+                duration=result.duration,
+                sha256=sha,
+                shot_offsets=result.shot_offsets,
+                skipped_shots=skipped,
+            )
+        )
     stable_master = stable_key(campaign.campaign_id, record.master_key)
-    context.log.info("campaign %r delivered: %s (version %s)", campaign.campaign_id, store.uri(stable_master),
-                     record.version)
+    context.log.info(
+        "campaign %r delivered: %s (version %s)", campaign.campaign_id, store.uri(stable_master), record.version
+    )
     return MaterializeResult(
         value=record,
         data_version=DataVersion(sha[:16]),
@@ -122,9 +142,11 @@ def deliverable(
             "version": record.version,
             "pointer": MetadataValue.path(store.uri(pointer_key(campaign.campaign_id))),
             "duration_s": round(result.duration, 3),
-            "renditions": MetadataValue.md("\n".join(
-                f"- {f.aspect}: {f.width}x{f.height}, {f.duration:.2f}s — `{store.uri(f.key)}`" for f in published
-            )),
+            "renditions": MetadataValue.md(
+                "\n".join(
+                    f"- {f.aspect}: {f.width}x{f.height}, {f.duration:.2f}s — `{store.uri(f.key)}`" for f in published
+                )
+            ),
             "poster": MetadataValue.path(store.uri(poster_key)),
             "contact_sheet": MetadataValue.path(store.uri(sheet_key)),
             "poster_preview": previews["poster"],
