@@ -3,8 +3,10 @@
 A ``kill -9`` gives a run no chance to record its end or remove its scratch files. So the instance the CLI and
 ``make`` create gets a ``dagster.yaml`` with run monitoring on (the daemon of ``make dev`` then fails runs that
 never start or outlive their timeout); every CLI run is tagged with its host and process id, and the next CLI
-start marks the runs whose process is gone as failed; and each CLI run keeps its temporary files in one folder
-per process, removed at its end, with the folders of dead processes removed by the next run.
+start marks the runs whose process is gone as failed (runs the daemon launched are found by the run worker's
+pid that Dagster records, on a local instance); and every process that executes runs keeps its temporary files
+in one folder of its own (the records IO manager enters it for each run), removed when its last run ends, with
+the folders of dead processes removed by the next one.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
+from dagster._core.storage.runs import SqliteRunStorage
 
 PID_TAG = "media_pipeline/pid"
 HOST_TAG = "media_pipeline/host"
@@ -58,45 +62,86 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _worker_pid(instance: DagsterInstance, run: DagsterRun) -> int:
+    """The pid of the process running ``run`` on this host, or 0 when unknown (or on another host).
+
+    Our tags say it for runs of the command; for runs the daemon launched, Dagster's "Started process for run"
+    event does, and only a local (sqlite) instance guarantees that process ran on this host.
+    """
+    if HOST_TAG in run.tags:
+        return int(run.tags.get(PID_TAG) or 0) if run.tags[HOST_TAG] == socket.gethostname() else 0
+    if not isinstance(instance.run_storage, SqliteRunStorage):
+        return 0
+    for record in instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ENGINE_EVENT).records:
+        event = record.event_log_entry.dagster_event
+        if event and event.message and event.message.startswith("Started process for run"):
+            pid = event.engine_event_data.metadata.get("pid")
+            return int(pid.value) if pid is not None else 0
+    return 0
+
+
 def fail_orphaned_runs(instance: DagsterInstance) -> list[str]:
-    """Mark as failed the started runs of this host whose process is gone; return their run ids."""
-    running = instance.get_runs(
-        RunsFilter(
-            statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING], tags={HOST_TAG: socket.gethostname()}
-        )
-    )
+    """Mark as failed the started runs whose process on this host is gone; return their run ids."""
+    running = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED]))
     failed = []
     for run in running:
-        pid = int(run.tags.get(PID_TAG, "0") or 0)
+        pid = _worker_pid(instance, run)
         if pid and pid != os.getpid() and not _alive(pid):
             instance.report_run_failed(run, f"the process running it (pid {pid}) is gone: it was killed or crashed")
             failed.append(run.run_id)
     return failed
 
 
-@contextlib.contextmanager
-def process_temp_dir() -> Iterator[Path]:
-    """Point ``tempfile`` and child processes (ffmpeg) at a folder of this process, removed on the way out.
+_temp_lock = threading.Lock()
+_temp_users = 0
+_temp_saved: tuple[str | None, str, str | None] = (None, "", None)  # tempfile.tempdir, the temp folder, TMPDIR
 
-    Folders left by dead processes of this host (a ``kill -9``) are removed first.
+
+def enter_process_temp_dir() -> Path:
+    """Point ``tempfile`` and child processes (ffmpeg) at this process's own folder; one call per run using it.
+
+    The first call creates it, after removing the folders of dead processes of this host (a ``kill -9``).
     """
-    base = Path(tempfile.gettempdir()) / "media_pipeline-runs"
-    base.mkdir(parents=True, exist_ok=True)
-    host = socket.gethostname()
-    for old in base.glob(f"{host}-*"):
-        pid = old.name.rpartition("-")[2]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(old, ignore_errors=True)
-    mine = base / f"{host}-{os.getpid()}"
-    mine.mkdir(exist_ok=True)
-    saved = tempfile.tempdir, os.environ.get("TMPDIR")
-    tempfile.tempdir, os.environ["TMPDIR"] = str(mine), str(mine)
-    try:
-        yield mine
-    finally:
-        tempfile.tempdir = saved[0]
-        if saved[1] is None:
+    global _temp_users, _temp_saved
+    with _temp_lock:
+        if _temp_users == 0:
+            _temp_saved = (tempfile.tempdir, tempfile.gettempdir(), os.environ.get("TMPDIR"))
+        base = Path(_temp_saved[1]) / "media_pipeline-runs"
+        mine = base / f"{socket.gethostname()}-{os.getpid()}"
+        if _temp_users == 0:
+            base.mkdir(parents=True, exist_ok=True)
+            for old in base.glob(f"{socket.gethostname()}-*"):
+                pid = old.name.rpartition("-")[2]
+                if pid.isdigit() and not _alive(int(pid)):
+                    shutil.rmtree(old, ignore_errors=True)
+            mine.mkdir(exist_ok=True)
+            tempfile.tempdir = os.environ["TMPDIR"] = str(mine)
+        _temp_users += 1
+        return mine
+
+
+def leave_process_temp_dir() -> None:
+    """End one use of the process's folder; the last one restores the temp location and removes the folder."""
+    global _temp_users
+    with _temp_lock:
+        if _temp_users == 0:
+            return
+        _temp_users -= 1
+        if _temp_users > 0:
+            return
+        mine = Path(tempfile.gettempdir())
+        tempfile.tempdir = _temp_saved[0]
+        if _temp_saved[2] is None:
             os.environ.pop("TMPDIR", None)
         else:
-            os.environ["TMPDIR"] = saved[1]
+            os.environ["TMPDIR"] = _temp_saved[2]
         shutil.rmtree(mine, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def process_temp_dir() -> Iterator[Path]:
+    """``enter_process_temp_dir`` for the length of a block."""
+    try:
+        yield enter_process_temp_dir()
+    finally:
+        leave_process_temp_dir()

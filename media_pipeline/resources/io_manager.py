@@ -2,13 +2,15 @@
 
 Records live at ``records/<stage>/<partition>.json``, beside the media they describe, so every stage can be
 re-run alone and an S3 deployment keeps nothing on local disk. The stage is the asset key's last part: the store's
-layout does not depend on the pipeline's key prefix (each pipeline has its own store).
+layout does not depend on the pipeline's key prefix (each pipeline has its own store). Every run uses this IO
+manager, so it is also where a run enters its process's own temporary folder (see ``housekeeping``): what a step
+writes with ``tempfile`` or ffmpeg lands there and is removed with it, even after a ``kill -9``.
 """
 
-
-from dagster import ConfigurableIOManager, InputContext, OutputContext
+from dagster import ConfigurableIOManager, InitResourceContext, InputContext, OutputContext
 from pydantic import BaseModel
 
+from ..housekeeping import enter_process_temp_dir, leave_process_temp_dir
 from .storage import MediaStore
 
 
@@ -26,6 +28,12 @@ class StoreRecordIOManager(ConfigurableIOManager):
     """Persists pydantic records in the store; loads them back as the type the consuming asset annotates."""
 
     store: MediaStore
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        enter_process_temp_dir()
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        leave_process_temp_dir()
 
     def _key(self, context: OutputContext | InputContext) -> str:
         return record_key(context.asset_key.path[-1], context.partition_key)
