@@ -21,9 +21,7 @@ SPEC = ConformSpec(width=320, height=180, fps=24)
 @pytest.fixture(scope="module")
 def programme(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("programme")
-    clips = [
-        conformed_clip(folder / f"c{i}.mp4", SPEC, seconds=1.5, frequency=f) for i, f in enumerate((300, 600))
-    ]
+    clips = [conformed_clip(folder / f"c{i}.mp4", SPEC, seconds=1.5, frequency=f) for i, f in enumerate((300, 600))]
     return stitch(clips, folder / "programme.mp4", transition="cut", spec=SPEC).path
 
 
@@ -87,9 +85,7 @@ def test_silent_clips_stay_silent(tmp_path: Path) -> None:
 
 
 def test_soundtrack_replaces_and_loops(programme: Path, soundtrack: Path, tmp_path: Path) -> None:
-    result = programme_audio(
-        programme, tmp_path / "music.mp4", audio="mute", soundtrack=soundtrack, spec=SPEC
-    )
+    result = programme_audio(programme, tmp_path / "music.mp4", audio="mute", soundtrack=soundtrack, spec=SPEC)
     assert result.loudness_lufs == pytest.approx(TARGET_LUFS, abs=1.0)
     _assert_same_video_and_length(programme, result.path)
     assert dominant_frequency(result.path, 1.5) == pytest.approx(220, abs=15)  # looped past its 1.2 s

@@ -69,9 +69,7 @@ def test_exif_orientation_6_comes_out_upright(tmp_path: Path) -> None:
         ("1", "png", None),
     ],
 )
-def test_any_mode_becomes_rgb8(
-    tmp_path: Path, mode: str, ext: str, expected: tuple[int, int, int] | None
-) -> None:
+def test_any_mode_becomes_rgb8(tmp_path: Path, mode: str, ext: str, expected: tuple[int, int, int] | None) -> None:
     base = _gradient()
     if mode == "RGBA":
         img = base.convert("RGBA")

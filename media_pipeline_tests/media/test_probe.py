@@ -11,9 +11,34 @@ from media_pipeline.media.probe import probe
 
 def test_probe_reads_codecs_size_rate_durations_and_audio(tmp_path):
     clip = tmp_path / "c.mp4"
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x180:rate=24", "-f", "lavfi",
-                    "-i", "sine=r=48000", "-t", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
-                    "-ac", "2", "-y", str(clip)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x180:rate=24",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=r=48000",
+            "-t",
+            "1",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-ac",
+            "2",
+            "-y",
+            str(clip),
+        ],
+        check=True,
+    )
     info = probe(clip)
     assert (info.video_codec, info.width, info.height, info.pix_fmt) == ("h264", 320, 180, "yuv420p")
     assert info.fps == pytest.approx(24) and info.frame_count == 24

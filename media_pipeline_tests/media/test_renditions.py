@@ -40,9 +40,7 @@ def _audio_packets(path: Path) -> list[bytes]:
         ((1920, 1080), "1:1", (1080, 1080)),
     ],
 )
-def test_rendition_size_keeps_the_short_side(
-    size: tuple[int, int], aspect: str, expected: tuple[int, int]
-) -> None:
+def test_rendition_size_keeps_the_short_side(size: tuple[int, int], aspect: str, expected: tuple[int, int]) -> None:
     assert rendition_size(*size, aspect) == expected
 
 
@@ -52,9 +50,7 @@ def test_rendition_size_with_explicit_short_side() -> None:
 
 @pytest.mark.parametrize("fit", ["crop", "pad"])
 @pytest.mark.parametrize(("aspect", "size"), [("9:16", (180, 320)), ("1:1", (180, 180))])
-def test_reframed_renditions(
-    master: Path, tmp_path: Path, fit: str, aspect: str, size: tuple[int, int]
-) -> None:
+def test_reframed_renditions(master: Path, tmp_path: Path, fit: str, aspect: str, size: tuple[int, int]) -> None:
     out = rendition(master, tmp_path / "r.mp4", aspect=aspect, fit=fit)
     info, source = probe(out), probe(master)
     assert (info.width, info.height) == size
@@ -65,17 +61,11 @@ def test_reframed_renditions(
 
 
 def test_pad_fits_the_whole_picture_over_a_blurred_copy(master: Path, tmp_path: Path) -> None:
-    padded = read_frame(rendition(master, tmp_path / "pad.mp4", aspect="9:16", fit="pad"), "first").astype(
-        float
-    )
-    cropped = read_frame(rendition(master, tmp_path / "crop.mp4", aspect="9:16", fit="crop"), "first").astype(
-        float
-    )
+    padded = read_frame(rendition(master, tmp_path / "pad.mp4", aspect="9:16", fit="pad"), "first").astype(float)
+    cropped = read_frame(rendition(master, tmp_path / "crop.mp4", aspect="9:16", fit="crop"), "first").astype(float)
     top_band = padded[:60]
     assert top_band.mean() > 20, "the band above the picture is the blurred picture, not black"
-    assert np.abs(np.diff(top_band, axis=1)).mean() < np.abs(np.diff(padded[140:180], axis=1)).mean(), (
-        "blurred"
-    )
+    assert np.abs(np.diff(top_band, axis=1)).mean() < np.abs(np.diff(padded[140:180], axis=1)).mean(), "blurred"
     assert not np.allclose(padded, cropped, atol=10)
 
 

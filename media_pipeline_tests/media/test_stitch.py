@@ -33,9 +33,7 @@ def conformed(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def mixed(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("mixed")
     return [
-        make_clip(
-            folder / "a.mp4", width=640, height=360, fps=30, pix_fmt="yuv444p", audio_rate=None, seconds=1.0
-        ),
+        make_clip(folder / "a.mp4", width=640, height=360, fps=30, pix_fmt="yuv444p", audio_rate=None, seconds=1.0),
         make_clip(
             folder / "b.mp4",
             width=320,
@@ -112,9 +110,7 @@ def test_transition_totals_are_exact(
 
 
 def test_fade_black_goes_through_black_and_silence(conformed: list[Path], tmp_path: Path) -> None:
-    result = stitch(
-        conformed, tmp_path / "fb.mp4", transition="fade_black", transition_seconds=0.5, spec=SPEC
-    )
+    result = stitch(conformed, tmp_path / "fb.mp4", transition="fade_black", transition_seconds=0.5, spec=SPEC)
     join = result.shot_offsets[1]
     brightness = [read_frame(result.path, join + i / 24).mean() for i in range(12)]
     assert min(brightness) < 5 < 60 < read_frame(result.path, join + 0.6).mean()
@@ -129,9 +125,7 @@ def test_crossfade_mixes_both_shots(conformed: list[Path], tmp_path: Path) -> No
 
 
 def test_transition_rounds_to_whole_frames(conformed: list[Path], tmp_path: Path) -> None:
-    result = stitch(
-        conformed[:2], tmp_path / "x.mp4", transition="crossfade", transition_seconds=0.3, spec=SPEC
-    )
+    result = stitch(conformed[:2], tmp_path / "x.mp4", transition="crossfade", transition_seconds=0.3, spec=SPEC)
     assert result.transition_seconds == pytest.approx(7 / 24)
     assert result.duration == pytest.approx(2.5 - 7 / 24, abs=FRAME / 2)
 
@@ -164,8 +158,9 @@ def test_the_same_clip_may_appear_twice(conformed: list[Path], tmp_path: Path, t
 
 
 def test_clips_without_audio_of_equal_length_get_their_own_silence(tmp_path: Path) -> None:
-    silent = [make_clip(tmp_path / f"s{i}.mp4", width=320, height=180, fps=24, audio_rate=None, seconds=1.0)
-              for i in range(2)]
+    silent = [
+        make_clip(tmp_path / f"s{i}.mp4", width=320, height=180, fps=24, audio_rate=None, seconds=1.0) for i in range(2)
+    ]
     result = stitch(silent, tmp_path / "x.mp4", transition="crossfade", transition_seconds=0.25, spec=SPEC)
     _assert_programme(result.path, 2.0 - 0.25)
     assert rms_db(result.path, 0.2, 1.5) < -60
