@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .manifest_yaml import shown
-from .resources.xai_api import MAX_PROMPT_CHARS
+from .resources.xai.catalog import MAX_PROMPT_CHARS
 
 if TYPE_CHECKING:
     from .campaign import Campaign, ResolvedShot
