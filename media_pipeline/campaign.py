@@ -248,7 +248,9 @@ def load_campaign(campaign_id: str, files: Iterable[str], manifest_text: str | N
     where = f"campaign {campaign_id!r}" + (f", file {MANIFEST_NAME}" if manifest_text is not None else "")
     missing = [name for name in campaign.referenced_files() if name not in present]
     if missing:
-        raise CampaignError(f"{where}: names files that were not dropped: {', '.join(missing)}")
+        more = f" and {len(missing) - MAX_PROBLEMS_SHOWN} more" if len(missing) > MAX_PROBLEMS_SHOWN else ""
+        listed = ", ".join(shown(name)[1:-1] for name in missing[:MAX_PROBLEMS_SHOWN])
+        raise CampaignError(f"{where}: names files that were not dropped: {listed}{more}")
     problems = campaign_problems(campaign)
     if problems:
         raise CampaignError(f"{where}: {'; '.join(problems)}")

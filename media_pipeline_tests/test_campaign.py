@@ -155,3 +155,10 @@ def test_campaign_ids_are_matched_whole(name):
 def test_an_image_in_a_format_the_pipeline_does_not_take_is_a_shot_to_refuse_by_name():
     campaign = load_campaign("spring", ["a.png", "b.heic", "notes.txt"], None)
     assert [s.image for s in campaign.shots] == ["a.png", "b.heic"]
+
+
+def test_a_manifest_naming_thousands_of_missing_files_gets_a_short_message():
+    text = "shots:\n" + "".join(f"  - image: {'x' * 200}{i}.png\n" for i in range(3000))
+    with pytest.raises(CampaignError, match="names files that were not dropped: .* and 2995 more") as err:
+        load_campaign("spring", IMAGES, text)
+    assert len(str(err.value)) < 1000
