@@ -17,7 +17,11 @@ from media_pipeline.resources.storage import LocalMediaStore
 
 from .builders import write_campaign
 
-pytest_plugins = ["media_pipeline_tests.s3_fixtures", "media_pipeline_tests.postgres_fixtures"]
+pytest_plugins = [
+    "media_pipeline_tests.s3_fixtures",
+    "media_pipeline_tests.postgres_fixtures",
+    "media_pipeline_tests.dagster_dev_fixtures",
+]
 
 __all__ = ["write_campaign"]
 

@@ -1,0 +1,183 @@
+"""The Dagster UI in a real browser: what a user sees and clicks, from the asset graph to a delivered campaign.
+
+Playwright drives Debian's Chromium (``/usr/bin/chromium``; no browser is downloaded) against ``dagster dev`` on a
+free loopback port. The test reads the asset graph as drawn (the four assets and the edges between them), adds a
+new campaign partition and launches it from the Materialize dialog with clicks only, waits on the run page for the
+run to succeed, reads that campaign's check results in the run's events, then the deliverable's metadata (path,
+duration, poster preview) on the asset's partition page. Selectors are roles and visible text, and asset names
+are matched as substrings, so a key prefix per pipeline does not break them. Each step leaves a screenshot in the
+test's artifacts folder (``$MEDIA_PIPELINE_TEST_ARTIFACTS/<test>`` or pytest's tmp dir).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from .builders import SMALL_MANIFEST, write_campaign
+from .dagster_dev_fixtures import DagsterDev
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]  # fmt: skip
+CHAIN = ("source_images", "hosted_images", "generated_clips", "deliverable")
+CHECKS = ("images_valid", "first_frames_faithful", "deliverable_conformant")
+CAMPAIGN = "ui-spring"
+RUN_TIMEOUT_MS = 300_000
+# the asset graph as drawn: node boxes (SVG foreignObjects with the asset's name) and edge paths (with an arrow)
+GRAPH_JS = """() => ({
+  nodes: [...document.querySelectorAll('svg foreignObject')].map(n => ({
+    text: n.textContent, x: +n.getAttribute('x'), y: +n.getAttribute('y'),
+    width: +n.getAttribute('width'), height: +n.getAttribute('height')})),
+  edges: [...document.querySelectorAll('svg path[marker-end]')].map(p => p.getAttribute('d')),
+})"""
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    """A Chromium page (1600x900) waiting up to 30 s for elements; the browser is closed on teardown."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed: apt-get install chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_page(viewport={"width": 1600, "height": 900})
+            tab.set_default_timeout(30_000)
+            expect.set_options(timeout=30_000)
+            yield tab
+        finally:
+            browser.close()
+
+
+def _node_at(nodes: list[dict], point: list[float]) -> dict:
+    """The node box nearest to an edge's end point (edges start and end on a box's border)."""
+
+    def distance(node: dict) -> float:
+        dx = max(node["x"] - point[0], 0.0, point[0] - node["x"] - node["width"])
+        dy = max(node["y"] - point[1], 0.0, point[1] - node["y"] - node["height"])
+        return math.hypot(dx, dy)
+
+    nearest = min(nodes, key=distance)
+    assert distance(nearest) < 20, f"an edge ends at {point}, on no asset node"
+    return nearest
+
+
+def _asset_name(node: dict) -> str | None:
+    """Which of the chain's assets a node draws (by substring, so a key prefix does not matter)."""
+    names = [name for name in CHAIN if name in node["text"]]
+    assert len(names) <= 1, f"ambiguous node {node['text']!r}"
+    return names[0] if names else None
+
+
+def drawn_edges(page: Page) -> set[tuple[str, str]]:
+    """The edges between the chain's assets as the lineage graph draws them: (upstream, downstream)."""
+    page.wait_for_function(f"() => ({GRAPH_JS})().edges.length >= {len(CHAIN) - 1}")  # laid out, edges drawn
+    graph = page.evaluate(GRAPH_JS)
+    drawn = sorted(filter(None, map(_asset_name, graph["nodes"])))
+    assert drawn == sorted(CHAIN), f"asset nodes drawn: {drawn}"
+    edges = set()
+    for path in graph["edges"]:
+        numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", path)]
+        ends = (_asset_name(_node_at(graph["nodes"], numbers[:2])), _asset_name(_node_at(graph["nodes"], numbers[-2:])))
+        if None not in ends:
+            edges.add(ends)
+    return edges
+
+
+def zoom_out_once(page: Page) -> None:
+    """Click the graph's zoom-out button and wait for the zoom animation to come to rest."""
+    zoom = page.get_by_role("slider")
+    before = zoom.get_attribute("aria-valuenow")
+    page.get_by_role("button", name="zoom_out").click()
+    expect(zoom).not_to_have_attribute("aria-valuenow", before or "")
+    page.wait_for_function(
+        """slider => new Promise(resolve => {
+             const first = slider.getAttribute('aria-valuenow');
+             setTimeout(() => resolve(slider.getAttribute('aria-valuenow') === first), 300);
+           })""",
+        arg=zoom.element_handle(),
+        polling=100,
+    )
+
+
+def snap(page: Page, folder: Path, name: str) -> None:
+    page.screenshot(path=str(folder / f"{name}.png"))
+
+
+def test_a_new_campaign_is_materialized_from_the_ui_and_its_results_are_shown(
+    dagster_dev: DagsterDev, page: Page, artifacts_dir: Path
+) -> None:
+    write_campaign(dagster_dev.drops, CAMPAIGN, shots=2, manifest=SMALL_MANIFEST, size=(160, 90))
+
+    # the global asset lineage draws the four assets, connected along the chain and only downstream
+    page.goto(f"{dagster_dev.url}/asset-groups")
+    edges = drawn_edges(page)
+    assert set(zip(CHAIN, CHAIN[1:], strict=False)) <= edges, edges
+    assert all(CHAIN.index(up) < CHAIN.index(down) for up, down in edges), edges
+    snap(page, artifacts_dir, "01_asset_graph")
+
+    # Materialize all -> add the new campaign as a partition -> launch one run, by clicks only
+    page.get_by_role("button", name=re.compile("Materialize all")).click()
+    page.get_by_text("Add a partition", exact=True).click()
+    add_partition = page.get_by_role("dialog").filter(has_text="Add a partition for")
+    add_partition.get_by_role("textbox").fill(CAMPAIGN)
+    add_partition.get_by_role("button", name="Save").click()
+    launch = page.get_by_role("button", name="Launch 1 run")
+    expect(launch).to_be_enabled()
+    snap(page, artifacts_dir, "02_launch_dialog")
+    launch.click()
+    page.get_by_role("link", name="View", exact=True).click()  # in the "Launched run" toast
+
+    # the run page: this campaign's partition, then success
+    expect(page).to_have_url(re.compile(r"/runs/[0-9a-f-]{36}"))
+    expect(page.get_by_text(re.compile(rf"partition: {CAMPAIGN}$"))).to_be_visible()
+    status = page.get_by_text(re.compile(r"^(Success|Failure|Canceled)$"))
+    expect(status).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    snap(page, artifacts_dir, "03_run")
+    assert status.inner_text() == "Success", f"the run ended {status.inner_text()}; see 03_run.png"
+
+    # that campaign's check results, among the run's events
+    page.get_by_placeholder(re.compile("^Filter")).fill("type:ASSET_CHECK_EVALUATION")
+    for check in CHECKS:
+        expect(page.get_by_text(re.compile(rf"Check \S*{check}\S* succeeded"))).to_be_visible()
+    snap(page, artifacts_dir, "04_run_checks")
+
+    # the deliverable's metadata for this campaign: Catalog -> deliverable -> Partitions -> the campaign
+    nav = page.get_by_role("navigation")
+    nav.get_by_role("link", name=re.compile(r"Catalog$")).click()
+    page.get_by_role("link", name=re.compile("deliverable")).first.click()
+    page.get_by_role("tab", name="Partitions").click()
+    page.get_by_text(CAMPAIGN, exact=True).filter(visible=True).first.click()
+    rows = page.get_by_role("row")
+    expect(rows.filter(has=page.get_by_text("path", exact=True))).to_contain_text(f"{CAMPAIGN}.mp4")
+    duration = rows.filter(has=page.get_by_text(re.compile(r"^duration"))).get_by_role("cell").nth(1)
+    assert 1.0 < float(re.search(r"\d+(\.\d+)?", duration.inner_text())[0]) <= 2.0  # 2 shots of 1 s, a crossfade
+    snap(page, artifacts_dir, "05_deliverable")
+
+    # the poster preview: inline where the UI renders it, else behind the metadata entry's one click
+    poster = page.get_by_role("img", name=re.compile("poster", re.IGNORECASE)).first
+    if not poster.is_visible():
+        rows.filter(has_text=re.compile("poster", re.IGNORECASE)).get_by_text("Show Markdown").first.click()
+    expect(poster).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=poster.element_handle())
+    snap(page, artifacts_dir, "06_poster_preview")
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+    # the deliverable's whole upstream lineage after the run, nodes in full (partitions, checks, kinds)
+    page.get_by_role("tab", name="Lineage").click()
+    page.get_by_role("button", name=re.compile("Upstream$")).click()
+    page.get_by_role("button", name="All", exact=True).click()
+    assert set(zip(CHAIN, CHAIN[1:], strict=False)) <= drawn_edges(page)
+    expect(page.get_by_text(re.compile(r"^Loading"))).to_have_count(0)
+    zoom_out_once(page)  # the whole chain in the window, for the picture
+    snap(page, artifacts_dir, "07_lineage_after_run")
