@@ -60,3 +60,14 @@ def test_an_oversized_manifest_on_s3_is_refused_after_a_bounded_read(s3_env, tmp
         zone.read_manifest("big")
     assert zone.read_manifest("ok") == "style: caf\u00e9\n"
     assert zone.read_bytes("ok", "missing.yaml", 10) is None
+
+
+def test_a_campaign_folder_that_is_a_symlink_out_of_the_drop_zone_is_never_read(tmp_path, drops_root):
+    elsewhere = write_campaign(tmp_path / "elsewhere", "private", shots=1, manifest="duration: 2\n")
+    (drops_root / "borrowed").symlink_to(elsewhere)
+    zone = LocalDropZone(root=str(drops_root))
+    assert {f.name for f in zone.list_files("borrowed")} == {"shot_1.png", "campaign.yaml"}
+    with pytest.raises(DropRefused, match="campaign 'borrowed', file shot_1.png: a symlink leading out"):
+        zone.fetch("borrowed", "shot_1.png", tmp_path / "copy.png")
+    with pytest.raises(CampaignError, match="symlink leading out"):
+        zone.read_manifest("borrowed")
