@@ -28,6 +28,8 @@ SHOWN_KEY = 40
 MANIFEST_NAME = "campaign.yaml"
 DEFAULT_MODEL = "grok-imagine-video-1.5-preview"
 LAST_FRAME_MODEL_PREFIX = "grok-imagine-video-1.5"
+# the per-shot keys a batch request carries (client.video.prepare); a shot key outside it is refused in batch mode
+BATCH_CARRIES = frozenset({"image", "prompt", "id", "duration", "chain", "end_image"})
 
 Resolution = Literal["480p", "720p", "1080p"]
 AspectRatio = Literal["1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"]
@@ -105,6 +107,7 @@ class Manifest(_Strict):
     shots: list[Shot] | None = None
     deliverable: DeliverableSpec = Field(default_factory=DeliverableSpec)
     on_failed_shots: Literal["fail", "skip"] = "fail"  # skip: deliver the good shots, list the missing ones
+    mode: Literal["sync", "batch"] = "sync"  # batch: the uncached shots go out as xAI batches (see README)
 
     @model_validator(mode="after")
     def _check_shots(self) -> Manifest:
@@ -117,6 +120,14 @@ class Manifest(_Strict):
                 f"end_image on shot(s) {', '.join(pinned)} needs a model that pins the last frame "
                 f"({LAST_FRAME_MODEL_PREFIX} family); model {self.model!r} does not"
             )
+        if self.mode == "batch":
+            for shot in shots:
+                kept = sorted(shot.model_fields_set - BATCH_CARRIES)
+                if kept:
+                    raise ValueError(
+                        f"shot {shot.shot_id!r}: mode: batch cannot carry {kept[0]!r} in a batch request; "
+                        "drop it from the shot or use mode: sync"
+                    )
         return self
 
 

@@ -18,6 +18,7 @@ from dagster import (
 )
 
 from .assets import build_campaign_assets
+from .batch_sensor import build_batch_sensor
 from .jobs import build_campaign_job
 from .partitions import Pipeline
 from .resources.drops import DropZone
@@ -59,7 +60,10 @@ def build_pipeline_defs(
     return Definitions(
         assets=build_campaign_assets(pipeline),
         jobs=[build_campaign_job(pipeline, executor)],
-        sensors=[build_image_drop_sensor(pipeline, settle_seconds, sensor_status)],
+        sensors=[
+            build_image_drop_sensor(pipeline, settle_seconds, sensor_status),
+            build_batch_sensor(pipeline, sensor_status),  # batch mode: a run when an xAI batch has results
+        ],
         schedules=[build_nightly_campaign_refresh(pipeline, schedule_status)],
         resources=pipeline_resources(pipeline, drops, store, generator),
     )

@@ -21,6 +21,7 @@ from ..records import HostedImage, HostedImages, SourceImages
 from ..resources.generator import ClipRequest, ShotFailed, VideoGenerator
 from ..resources.journal import journal_key, read_entry
 from ..resources.storage import MediaStore
+from ..resources.xai.batch import batch_price_usd
 from .hosting import image_url, sign
 from .metadata import file_sha256
 
@@ -159,7 +160,7 @@ class ClipPlanner:
             previous: str | None = None
             for shot in lane:
                 if shot.chain and previous is None:  # starts from a clip not made yet: cannot be cached
-                    total += self.generator.estimate_usd(self._placeholder(shot))
+                    total += self.price_usd(self._placeholder(shot))
                     count += 1
                     continue
                 try:
@@ -171,9 +172,15 @@ class ClipPlanner:
                 if previous is None and request.cache_key not in planned:
                     planned.add(request.cache_key)
                     if not self.already_paid(request.cache_key):
-                        total += self.generator.estimate_usd(request)
+                        total += self.price_usd(request)
                         count += 1
         return total, count
+
+    def price_usd(self, request: ClipRequest) -> float:
+        """What ``request`` would cost: the generator's estimate, or the catalog's batch price in batch mode."""
+        if self.campaign.manifest.mode == "batch" and self.generator.kind == "xai":
+            return batch_price_usd(request)
+        return self.generator.estimate_usd(request)
 
     def _placeholder(self, shot: ResolvedShot) -> ClipRequest:
         manifest = self.campaign.manifest

@@ -11,10 +11,11 @@ the step, after the lanes in flight have wound down.
 
 
 import logging
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from dagster import AssetExecutionContext, DataVersion, Failure, MaterializeResult
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, DataVersion, Failure, MaterializeResult
 
 from ..campaign import ResolvedShot
 from ..checks import FIRST_FRAMES_FAITHFUL, first_frames_faithful
@@ -27,7 +28,9 @@ from ..resources import ledger
 from ..resources.generator import ClipRequest, GeneratorStopped, ShotFailed, VideoGenerator
 from ..resources.io_manager import read_record
 from ..resources.storage import MediaStore
+from ..resources.xai_generator import XaiVideoGenerator
 from ._common import campaign_asset
+from .batch_clips import BatchStep
 from .clip_plan import ClipPlanner, lanes
 from .metadata import digest, shot_table
 
@@ -184,6 +187,7 @@ def _metadata(record: GeneratedClips, estimate: float, spent: float) -> dict:
     code_version="1",
     pool="xai_video",
     check_specs=[FIRST_FRAMES_FAITHFUL],
+    output_required=False,  # batch mode: not materialized while shots wait in an xAI batch
 )
 def generated_clips(
     context: AssetExecutionContext,
@@ -197,6 +201,24 @@ def generated_clips(
     planner = ClipPlanner(source_images, hosted_images, store, generator)
     estimate, _ = _check_budget(campaign.campaign_id, campaign.manifest.budget_usd, planner)
     fanout = _Fanout(planner, context.log, _known_clips(store, campaign.campaign_id))
+    # --- batch mode (assets/batch_clips.py): waiting shots leave the asset unmaterialized for the batch sensor
+    if campaign.manifest.mode == "batch" and isinstance(generator, XaiVideoGenerator):
+        step = BatchStep(planner, fanout.from_store, context.log, os.environ)
+        try:
+            found = step.run()
+        except GeneratorStopped as exc:
+            raise Failure(description=f"campaign {campaign.campaign_id!r}: generation stopped: {exc}") from None
+        if found.waiting:
+            waiting = "; ".join(f"{shot}: {why}" for shot, why in found.waiting.items())
+            context.log.info(f"campaign {campaign.campaign_id!r}: waiting for xAI batch results ({waiting})")
+            yield AssetCheckResult(
+                check_name=FIRST_FRAMES_FAITHFUL.name, passed=True, severity=AssetCheckSeverity.WARN,
+                description="not evaluated yet: shots are waiting in an xAI batch", metadata={"waiting": waiting},
+            )  # fmt: skip
+            return
+        yield _materialize(campaign, generator, found.clips, estimate, store, step.batches.tally.api_calls)
+        return
+    # --- end of batch mode
     with ThreadPoolExecutor(max_workers=max(1, generator.concurrency), thread_name_prefix="shot") as pool:
         futures = [pool.submit(fanout.run_lane, lane) for lane in lanes(campaign.shots)]
         done: list[ShotClip] = []
@@ -208,10 +230,17 @@ def generated_clips(
                 stop = stop or exc
     if stop is not None:
         raise Failure(description=f"campaign {campaign.campaign_id!r}: generation stopped: {stop}")
+    yield _materialize(campaign, generator, done, estimate, store)
+
+
+def _materialize(campaign, generator: VideoGenerator, done: list[ShotClip], estimate: float, store: MediaStore,
+                 shared_calls: int = 0) -> MaterializeResult:  # fmt: skip
+    """The record in shot order; ``shared_calls`` (a batch's calls, made for the campaign) go on the first shot."""
     order = {shot.shot_id: shot.index for shot in campaign.shots}
-    record = GeneratedClips(
-        campaign=campaign.campaign_id, generator=generator.kind, clips=sorted(done, key=lambda c: order[c.shot])
-    )
+    clips = sorted(done, key=lambda c: order[c.shot])
+    if clips and shared_calls:
+        clips[0].api_calls += shared_calls
+    record = GeneratedClips(campaign=campaign.campaign_id, generator=generator.kind, clips=clips)
     return MaterializeResult(
         value=record,
         data_version=DataVersion(digest(c.cache_key or c.status for c in record.clips)),

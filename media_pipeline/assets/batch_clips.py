@@ -1,0 +1,185 @@
+"""``generated_clips`` in batch mode (``mode: batch``): the campaign's uncached shots as xAI batches.
+
+Lanes map onto batches in waves: every shot whose source is known (each lane's first shot, and a chained shot once
+the clip before it is in the store) goes out in one batch; a chained shot waits for the clip it starts from and
+goes out in the next wave's batch. A campaign without chains is one batch. Each round collects the finished
+results of the campaign's open batches (clips copied into the store at once: the URLs live one hour), then sends
+the shots that became ready, under their claims (so two runs never batch one clip twice). A result whose URL
+lapsed before it was copied, or a request that expired, goes out once more in a new batch, counted and costed.
+
+The step waits for results at most ``MEDIA_PIPELINE_BATCH_WAIT_SECONDS`` (default 60), polling every
+``MEDIA_PIPELINE_BATCH_POLL_SECONDS`` (default 10); shots still in a batch then are *waiting*: the step ends
+without materializing (``generated_clips`` has ``output_required=False``, so ``deliverable`` is skipped, not
+failed) and the batch sensor requests the campaign's run again when results are in. That run resumes from the
+batch journal and pays for nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from ..campaign import ResolvedShot
+from ..records import ShotClip
+from ..resources.claims import ClaimFailed, acquire
+from ..resources.generator import ClipRequest, ShotFailed
+from ..resources.journal import journal_key
+from ..resources.xai.batch import XaiBatches
+from ..resources.xai.batch_journal import BatchedClip, BatchEntry, read_batches
+from ..resources.xai_generator import XaiVideoGenerator
+from ..settings import number
+from .clip_plan import ClipPlanner, lanes
+
+WAIT_ENV, POLL_ENV = "MEDIA_PIPELINE_BATCH_WAIT_SECONDS", "MEDIA_PIPELINE_BATCH_POLL_SECONDS"
+
+
+@dataclass
+class BatchRound:
+    """What one walk over the lanes found."""
+
+    clips: list[ShotClip] = field(default_factory=list)
+    waiting: dict[str, str] = field(default_factory=dict)  # shot -> why
+    to_send: dict[str, ClipRequest] = field(default_factory=dict)  # by cache key: identical shots pay once
+
+
+class BatchStep:
+    """One materialization of ``generated_clips`` in batch mode; ``from_store`` is the sync fan-out's store check."""
+
+    def __init__(
+        self,
+        planner: ClipPlanner,
+        from_store: Callable[[ClipRequest], tuple[ShotClip | None, bool]],
+        log: logging.Logger,
+        environ: Mapping[str, str],
+    ):
+        assert isinstance(planner.generator, XaiVideoGenerator)
+        self.planner, self.from_store, self.log = planner, from_store, log
+        self.campaign = planner.campaign.campaign_id
+        self.store = planner.store
+        self.generator: XaiVideoGenerator = planner.generator
+        self.batches = XaiBatches(self.generator, self.store, self.campaign, log, environ)
+        self.wait_seconds = number(environ, WAIT_ENV, 60.0, float, 0.0)
+        self.poll_seconds = number(environ, POLL_ENV, 10.0, float, 0.01)
+        self.journal: list[BatchEntry] = []
+        self.collected: dict[str, BatchedClip] = {}  # by cache key: results taken in this run
+        self.second_chances: set[str] = set()  # cache keys already sent again in this run
+        self.sent: set[str] = set()  # batch request ids created in this run (paid in this run)
+
+    def run(self) -> BatchRound:
+        deadline = time.monotonic() + self.wait_seconds
+        self.journal = [self.batches.resume(b) for b in read_batches(self.store, self.campaign)]
+        while True:
+            for entry in self.journal:
+                for clip in self.batches.collect(entry):
+                    self.collected[clip.cache_key] = clip
+            found = self.walk()
+            if found.to_send and self.send(found.to_send):
+                continue  # collect the new batch, then walk again
+            if not found.waiting or time.monotonic() >= deadline:
+                return found
+            time.sleep(min(self.poll_seconds, max(0.0, deadline - time.monotonic())))
+
+    # -- the walk -------------------------------------------------------------------------------------------
+
+    def latest(self, cache_key: str) -> BatchedClip | None:
+        """The newest batch request of this clip in the campaign's journal."""
+        found = None
+        for entry in self.journal:  # oldest first
+            for clip in entry.requests.values():
+                if clip.cache_key == cache_key:
+                    found = clip
+        return found
+
+    def walk(self) -> BatchRound:
+        found = BatchRound()
+        for lane in lanes(self.planner.campaign.shots):
+            previous: str | None = None
+            blocked_by: str | None = None
+            for shot in lane:
+                if blocked_by is not None:
+                    found.waiting[shot.shot_id] = f"waits for the clip of shot {blocked_by!r} (next batch)"
+                    continue
+                previous = self.place(shot, previous, found)
+                if shot.shot_id in found.waiting:
+                    blocked_by = shot.shot_id
+        return found
+
+    def place(self, shot: ResolvedShot, previous: str | None, found: BatchRound) -> str | None:
+        """Put ``shot`` in ``found``: a clip (made or failed), waiting, or to send; returns its clip key if any."""
+        request: ClipRequest | None = None
+        try:
+            request = self.planner.request(shot, self.planner.source(shot, previous))
+            clip, healed = self.from_store(request)
+        except ShotFailed as exc:
+            found.clips.append(ShotClip(shot=shot.shot_id, status="failed", error=str(exc)))
+            return None
+        if clip is not None:
+            made = self.collected.get(request.cache_key)
+            if made is not None:  # copied from a batch result in this run
+                clip.status, clip.request_id, clip.cost_usd = "generated", made.batch_request_id, made.cost_usd or 0.0
+                clip.submits = 1 if made.batch_request_id in self.sent else 0
+            found.clips.append(self.described(clip, request, healed))
+            return clip.clip_key
+        latest = self.latest(request.cache_key)
+        if latest is not None and latest.status == "pending":
+            found.waiting[shot.shot_id] = f"in xAI batch request {latest.batch_request_id}"
+            return None
+        made = self.collected.get(request.cache_key)
+        this_run = latest is not None and made is not None and made.batch_request_id == latest.batch_request_id
+        if this_run and (latest.status == "failed" or request.cache_key in self.second_chances):
+            assert latest is not None
+            error = f"{request.where}: {latest.error}"
+            failed = ShotClip(shot=shot.shot_id, status="failed", error=error, request_id=latest.batch_request_id,
+                              cost_usd=latest.cost_usd or 0.0)  # fmt: skip
+            found.clips.append(self.described(failed, request, False))
+            return None
+        if this_run:  # lapsed or expired in this run: one more batch
+            self.second_chances.add(request.cache_key)
+        found.to_send.setdefault(request.cache_key, request)
+        found.waiting[shot.shot_id] = "to be sent in a batch"
+        return None
+
+    @staticmethod
+    def described(clip: ShotClip, request: ClipRequest, healed: bool) -> ShotClip:
+        clip.cache_key, clip.source_key, clip.healed = request.cache_key, request.image_key, healed
+        return clip
+
+    # -- sending --------------------------------------------------------------------------------------------
+
+    def send(self, requests: dict[str, ClipRequest]) -> int:
+        """One new batch for ``requests``, each under its clip's claim (a clip another run holds waits); returns
+        how many went out."""
+        claims, ready = [], []
+        for request in requests.values():
+            try:
+                claim = acquire(
+                    self.store, request.cache_key, campaign=self.campaign, shot=request.shot,
+                    journal_key=journal_key(self.campaign, request.cache_key),
+                    lease_seconds=self.generator.claim_lease_seconds, poll_seconds=0.0, patience_seconds=0.0,
+                    clip_ready=lambda r=request: self.store.exists(r.clip_key), check=lambda: None,
+                    log=self.log, where=request.where,
+                )  # fmt: skip
+            except ClaimFailed:
+                self.log.info("%s: another run holds this clip; waiting for it", request.where)
+                continue
+            if claim is not None:
+                claims.append(claim)
+                ready.append(self.planner.with_urls(request))
+        error: str | None = "the batch could not be submitted"
+        try:
+            self.journal = read_batches(self.store, self.campaign)  # another run may have sent some meanwhile
+            ready = [r for r in ready if (self.latest(r.cache_key) or _UNSENT).status not in ("pending", "done")]
+            if ready:
+                entry = self.batches.submit(ready)
+                self.journal.append(entry)
+                self.sent.update(entry.requests)
+            error = None
+        finally:
+            for claim in claims:
+                claim.release(error)
+        return len(ready)
+
+
+_UNSENT = BatchedClip(batch_request_id="", shot="", cache_key="", estimate_usd=0.0, status="lapsed")

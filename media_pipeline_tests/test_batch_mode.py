@@ -1,0 +1,204 @@
+"""Batch mode (``mode: batch``) end to end: the real xai_sdk over gRPC to the emulator's BatchMgmt service, on a
+real Dagster instance: a campaign delivered through batches (a chained shot in the next wave), a run that leaves the
+batch open and the batch sensor that requests the next run, a SIGKILLed ``media-pipeline run`` resumed without a new
+batch, a result URL that lapsed before download, and estimates per model equal to what the emulator billed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterInstance, build_sensor_context, materialize
+
+from media_pipeline.assets import campaign_assets
+from media_pipeline.batch_sensor import build_batch_sensor
+from media_pipeline.campaign import BATCH_CARRIES, CampaignError, Shot, load_campaign
+from media_pipeline.emulator.server import XaiEmulator
+from media_pipeline.media.probe import probe
+from media_pipeline.partitions import Pipeline
+from media_pipeline.resources.xai.batch_journal import read_batches
+from media_pipeline.resources.xai.catalog import default_catalog
+
+from .builders import write_campaign
+from .conftest import add_campaign_partition
+from .xai_builders import TEST_API_KEY, xai_generator_for
+
+pytest_plugins = ["media_pipeline_tests.xai_fixtures"]
+
+BATCH = "mode: batch\nresolution: 480p\nduration: 1\naspect_ratio: '16:9'\ndeliverable: {transition: cut}\n"
+CHAINED = BATCH + (
+    "shots:\n  - {image: shot_1.png, prompt: push in}\n  - {image: shot_2.png, prompt: pan left}\n"
+    "  - {id: shot_2b, chain: true, prompt: pan right}\n"
+)
+
+
+@pytest.fixture
+def batch_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The step waits up to 60 s for results, polling every 50 ms."""
+    monkeypatch.setenv("MEDIA_PIPELINE_BATCH_WAIT_SECONDS", "60")
+    monkeypatch.setenv("MEDIA_PIPELINE_BATCH_POLL_SECONDS", "0.05")
+
+
+def _run(instance: DagsterInstance, resources: dict, campaign: str):
+    return materialize(campaign_assets, resources=resources, partition_key=campaign, instance=instance)
+
+
+def _metadata(instance: DagsterInstance) -> dict:
+    event = instance.get_latest_materialization_event(AssetKey("generated_clips"))
+    assert event is not None and event.asset_materialization is not None
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def _batch_price(model: str, shots: int) -> float:
+    spec = default_catalog().get(model)
+    return shots * spec.price_usd(duration=1, resolution="480p", input_images=1, batch=True)
+
+
+def test_a_batch_campaign_is_delivered_with_its_chain_in_a_second_wave(
+    instance, drops_root, local_resources, xai_emulator, batch_env
+):
+    write_campaign(drops_root, "night", shots=2, manifest=CHAINED)
+    add_campaign_partition(instance, "night")
+    resources = dict(local_resources, generator=xai_generator_for(xai_emulator))
+    result = _run(instance, resources, "night")
+    assert result.success
+    # wave 1: the two lanes' first shots in one batch; wave 2: the chained shot, from shot_2's last frame
+    assert xai_emulator.count("CreateBatch", "OK") == 2 and xai_emulator.count("AddBatchRequests", "OK") == 2
+    assert xai_emulator.count("GenerateVideo") == 0
+    paid = xai_emulator.stats["paid"]
+    assert paid["batch_requests"] == 3 and paid["submits"] == 0
+    meta = _metadata(instance)
+    assert meta["xai.cost_usd"] == pytest.approx(paid["usd"]) == pytest.approx(_batch_price("grok-imagine-video-1.5", 3))
+    assert meta["estimate_usd"] == pytest.approx(paid["usd"])
+    assert meta["clips.generated"] == 3 and meta["xai.submits"] == 3
+    store = Path(local_resources["store"].root)
+    assert probe(store / "deliverables/night/night.mp4").video_duration == pytest.approx(3.0, abs=0.05)
+    assert all(b.status == "closed" for b in read_batches(local_resources["store"], "night"))
+    assert not list((store / "claims").rglob("*.json"))
+    journals = [json.loads(p.read_text()) for p in (store / "jobs/night").iterdir()]
+    assert sorted(j["status"] for j in journals) == ["done"] * 3
+
+    xai_emulator.reset_counts()
+    assert _run(instance, resources, "night").success  # everything cached: no batch, no call
+    assert xai_emulator.count("CreateBatch") == 0 and _metadata(instance)["xai.cache_hits"] == 3
+
+
+def test_a_run_leaves_an_open_batch_to_the_sensor_which_requests_the_run_that_delivers(
+    instance, drops_root, local_resources, xai_emulator_factory, monkeypatch
+):
+    emulator = xai_emulator_factory(batch_latency_seconds=1.0)
+    monkeypatch.setenv("MEDIA_PIPELINE_BATCH_WAIT_SECONDS", "0")
+    write_campaign(drops_root, "later", shots=2, manifest=BATCH)
+    add_campaign_partition(instance, "later")
+    generator = xai_generator_for(emulator)
+    resources = dict(local_resources, generator=generator)
+    first = _run(instance, resources, "later")
+    assert first.success  # nothing failed: the clips are waiting
+    assert instance.get_latest_materialization_event(AssetKey("generated_clips")) is None
+    assert [e.step_key for e in first.all_events if e.event_type_value == "STEP_SKIPPED"] == ["deliverable"]
+    checks = first.get_asset_check_evaluations()
+    assert [(c.check_name, c.passed) for c in checks] == [("first_frames_faithful", True)]
+    assert "waiting" in checks[0].metadata
+    assert emulator.count("AddBatchRequests", "OK") == 1
+
+    sensor = build_batch_sensor(Pipeline())
+    store = local_resources["store"]
+    with build_sensor_context(instance=instance, resources={"store": store, "generator": generator}) as context:
+        assert not sensor(context).run_requests  # still pending: nothing to take yet
+    time.sleep(1.5)
+    with build_sensor_context(instance=instance, resources={"store": store, "generator": generator}) as context:
+        (request,) = sensor(context).run_requests
+    assert request.partition_key == "later" and request.run_key.endswith(":2")
+
+    second = _run(instance, resources, "later")
+    assert second.success
+    assert emulator.count("AddBatchRequests", "OK") == 1 and emulator.count("CreateBatch", "OK") == 1
+    meta = _metadata(instance)
+    assert meta["clips.generated"] == 2 and meta["xai.cost_usd"] == pytest.approx(emulator.stats["paid"]["usd"])
+    assert instance.get_latest_materialization_event(AssetKey("deliverable")) is not None
+    with build_sensor_context(instance=instance, resources={"store": store, "generator": generator}) as context:
+        assert not sensor(context).run_requests  # the batch is closed
+
+
+def test_a_result_whose_url_lapsed_goes_out_again_in_a_new_batch_counted_and_costed(
+    instance, drops_root, local_resources, xai_emulator_factory, monkeypatch
+):
+    emulator = xai_emulator_factory(batch_latency_seconds=0.2, batch_url_ttl_seconds=2.0)
+    monkeypatch.setenv("MEDIA_PIPELINE_BATCH_WAIT_SECONDS", "0")
+    monkeypatch.setenv("MEDIA_PIPELINE_BATCH_POLL_SECONDS", "0.05")
+    write_campaign(drops_root, "lapse", shots=2, manifest=BATCH)
+    add_campaign_partition(instance, "lapse")
+    resources = dict(local_resources, generator=xai_generator_for(emulator))
+    assert _run(instance, resources, "lapse").success  # the batch is sent; nobody takes its results in time
+    time.sleep(3.0)
+    monkeypatch.setenv("MEDIA_PIPELINE_BATCH_WAIT_SECONDS", "60")
+    assert _run(instance, resources, "lapse").success
+    assert emulator.count("download", "expired") == 2
+    assert emulator.count("CreateBatch", "OK") == 2  # the two lapsed shots in one new batch
+    paid = emulator.stats["paid"]
+    assert paid["batch_requests"] == 4
+    meta = _metadata(instance)
+    assert meta["clips.generated"] == 2 and meta["xai.submits"] == 2
+    assert meta["campaign_spent_usd"] == pytest.approx(paid["usd"])  # the lapsed results stay in the ledger
+    assert Path(local_resources["store"].root, "deliverables/lapse/lapse.mp4").exists()
+
+
+@pytest.mark.parametrize("model", [spec.id for spec in default_catalog().specs])
+def test_the_batch_estimate_of_each_model_is_what_the_emulator_billed(
+    instance, drops_root, local_resources, xai_emulator, batch_env, model
+):
+    write_campaign(drops_root, "priced", shots=2, manifest=BATCH + f"model: {model}\n")
+    add_campaign_partition(instance, "priced")
+    assert _run(instance, dict(local_resources, generator=xai_generator_for(xai_emulator)), "priced").success
+    billed = xai_emulator.stats["paid"]["by_model"][model]["usd"]
+    assert _metadata(instance)["estimate_usd"] == pytest.approx(billed) == pytest.approx(_batch_price(model, 2))
+
+
+def test_every_per_shot_key_is_carried_by_a_batch_request_or_refused_naming_campaign_shot_and_key():
+    uncarried = set(Shot.model_fields) - BATCH_CARRIES
+    for key in sorted(uncarried):  # a per-shot key added without a batch path is refused before paying
+        with pytest.raises(CampaignError, match=rf"campaign 'c'.*shot 'a'.*{key}"):
+            load_campaign("c", ["a.png"], f"mode: batch\nshots:\n  - {{image: a.png, {key}: x}}\n")
+    assert BATCH_CARRIES <= set(Shot.model_fields)
+    with pytest.raises(CampaignError, match="campaign 'c', file campaign.yaml: mode: "):
+        load_campaign("c", ["a.png"], "mode: overnight\n")
+
+
+def _cli_env(home: Path, emulator: XaiEmulator, **extra: str) -> dict:
+    (home / "dagster").mkdir(parents=True, exist_ok=True)
+    return dict(os.environ, MEDIA_PIPELINE_HOME=str(home), DAGSTER_HOME=str(home / "dagster"), TMPDIR=str(home),
+                XAI_API_KEY=TEST_API_KEY, XAI_API_HOST=emulator.api_host, XAI_USE_INSECURE_CHANNEL="1",
+                MEDIA_PIPELINE_BATCH_POLL_SECONDS="0.1", **extra)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_waiting_on_its_batch_is_resumed_without_a_new_batch(tmp_path, xai_emulator_factory):
+    emulator = xai_emulator_factory(batch_latency_seconds=8)
+    write_campaign(tmp_path / "drops", "overnight", shots=3, manifest=BATCH)
+    env = _cli_env(tmp_path, emulator, MEDIA_PIPELINE_BATCH_WAIT_SECONDS="120")
+    run = [sys.executable, "-m", "media_pipeline.cli", "run", "overnight", "--json"]
+    first = subprocess.Popen(run, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    batches = tmp_path / "store" / "batches" / "overnight"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and '"open"' not in "".join(p.read_text() for p in batches.glob("*.json")):
+        time.sleep(0.2)
+    time.sleep(0.5)  # waiting on the batch now
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    assert (emulator.count("CreateBatch", "OK"), emulator.count("AddBatchRequests", "OK")) == (1, 1)
+
+    second = subprocess.run(run, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    summary = json.loads(second.stdout)
+    assert [s["status"] for s in summary["shots"]] == ["generated"] * 3
+    assert summary["cost_usd"] == pytest.approx(_batch_price("grok-imagine-video-1.5", 3))
+    assert (emulator.count("CreateBatch"), emulator.count("AddBatchRequests")) == (1, 1)  # nothing new was sent
+    assert emulator.stats["paid"]["batch_requests"] == 3 and emulator.count("GenerateVideo") == 0
+    assert TEST_API_KEY not in second.stdout + second.stderr
