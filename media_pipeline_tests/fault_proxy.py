@@ -22,8 +22,15 @@ HOST = "127.0.0.1"
 class FaultProxy:
     """Forward ``127.0.0.1:<port>`` to ``upstream``; trip on the ``trip_on``-th request matching ``pattern``."""
 
-    def __init__(self, upstream: tuple[str, int], pattern: bytes, *, trip_on: int = 1, action: str = "hold",
-                 on_trip: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        upstream: tuple[str, int],
+        pattern: bytes,
+        *,
+        trip_on: int = 1,
+        action: str = "hold",
+        on_trip: Callable[[], None] | None = None,
+    ) -> None:
         self.upstream, self.pattern, self.trip_on, self.action = upstream, re.compile(pattern), trip_on, action
         self.on_trip = on_trip
         self.matches = 0

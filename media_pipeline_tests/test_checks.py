@@ -7,9 +7,23 @@ from media_pipeline.media.conform import ConformSpec, conformance_problems
 from media_pipeline.media.probe import MediaInfo
 from media_pipeline.records import Deliverable, GeneratedClips, ShotClip
 
-GOOD = MediaInfo(path="x.mp4", container="mp4", size_bytes=1, duration=2.0, video_codec="h264", width=854,
-                 height=480, fps=24.0, frame_count=48, pix_fmt="yuv420p", video_duration=2.0, audio_codec="aac",
-                 audio_rate=48000, audio_channels=2, audio_duration=2.0)
+GOOD = MediaInfo(
+    path="x.mp4",
+    container="mp4",
+    size_bytes=1,
+    duration=2.0,
+    video_codec="h264",
+    width=854,
+    height=480,
+    fps=24.0,
+    frame_count=48,
+    pix_fmt="yuv420p",
+    video_duration=2.0,
+    audio_codec="aac",
+    audio_rate=48000,
+    audio_channels=2,
+    audio_duration=2.0,
+)
 
 
 def test_a_conformant_file_has_no_problems_and_each_deviation_is_named():
@@ -23,8 +37,9 @@ def test_a_conformant_file_has_no_problems_and_each_deviation_is_named():
 
 
 def test_deliverable_check_fails_when_a_rendition_is_not_the_size_the_spec_asks_for():
-    result = deliverable_conformant({"16:9": (GOOD, ConformSpec(width=854, height=480)),
-                                     "9:16": (GOOD, ConformSpec(width=480, height=854))})
+    result = deliverable_conformant(
+        {"16:9": (GOOD, ConformSpec(width=854, height=480)), "9:16": (GOOD, ConformSpec(width=480, height=854))}
+    )
     assert not result.passed and "9:16: size (854, 480) != (480, 854)" in result.metadata["problems"].value
 
 
@@ -35,9 +50,16 @@ def test_first_frames_check_names_the_drifted_shots():
 
 
 def _record(**changes) -> Deliverable:
-    fields = dict(campaign="c", master_key="deliverables/c/v/1/c.mp4", renditions=[], version="1",
-                  poster_key="deliverables/c/v/1/c_poster.jpg", contact_sheet_key="deliverables/c/v/1/c_sheet.png",
-                  duration=2.0, sha256="0" * 64)
+    fields = dict(
+        campaign="c",
+        master_key="deliverables/c/v/1/c.mp4",
+        renditions=[],
+        version="1",
+        poster_key="deliverables/c/v/1/c_poster.jpg",
+        contact_sheet_key="deliverables/c/v/1/c_sheet.png",
+        duration=2.0,
+        sha256="0" * 64,
+    )
     return Deliverable(**(fields | changes))
 
 

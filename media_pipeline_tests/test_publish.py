@@ -47,20 +47,24 @@ def _files(folder: Path, label: str, names=("c.mp4", "c_poster.jpg", "c_contact_
 def _publish(store: MediaStore, files: list[Path], campaign: str = "c") -> Deliverable:
     with publishing(store, campaign) as upload:
         *renditions, poster, sheet = [upload.put(p) for p in files]
-        return upload.switch(Deliverable(
-            campaign=campaign, master_key=renditions[0], poster_key=poster, contact_sheet_key=sheet,
-            renditions=[DeliverableFile(aspect="16:9", key=k, width=2, height=2, duration=1) for k in renditions],
-            duration=1.0, sha256="0" * 64,
-        ))
+        return upload.switch(
+            Deliverable(
+                campaign=campaign,
+                master_key=renditions[0],
+                poster_key=poster,
+                contact_sheet_key=sheet,
+                renditions=[DeliverableFile(aspect="16:9", key=k, width=2, height=2, duration=1) for k in renditions],
+                duration=1.0,
+                sha256="0" * 64,
+            )
+        )
 
 
 def _versions(store: MediaStore) -> list[str]:
     return store.list_children("deliverables/c/v/")
 
 
-def test_a_set_is_visible_only_from_its_switch_and_versions_older_than_the_replaced_one_are_deleted(
-    store, tmp_path
-):
+def test_a_set_is_visible_only_from_its_switch_and_versions_older_than_the_replaced_one_are_deleted(store, tmp_path):
     assert current_deliverable(store, "c") is None
     first = _publish(store, _files(tmp_path / "one", "one"))
     assert current_deliverable(store, "c") == first
@@ -72,9 +76,14 @@ def test_a_set_is_visible_only_from_its_switch_and_versions_older_than_the_repla
         # uploaded but not switched: readers still see the first set, whole, under every name
         assert current_deliverable(store, "c") == first
         assert [store.get_bytes(f"deliverables/c/{n}") for n in ("c.mp4", "c_poster.jpg")] == [
-            b"one:c.mp4", b"one:c_poster.jpg"]
-        second = upload.switch(current_deliverable(store, "c").model_copy(update={
-            "master_key": keys[0], "renditions": [], "poster_key": keys[1], "contact_sheet_key": keys[2]}))
+            b"one:c.mp4",
+            b"one:c_poster.jpg",
+        ]
+        second = upload.switch(
+            current_deliverable(store, "c").model_copy(
+                update={"master_key": keys[0], "renditions": [], "poster_key": keys[1], "contact_sheet_key": keys[2]}
+            )
+        )
     assert current_deliverable(store, "c") == second and second.version > first.version
     assert store.get_bytes("deliverables/c/c_contact_sheet.png") == b"two:c_contact_sheet.png"
     assert _versions(store) == [first.version, second.version]  # the replaced set is kept for late readers
@@ -123,12 +132,19 @@ def test_the_stable_names_of_a_folder_store_switch_together_through_one_link(tmp
     assert (folder / "current").readlink() == Path(f"v/{second.version}")
     assert (folder / "c.mp4").read_bytes() == b"two:c.mp4"
     assert sorted(p.name for p in folder.iterdir()) == [
-        "c.mp4", "c_contact_sheet.png", "c_poster.jpg", "current", "current.json", "v"]
+        "c.mp4",
+        "c_contact_sheet.png",
+        "c_poster.jpg",
+        "current",
+        "current.json",
+        "v",
+    ]
 
 
 def _materialize(instance, resources, campaign):
-    return materialize(campaign_assets, resources=resources, partition_key=campaign, instance=instance,
-                       raise_on_error=False)
+    return materialize(
+        campaign_assets, resources=resources, partition_key=campaign, instance=instance, raise_on_error=False
+    )
 
 
 def _deliverable_metadata(instance) -> dict:
@@ -190,8 +206,16 @@ def test_of_two_publishes_at_once_the_later_started_wins_and_the_other_changes_n
     with pytest.raises(StoreError) as caught, publishing(store, "c") as slow:
         slow_keys = [slow.put(p) for p in _files(tmp_path / "slow", "slow")]
         later = _publish(store, _files(tmp_path / "later", "later"))  # started and switched meanwhile
-        slow.switch(first.model_copy(update={"master_key": slow_keys[0], "poster_key": slow_keys[1],
-                                             "contact_sheet_key": slow_keys[2], "renditions": []}))
+        slow.switch(
+            first.model_copy(
+                update={
+                    "master_key": slow_keys[0],
+                    "poster_key": slow_keys[1],
+                    "contact_sheet_key": slow_keys[2],
+                    "renditions": [],
+                }
+            )
+        )
     assert f"(version {later.version} stays current, whole): a publish that started later" in str(caught.value)
     assert current_deliverable(store, "c") == later
     assert store.get_bytes("deliverables/c/c.mp4") == b"later:c.mp4"

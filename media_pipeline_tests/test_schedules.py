@@ -29,8 +29,17 @@ def _publish(store: LocalMediaStore, campaign: str, tmp_path) -> None:
     master.write_bytes(b"video")
     with publishing(store, campaign) as upload:
         key = upload.put(master)
-        upload.switch(Deliverable(campaign=campaign, master_key=key, renditions=[], poster_key=key,
-                                  contact_sheet_key=key, duration=1.0, sha256="0" * 64))
+        upload.switch(
+            Deliverable(
+                campaign=campaign,
+                master_key=key,
+                renditions=[],
+                poster_key=key,
+                contact_sheet_key=key,
+                duration=1.0,
+                sha256="0" * 64,
+            )
+        )
 
 
 def _evaluate(instance, drops_root, store):

@@ -30,6 +30,7 @@ from media_pipeline.resources.io_manager import StoreRecordIOManager
 from media_pipeline.resources.publish import current_deliverable
 from media_pipeline.resources.s3_storage import S3MediaStore
 from media_pipeline.resources.storage import LocalMediaStore, MediaStore
+from media_pipeline.runner import cause_message
 
 from .builders import write_campaign
 from .conftest import add_campaign_partition
@@ -44,15 +45,14 @@ CAMPAIGN = "faulty"
 MANIFEST = "resolution: 480p\nduration: 1\ndeliverable: {transition: cut, renditions: ['16:9', '9:16']}\n"
 
 
-def _failure_text(result) -> str:
-    """Every message of the failed step's error chain (Dagster wraps the asset's own error)."""
-    messages = []
-    for event in result.get_step_failure_events():
-        error = event.event_specific_data.error
-        while error is not None:
-            messages.append(error.message)
-            error = error.cause
-    return "\n".join(messages)
+def _failure_text(result) -> tuple[str, str]:
+    """The error as ``media-pipeline run`` shows it, and the innermost cause in full (paths under TMPDIR kept)."""
+    (failure,) = result.get_step_failure_events()
+    error = failure.event_specific_data.error
+    shown = cause_message(error)
+    while error.cause is not None:
+        error = error.cause
+    return shown, error.message
 
 
 def _versions(store: MediaStore) -> list[str]:
@@ -78,9 +78,20 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield mount
         subprocess.run(["umount", "-l", str(mount)], check=False)
         return
-    holder = subprocess.Popen(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
-                               f"mount {' '.join(options)} && echo mounted && exec sleep 600"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    holder = subprocess.Popen(
+        [
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            f"mount {' '.join(options)} && echo mounted && exec sleep 600",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         if holder.stdout.readline().strip() != "mounted":
             pytest.skip("no size-limited filesystem: neither mount nor an unprivileged mount namespace allowed")
@@ -105,12 +116,17 @@ def test_a_full_store_keeps_the_previous_set_and_names_the_key_and_the_store(
     write_campaign(drops_root, CAMPAIGN, shots=2, manifest=MANIFEST)
     add_campaign_partition(instance, CAMPAIGN)
     store = LocalMediaStore(root=str(small_disk / "store"))
-    resources = {"store": store, "drops": LocalDropZone(root=str(drops_root)),
-                 "generator": xai_generator_for(xai_emulator), "records_io_manager": StoreRecordIOManager(store=store)}
+    resources = {
+        "store": store,
+        "drops": LocalDropZone(root=str(drops_root)),
+        "generator": xai_generator_for(xai_emulator),
+        "records_io_manager": StoreRecordIOManager(store=store),
+    }
 
     def run():
-        return materialize(campaign_assets, resources=resources, partition_key=CAMPAIGN, instance=instance,
-                           raise_on_error=False)
+        return materialize(
+            campaign_assets, resources=resources, partition_key=CAMPAIGN, instance=instance, raise_on_error=False
+        )
 
     assert run().success
     first = current_deliverable(store, CAMPAIGN)
@@ -121,8 +137,8 @@ def test_a_full_store_keeps_the_previous_set_and_names_the_key_and_the_store(
 
     full = run()
     assert not full.success
-    message = _failure_text(full)
-    assert f"campaign '{CAMPAIGN}': deliverable not published (version {first.version} stays current" in message
+    shown, message = _failure_text(full)
+    assert shown.startswith(f"campaign '{CAMPAIGN}': deliverable not published (version {first.version} stays")
     assert f"{store.uri(f'deliverables/{CAMPAIGN}/v')}/" in message and "No space left on device" in message
     assert ".part" not in message
     _assert_current_and_whole(store, first, tmp_path)
@@ -137,9 +153,16 @@ def test_a_full_store_keeps_the_previous_set_and_names_the_key_and_the_store(
 
 
 def _s3_env(server, endpoint: str, bucket: str, home: Path, emulator) -> dict[str, str]:
-    return dict(server.env(), AWS_ENDPOINT_URL=endpoint, MEDIA_PIPELINE_HOME=str(home),
-                MEDIA_PIPELINE_STORE=f"s3://{bucket}/store", MEDIA_PIPELINE_DROPS=str(home / "drops"),
-                XAI_API_KEY=TEST_API_KEY, XAI_API_HOST=emulator.api_host, XAI_USE_INSECURE_CHANNEL="1")
+    return dict(
+        server.env(),
+        AWS_ENDPOINT_URL=endpoint,
+        MEDIA_PIPELINE_HOME=str(home),
+        MEDIA_PIPELINE_STORE=f"s3://{bucket}/store",
+        MEDIA_PIPELINE_DROPS=str(home / "drops"),
+        XAI_API_KEY=TEST_API_KEY,
+        XAI_API_HOST=emulator.api_host,
+        XAI_USE_INSECURE_CHANNEL="1",
+    )
 
 
 def _run_in_process(env: dict[str, str], instance, monkeypatch):
@@ -147,8 +170,11 @@ def _run_in_process(env: dict[str, str], instance, monkeypatch):
         monkeypatch.setenv(name, value)
     if not instance.has_dynamic_partition("campaigns", CAMPAIGN):
         instance.add_dynamic_partitions("campaigns", [CAMPAIGN])
-    return build_defs(env).resolve_job_def("campaign_job").execute_in_process(
-        partition_key=CAMPAIGN, instance=instance, raise_on_error=False)
+    return (
+        build_defs(env)
+        .resolve_job_def("campaign_job")
+        .execute_in_process(partition_key=CAMPAIGN, instance=instance, raise_on_error=False)
+    )
 
 
 def _put_into_version(bucket: str) -> bytes:
@@ -156,16 +182,13 @@ def _put_into_version(bucket: str) -> bytes:
     return rf"PUT /{bucket}/store/deliverables/{CAMPAIGN}/v/[^ ]+ HTTP".encode()
 
 
-def test_the_store_going_down_while_publishing_keeps_the_previous_set(
-    instance, tmp_path, xai_emulator, monkeypatch
-):
+def test_the_store_going_down_while_publishing_keeps_the_previous_set(instance, tmp_path, xai_emulator, monkeypatch):
     workdir = tmp_path / "seaweed"
     server = start_seaweed(workdir)
     bucket = server.make_bucket()
     write_campaign(tmp_path / "home" / "drops", CAMPAIGN, shots=2, manifest=MANIFEST)
     host, port = server.endpoint_url.removeprefix("http://").split(":")
-    proxy = FaultProxy((host, int(port)), _put_into_version(bucket), trip_on=10**6, action="down",
-                       on_trip=server.stop)
+    proxy = FaultProxy((host, int(port)), _put_into_version(bucket), trip_on=10**6, action="down", on_trip=server.stop)
     try:
         env = _s3_env(server, proxy.endpoint_url, bucket, tmp_path / "home", xai_emulator)
         assert _run_in_process(env, instance, monkeypatch).success
@@ -175,8 +198,11 @@ def test_the_store_going_down_while_publishing_keeps_the_previous_set(
 
         down = _run_in_process(env, instance, monkeypatch)
         assert not down.success and proxy.tripped.is_set()
-        message = _failure_text(down)
-        assert f"campaign '{CAMPAIGN}': deliverable not published (version {first.version} stays current" in message
+        shown, message = _failure_text(down)
+        assert shown.startswith(
+            f"campaign '{CAMPAIGN}': deliverable not published (version {first.version} stays current, whole): "
+            f"s3://{bucket}/store/deliverables/{CAMPAIGN}/v/"
+        )
         assert f"s3://{bucket}/store/deliverables/{CAMPAIGN}/v/" in message
         assert "cannot reach the S3 endpoint" in message and server.secret_key not in message
     finally:
@@ -203,8 +229,7 @@ def test_the_store_going_down_while_publishing_keeps_the_previous_set(
 
 def _cli(env: dict[str, str], **popen) -> subprocess.Popen:
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([sys.executable, "-m", "media_pipeline.cli", "run", CAMPAIGN, "--json"], env=env,
-                            **popen)
+    return subprocess.Popen([sys.executable, "-m", "media_pipeline.cli", "run", CAMPAIGN, "--json"], env=env, **popen)
 
 
 def _cli_run(env: dict[str, str]) -> dict:
@@ -231,8 +256,15 @@ def test_kill_during_assembly_leaves_the_previous_set_and_the_rerun_publishes_a_
     write_campaign(home / "drops", CAMPAIGN, shots=2, manifest=MANIFEST)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    env = dict(os.environ, MEDIA_PIPELINE_HOME=str(home), DAGSTER_HOME=str(home / "dagster"), TMPDIR=str(scratch),
-               XAI_API_KEY=TEST_API_KEY, XAI_API_HOST=xai_emulator.api_host, XAI_USE_INSECURE_CHANNEL="1")
+    env = dict(
+        os.environ,
+        MEDIA_PIPELINE_HOME=str(home),
+        DAGSTER_HOME=str(home / "dagster"),
+        TMPDIR=str(scratch),
+        XAI_API_KEY=TEST_API_KEY,
+        XAI_API_HOST=xai_emulator.api_host,
+        XAI_USE_INSECURE_CHANNEL="1",
+    )
     for name in ("MEDIA_PIPELINE_STORE", "MEDIA_PIPELINE_DROPS", "AWS_ENDPOINT_URL"):
         env.pop(name, None)
     store = LocalMediaStore(root=str(home / "store"))
@@ -261,8 +293,12 @@ def test_kill_during_publish_leaves_the_previous_set_and_the_rerun_publishes_a_w
     host, port = s3_env.endpoint_url.removeprefix("http://").split(":")
     proxy = FaultProxy((host, int(port)), _put_into_version(bucket), trip_on=10**6, action="hold")
     try:
-        env = dict(os.environ, **_s3_env(s3_env, proxy.endpoint_url, bucket, home, xai_emulator),
-                   DAGSTER_HOME=str(home / "dagster"), TMPDIR=str(tmp_path))
+        env = dict(
+            os.environ,
+            **_s3_env(s3_env, proxy.endpoint_url, bucket, home, xai_emulator),
+            DAGSTER_HOME=str(home / "dagster"),
+            TMPDIR=str(tmp_path),
+        )
         store = S3MediaStore(bucket=bucket, prefix="store")
         assert _run_in_process(env, instance, monkeypatch).success
         first = current_deliverable(store, CAMPAIGN)
