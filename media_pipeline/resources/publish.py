@@ -106,7 +106,7 @@ class SetUpload:
             return f"version {self.version} is current"
         if self.replaces is None:
             return "no set was published before, so none is visible"
-        return f"version {self.replaces.version or '(unversioned)'} stays current, whole"
+        return f"version {self.replaces.version} stays current, whole"
 
 
 def _current_version(upload: SetUpload) -> str:
