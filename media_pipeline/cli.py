@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -112,6 +113,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_summary(RunSummary(campaign=args.campaign, status="failure", error=str(exc)), as_json=True)
         else:
             print(exc, file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: its traceback for us, and still the one JSON object promised to scripts
+        if not getattr(args, "json", False):
+            raise
+        traceback.print_exc()
+        error = f"internal error: {type(exc).__name__}: {exc}"
+        _print_summary(RunSummary(campaign=args.campaign, status="failure", error=error), as_json=True)
         return 1
 
 

@@ -26,6 +26,7 @@ from .resources.drops import DropZone
 from .resources.io_manager import read_record, record_key
 from .resources.publish import current_deliverable, stable_key
 from .resources.storage import MediaStore, StoreError
+from .settings import ConfigurationError
 
 
 class ShotSummary(BaseModel):
@@ -56,7 +57,13 @@ class RunSummary(BaseModel):
 def instance_from_env(home: Path) -> DagsterInstance:
     """The instance at ``DAGSTER_HOME`` (default: under the pipeline's home), with run monitoring configured
     when its folder is new (see ``housekeeping``)."""
-    os.environ["DAGSTER_HOME"] = str(ensure_dagster_home(Path(os.environ.get("DAGSTER_HOME") or home / "dagster_home")))
+    folder = Path(os.environ.get("DAGSTER_HOME") or home / "dagster_home")
+    try:
+        os.environ["DAGSTER_HOME"] = str(ensure_dagster_home(folder))
+    except OSError as exc:
+        raise ConfigurationError(
+            f"DAGSTER_HOME={str(folder)!r}: cannot hold the Dagster instance ({exc.strerror})"
+        ) from None
     return DagsterInstance.get()
 
 
@@ -70,7 +77,8 @@ def _campaign_job(
     it there and goes on.
     """
     check_campaign_id(campaign)
-    _store(defs, pipeline).exists(record_key("source_images", campaign))  # credentials refused: a StoreError now, not mid-run
+    # a store that refuses our credentials: a StoreError now, not mid-run after retries
+    _store(defs, pipeline).exists(record_key("source_images", campaign))
     drops: DropZone = defs.resources[pipeline.resource_key("drops")]
     files = drops.list_files(campaign)
     if not files:

@@ -271,6 +271,7 @@ ENV_CASES = [
     ({"MEDIA_PIPELINE_SETTLE_SECONDS": "soon"}, "MEDIA_PIPELINE_SETTLE_SECONDS='soon'"),
     ({"MEDIA_PIPELINE_GENERATOR": "xai", "XAI_API_KEY": "k", "XAI_USE_INSECURE_CHANNEL": "maybe"},
      "XAI_USE_INSECURE_CHANNEL='maybe'"),
+    ({"DAGSTER_HOME": "{home}/drops/baseline/shot_1.png"}, "cannot hold the Dagster instance (File exists)"),
 ]  # fmt: skip
 
 
@@ -279,7 +280,8 @@ ENV_CASES = [
                                                                    enumerate(ENV_CASES)])  # fmt: skip
 def test_a_bad_setting_is_a_clean_exit_1_naming_the_variable(corpus, settings, expected):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEDIA_PIPELINE_", "XAI_"))}
-    env |= {"MEDIA_PIPELINE_HOME": str(corpus.home), "DAGSTER_HOME": str(corpus.home / "dagster"), **settings}
+    env |= {"MEDIA_PIPELINE_HOME": str(corpus.home), "DAGSTER_HOME": str(corpus.home / "dagster")}
+    env |= {name: value.format(home=corpus.home) for name, value in settings.items()}
     done = subprocess.run([sys.executable, "-m", "media_pipeline.cli", "run", "baseline", "--json"], env=env,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
