@@ -156,7 +156,8 @@ def _deliverable_metadata(instance) -> dict:
 def test_on_failed_shots_skip_delivers_the_good_shots_and_a_warning_names_the_missing_one(
     instance, local_resources, drops_root
 ):
-    folder = write_campaign(drops_root, "partial", shots=3, manifest=CUT_MANIFEST + "on_failed_shots: skip\n")
+    skip = "resolution: 480p\nduration: 1\non_failed_shots: skip\ndeliverable: {poster: {shot: shot_2, at: 0.5}}\n"
+    folder = write_campaign(drops_root, "partial", shots=3, manifest=skip)  # the poster's shot will be missing
     (folder / "shot_2.png").write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
     add_campaign_partition(instance, "partial")
     result = _materialize(instance, local_resources, "partial")

@@ -70,7 +70,7 @@ def _thumbnail(path: Path, width: int = 320) -> MetadataValue:
 
 @campaign_asset(
     kinds={"ffmpeg"},
-    code_version="1",
+    code_version="2",  # 2: published as whole sets (version folder + pointer)
     check_specs=[DELIVERABLE_CONFORMANT, DELIVERABLE_COMPLETE],
 )
 def deliverable(
