@@ -24,7 +24,7 @@ from media_pipeline.emulator.server import XaiEmulator
 from media_pipeline.media.probe import probe
 from media_pipeline.partitions import Pipeline
 from media_pipeline.resources.xai.batch_journal import read_batches
-from media_pipeline.resources.xai.catalog import default_catalog
+from media_pipeline.resources.xai.catalog import MODELS_ENV, catalog_from_env, default_catalog
 
 from .builders import write_campaign
 from .conftest import add_campaign_partition
@@ -56,7 +56,7 @@ def _metadata(instance: DagsterInstance) -> dict:
     return {k: v.value for k, v in event.asset_materialization.metadata.items()}
 
 
-def _batch_price(model: str, shots: int) -> float:
+def _batch_price(model: str, shots: int = 3) -> float:
     spec = default_catalog().get(model)
     return shots * spec.price_usd(duration=1, resolution="480p", input_images=1, batch=True)
 
@@ -75,7 +75,7 @@ def test_a_batch_campaign_is_delivered_with_its_chain_in_a_second_wave(
     paid = xai_emulator.stats["paid"]
     assert paid["batch_requests"] == 3 and paid["submits"] == 0
     meta = _metadata(instance)
-    assert meta["xai.cost_usd"] == pytest.approx(paid["usd"]) == pytest.approx(_batch_price("grok-imagine-video-1.5", 3))
+    assert meta["xai.cost_usd"] == pytest.approx(paid["usd"]) == pytest.approx(_batch_price("grok-imagine-video-1.5"))
     assert meta["estimate_usd"] == pytest.approx(paid["usd"])
     assert meta["clips.generated"] == 3 and meta["xai.submits"] == 3
     store = Path(local_resources["store"].root)
@@ -153,15 +153,27 @@ def test_a_result_whose_url_lapsed_goes_out_again_in_a_new_batch_counted_and_cos
     assert Path(local_resources["store"].root, "deliverables/lapse/lapse.mp4").exists()
 
 
+PRICES = {  # distinct prices and batch factors per model, for the pipeline and the emulator alike
+    "grok-imagine-video": {"usd_per_second": {"480p": 0.05, "720p": 0.07}, "batch_price_factor": 0.6},
+    "grok-imagine-video-1.5-lite": {"usd_per_second": {"480p": 0.03, "720p": 0.05, "1080p": 0.1},
+                                    "batch_price_factor": 0.4},
+}  # fmt: skip
+
+
 @pytest.mark.parametrize("model", [spec.id for spec in default_catalog().specs])
 def test_the_batch_estimate_of_each_model_is_what_the_emulator_billed(
-    instance, drops_root, local_resources, xai_emulator, batch_env, model
+    instance, drops_root, local_resources, xai_emulator_factory, batch_env, monkeypatch, model
 ):
+    monkeypatch.setenv(MODELS_ENV, json.dumps(PRICES))
+    catalog = catalog_from_env(os.environ)
+    emulator = xai_emulator_factory(catalog=catalog)
     write_campaign(drops_root, "priced", shots=2, manifest=BATCH + f"model: {model}\n")
     add_campaign_partition(instance, "priced")
-    assert _run(instance, dict(local_resources, generator=xai_generator_for(xai_emulator)), "priced").success
-    billed = xai_emulator.stats["paid"]["by_model"][model]["usd"]
-    assert _metadata(instance)["estimate_usd"] == pytest.approx(billed) == pytest.approx(_batch_price(model, 2))
+    assert _run(instance, dict(local_resources, generator=xai_generator_for(emulator)), "priced").success
+    billed = emulator.stats["paid"]["by_model"][model]["usd"]
+    expected = 2 * catalog.get(model).price_usd(duration=1, resolution="480p", batch=True)
+    assert _metadata(instance)["estimate_usd"] == pytest.approx(billed) == pytest.approx(expected)
+    assert _metadata(instance)["xai.cost_usd"] == pytest.approx(billed)
 
 
 def test_every_per_shot_key_is_carried_by_a_batch_request_or_refused_naming_campaign_shot_and_key():
@@ -201,7 +213,7 @@ def test_a_run_killed_while_waiting_on_its_batch_is_resumed_without_a_new_batch(
     assert second.returncode == 0, second.stderr[-3000:]
     summary = json.loads(second.stdout)
     assert [s["status"] for s in summary["shots"]] == ["generated"] * 3
-    assert summary["cost_usd"] == pytest.approx(_batch_price("grok-imagine-video-1.5", 3))
+    assert summary["cost_usd"] == pytest.approx(_batch_price("grok-imagine-video-1.5"))
     assert (emulator.count("CreateBatch"), emulator.count("AddBatchRequests")) == (1, 1)  # nothing new was sent
     assert emulator.stats["paid"]["batch_requests"] == 3 and emulator.count("GenerateVideo") == 0
     assert TEST_API_KEY not in second.stdout + second.stderr
