@@ -33,6 +33,7 @@ from ..settings import number
 from .clip_plan import ClipPlanner, lanes
 
 WAIT_ENV, POLL_ENV = "MEDIA_PIPELINE_BATCH_WAIT_SECONDS", "MEDIA_PIPELINE_BATCH_POLL_SECONDS"
+BATCH_QUEUE_SECONDS = 25 * 3600  # a batched request may start up to a day later: its image URLs must outlive that
 
 
 @dataclass
@@ -166,7 +167,7 @@ class BatchStep:
                 continue
             if claim is not None:
                 claims.append(claim)
-                ready.append(self.planner.with_urls(request))
+                ready.append(self.planner.with_urls(request, BATCH_QUEUE_SECONDS))
         error: str | None = "the batch could not be submitted"
         try:
             self.journal = read_batches(self.store, self.campaign)  # another run may have sent some meanwhile

@@ -129,7 +129,7 @@ class ClipPlanner:
             self._requests[(shot.shot_id, source.key)] = request
         return request
 
-    def with_urls(self, request: ClipRequest) -> ClipRequest:
+    def with_urls(self, request: ClipRequest, needed_seconds: float = QUEUE_SECONDS) -> ClipRequest:
         """``request`` ready to submit: URLs for its images, fresh enough to outlive the queue.
 
         Made only for shots that are generated, so cached shots cost no signing or encoding.
@@ -138,8 +138,8 @@ class ClipPlanner:
             hosted = {h.key: h for h in [*self.hosted.images.values(), *self._frames.values()]}
         last = request.last_frame_key
         return request.model_copy(update={
-            "image_url": image_url(self.store, hosted[request.image_key], QUEUE_SECONDS),
-            "last_frame_url": image_url(self.store, hosted[last], QUEUE_SECONDS) if last else None,
+            "image_url": image_url(self.store, hosted[request.image_key], needed_seconds),
+            "last_frame_url": image_url(self.store, hosted[last], needed_seconds) if last else None,
         })
 
     def is_cached(self, cache_key_: str) -> bool:
