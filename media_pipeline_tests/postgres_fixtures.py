@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
+import psycopg2
 import pytest
 
 from .servers import free_port
@@ -99,22 +99,28 @@ class PostgresServer:
             cwd=self.workdir, env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"}, **user,
         )  # fmt: skip
 
-    def connect(self, database: str = "postgres") -> psycopg.Connection:
-        return psycopg.connect(
-            host=HOST, port=self.port, user=SUPERUSER, password=self.password, dbname=database, autocommit=True
+    def _execute(self, sql: str, database: str = "postgres") -> tuple | None:
+        """Run one statement outside a transaction (CREATE DATABASE needs that); its first row, if any."""
+        connection = psycopg2.connect(
+            host=HOST, port=self.port, user=SUPERUSER, password=self.password, dbname=database
         )
+        try:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+                return cursor.fetchone() if cursor.description else None
+        finally:
+            connection.close()
 
     def create_database(self, name: str | None = None) -> str:
         """A new, empty database (a fresh unique name by default); returns its name."""
         name = name or f"test_{uuid.uuid4().hex[:12]}"
-        with self.connect() as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
+        self._execute(f'CREATE DATABASE "{name}"')
         return name
 
     def database_bytes(self, name: str) -> int:
         """``pg_database_size`` of one database."""
-        with self.connect(name) as connection:
-            return int(connection.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+        return int(self._execute("SELECT pg_database_size(current_database())", name)[0])
 
     def env(self, database: str) -> dict[str, str]:
         """The ``DAGSTER_PG_*`` variables deploy/dagster.yaml reads, pointing at ``database``."""

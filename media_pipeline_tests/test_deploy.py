@@ -144,4 +144,3 @@ def test_every_variable_and_secret_of_the_deploy_files_is_documented_in_the_read
     assert not {name for name in names if f"`{name}`" not in section}
     for secret in ("dagster-postgresql-secret", "media-pipeline-xai", "media-pipeline-aws"):
         assert secret in section
-
