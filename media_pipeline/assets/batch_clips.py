@@ -67,6 +67,8 @@ class BatchStep:
         self.collected: dict[str, BatchedClip] = {}  # by cache key: results taken in this run
         self.second_chances: set[str] = set()  # cache keys already sent again in this run
         self.sent: set[str] = set()  # batch request ids created in this run (paid in this run)
+        self.good: dict[str, ShotClip] = {}  # by cache key: clips found good in the store in this step
+        self.healed: set[str] = set()  # cache keys whose stored clip did not decode and was removed
 
     def run(self) -> BatchRound:
         deadline = time.monotonic() + self.wait_seconds
@@ -112,7 +114,7 @@ class BatchStep:
         request: ClipRequest | None = None
         try:
             request = self.planner.request(shot, self.planner.source(shot, previous))
-            clip, healed = self.from_store(request)
+            clip, healed = self.stored(request)
         except ShotFailed as exc:
             found.clips.append(ShotClip(shot=shot.shot_id, status="failed", error=str(exc)))
             return None
@@ -141,6 +143,19 @@ class BatchStep:
         found.to_send.setdefault(request.cache_key, request)
         found.waiting[shot.shot_id] = "to be sent in a batch"
         return None
+
+    def stored(self, request: ClipRequest) -> tuple[ShotClip | None, bool]:
+        """``from_store`` once per clip and step (a clip found good is not fetched and decoded every round); the
+        flag says the clip was found broken and removed in this step (``healed`` once made again)."""
+        key = request.cache_key
+        if key not in self.good:
+            clip, healed = self.from_store(request)
+            if healed:
+                self.healed.add(key)
+            if clip is None:
+                return None, key in self.healed
+            self.good[key] = clip
+        return self.good[key].model_copy(), key in self.healed
 
     @staticmethod
     def described(clip: ShotClip, request: ClipRequest, healed: bool) -> ShotClip:
