@@ -36,10 +36,15 @@ def with_resource_keys(fn: Callable[..., Any], pipeline: Pipeline) -> Callable[.
     def call(*args: Any, **kwargs: Any) -> Any:
         return fn(*args, **{renamed.get(name, name): value for name, value in kwargs.items()})
 
+    hints = typing.get_type_hints(fn)  # evaluated here: string annotations name types of fn's module, not this one
     call.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[p.replace(name=keys.get(p.name, p.name)) for p in signature.parameters.values()]
+        parameters=[
+            p.replace(name=keys.get(p.name, p.name), annotation=hints.get(p.name, p.annotation))
+            for p in signature.parameters.values()
+        ],
+        return_annotation=hints.get("return", signature.return_annotation),
     )
-    call.__annotations__ = {keys.get(name, name): hint for name, hint in typing.get_type_hints(fn).items()}
+    call.__annotations__ = {keys.get(name, name): hint for name, hint in hints.items()}
     return call
 
 
