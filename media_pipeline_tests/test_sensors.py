@@ -76,3 +76,11 @@ def test_invalid_campaign_folders_are_skipped_and_the_others_go_on(instance, dro
     result = _tick(instance, drops_root)
     assert [r.partition_key for r in result.run_requests] == ["good"]
     assert "Bad Name" in result.cursor
+
+
+def test_a_folder_whose_name_only_starts_like_a_campaign_id_is_skipped(instance, drops_root):
+    _age(write_campaign(drops_root, "spring\n"), 120)
+    _age(write_campaign(drops_root, "good"), 120)
+    result = _tick(instance, drops_root)
+    assert [r.partition_key for r in result.run_requests] == ["good"]
+    assert instance.get_dynamic_partitions("campaigns") == ["good"]
