@@ -5,12 +5,21 @@ process per step only adds start-up time. A deployment that wants steps isolated
 (``multiprocess_executor``, dagster-k8s's ``k8s_job_executor``).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from dagster import AssetSelection, ExecutorDefinition, define_asset_job, in_process_executor
 
 from .partitions import Pipeline
 
+if TYPE_CHECKING:  # what define_asset_job returns; dagster does not export the name
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-def build_campaign_job(pipeline: Pipeline, executor: ExecutorDefinition | None = in_process_executor):
+
+def build_campaign_job(
+    pipeline: Pipeline, executor: ExecutorDefinition | None = in_process_executor
+) -> UnresolvedAssetJobDefinition:
     """``<name>_campaign_job`` over the pipeline's four assets and their checks; ``executor=None`` leaves the
     choice to the code location's default executor."""
     return define_asset_job(
