@@ -62,24 +62,27 @@ class Output:
 
 
 def clip_video(source: Source, spec: ConformSpec, first: int, end: int) -> Any:
-    """Frames ``[first, end)`` of a clip at ``spec``. A copyable clip is seeked to ``first`` (it is constant rate
-    at the spec's rate, so time and frame agree) and not rescaled; any other is conformed from its start."""
-    frames = source_frames(source.info, spec)
-    if source.copyable:
-        seek = max(0.0, (first - 0.5) / spec.fps)  # half a frame early: never miss frame ``first``
-        stream = (
-            ffmpeg.input(str(source.path), ss=f"{seek:.6f}").video if first else ffmpeg.input(str(source.path)).video
-        )
-        return (
-            stream.filter("setpts", "PTS-STARTPTS")
-            .filter("fps", str(spec.fps))
-            .filter("trim", end_frame=end - first)
-            .filter("setpts", "PTS-STARTPTS")
-        )
-    chain = conform_video(ffmpeg.input(str(source.path)).video, spec, frames)
-    if first == 0 and end == frames:
-        return chain
-    return chain.filter("trim", start_frame=first, end_frame=end).filter("setpts", "PTS-STARTPTS")
+    """Frames ``[first, end)`` of a clip at ``spec``. A copyable clip is constant rate at the spec's rate, so time
+    and frame agree: it is seeked, not rescaled. Seeking to one of its keyframes decodes nothing before it; any
+    other frame is reached by decoding from the keyframe before. A clip that is not copyable is conformed from
+    its start."""
+    if not source.copyable:
+        chain = conform_video(ffmpeg.input(str(source.path)).video, spec, source_frames(source.info, spec))
+        if first == 0:
+            return chain.filter("trim", end_frame=end)
+        return chain.filter("trim", start_frame=first, end_frame=end).filter("setpts", "PTS-STARTPTS")
+    if first == 0:
+        stream = ffmpeg.input(str(source.path))
+    elif first in source.info.keyframe_frames(float(spec.fps)):  # just after it: the seek lands on it
+        stream = ffmpeg.input(str(source.path), ss=f"{float((first + 0.25) / spec.fps):.6f}", noaccurate_seek=None)
+    else:  # half a frame early: frame ``first`` is the first one kept
+        stream = ffmpeg.input(str(source.path), ss=f"{float((first - 0.5) / spec.fps):.6f}")
+    return (
+        stream.video.filter("setpts", "PTS-STARTPTS")
+        .filter("fps", str(spec.fps))
+        .filter("trim", end_frame=end - first)
+        .filter("setpts", "PTS-STARTPTS")
+    )
 
 
 def window_video(window: Window, timeline: Timeline, sources: list[Source], spec: ConformSpec, kind: str) -> Any:
