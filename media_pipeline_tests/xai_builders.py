@@ -66,6 +66,9 @@ def xai_generator_for(emulator: XaiEmulator, **changes: Any) -> XaiVideoGenerato
         "max_retries": 40,
         "backoff_base_seconds": 0.02,
         "backoff_cap_seconds": 0.2,
+        # the API's rate and latency are test_pacing's subject; elsewhere bursts and quick polls as before
+        "rps": 1000.0,
+        "first_poll_seconds": 0.05,
     }
     fields.update(changes)
     return XaiVideoGenerator(**fields)

@@ -13,6 +13,7 @@ log line or file.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import threading
@@ -32,6 +33,8 @@ from .claims import ClaimFailed, acquire
 from .downloads import describe_url
 from .generator import ClipOutcome, ClipRequest, GeneratorStopped, ShotFailed, VideoGenerator
 from .storage import MediaStore
+from .xai.catalog import ModelCatalog, UnknownModel, catalog_from_env
+from .xai.pacing import Pacer, PollSchedule, budget_name, pacing_url
 from .xai_api import MAX_IMAGE_BYTES, MAX_MESSAGE_BYTES, MAX_PROMPT_CHARS, PRICE_PER_IMAGE_USD, PRICE_PER_SECOND_USD
 from .xai_shot import Gone, ShotRun, Tally
 
@@ -67,10 +70,25 @@ class XaiVideoGenerator(VideoGenerator):
     claim_lease_seconds: float = Field(
         default=120, gt=0, description="How long a clip's claim outlives its holder's last heartbeat."
     )
+    rps: float | None = Field(
+        default=None, gt=0, description="Requests per second per model (MEDIA_PIPELINE_XAI_RPS); None: the catalog's."
+    )
+    pace_polls: bool = Field(default=True, description="Polls spend the model's request budget too.")
+    pacing_url: str = Field(
+        default="", description="Where the shared budgets live (sqlite:///path, postgresql://...); '': the instance's."
+    )
+    pacing_margin_ms: int = Field(default=50, ge=0, description="Added to the API's rate window, for transit.")
+    first_poll_seconds: float | None = Field(
+        default=None, ge=0, description="Seconds before a clip's first poll; None: learnt (PollSchedule)."
+    )
 
     _client: Client | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _stopped: str | None = PrivateAttr(default=None)
+    _pacer: Pacer | None = PrivateAttr(default=None)
+    _instance_pacing_url: str = PrivateAttr(default="")
+    _schedules: dict[str, PollSchedule] = PrivateAttr(default_factory=dict)
+    _catalog: ModelCatalog | None = PrivateAttr(default=None)
 
     @property
     def kind(self) -> str:
@@ -86,16 +104,24 @@ class XaiVideoGenerator(VideoGenerator):
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """Keep the budgets beside the run's instance (its PostgreSQL, or a SQLite file in its folder)."""
+        if context.instance is not None:
+            self._instance_pacing_url = pacing_url(os.environ, context.instance)
+
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         """Close the gRPC channel."""
         self.close()
 
     def close(self) -> None:
-        """Close the client's channel (a later call builds a new one)."""
+        """Close the client's channel and the pacing backend (a later call opens new ones)."""
         with self._lock:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+            if self._pacer is not None:
+                self._pacer.close()
+                self._pacer = None
 
     def client(self) -> Client:
         """The one client (and gRPC channel) all threads share, built on first use: an unused resource is free."""
@@ -158,6 +184,39 @@ class XaiVideoGenerator(VideoGenerator):
                     self.claim_lease_seconds,
                 )
 
+    # -- pacing ---------------------------------------------------------------------------------------------
+
+    def catalog(self) -> ModelCatalog:
+        """The model catalog (``MEDIA_PIPELINE_XAI_MODELS`` applied), read once."""
+        if self._catalog is None:
+            self._catalog = catalog_from_env(os.environ)
+        return self._catalog
+
+    def pace(self, model: str, method: str) -> None:
+        """Wait for a slot of ``model``'s request budget, shared with every run on the instance (a poll only when
+        ``pace_polls``)."""
+        if method != "GenerateVideo" and not self.pace_polls:
+            return
+        spec = self.catalog().get(model)
+        with self._lock:
+            if self._pacer is None:
+                url = self.pacing_url or self._instance_pacing_url or pacing_url(os.environ)
+                self._pacer = Pacer(url, margin_ms=self.pacing_margin_ms)
+            pacer = self._pacer
+        pacer.take(budget_name(self.api_host, self.api_key, spec.id, "requests"), self.rps or spec.rps)
+
+    def poll_schedule(self, model: str) -> PollSchedule:
+        """When to poll ``model``'s requests, learnt across this process's shots."""
+        spec = self.catalog().get(model)
+        with self._lock:
+            if spec.id not in self._schedules:
+                self._schedules[spec.id] = PollSchedule(
+                    spec.seconds_per_video_second,
+                    min_interval=self.poll_interval_seconds,
+                    fixed_first=self.first_poll_seconds,
+                )
+            return self._schedules[spec.id]
+
     # -- API calls ------------------------------------------------------------------------------------------
 
     def call(
@@ -169,15 +228,20 @@ class XaiVideoGenerator(VideoGenerator):
         *,
         on_error: Callable[[grpc.StatusCode | None], None] | None = None,
         not_found_is_gone: bool = False,
+        model: str | None = None,
     ) -> T:
         """Make one API call with back-off on the retryable codes; map the rest to our exceptions.
 
-        ``on_error`` sees the code of every failed attempt (the submit uses it to keep ambiguous ones in the
-        ledger); ``Gone`` for NOT_FOUND when ``not_found_is_gone``.
+        Each attempt first waits for ``model``'s request budget (``pace``). ``on_error`` sees the code of every
+        failed attempt (the submit uses it to keep ambiguous ones in the ledger); ``Gone`` for NOT_FOUND when
+        ``not_found_is_gone``.
         """
         attempt = 0
         while True:
             self._check_running()
+            if model is not None:
+                self.pace(model, method)
+                self._check_running()
             tally.api_calls += 1
             try:
                 return fn()
@@ -240,6 +304,10 @@ class XaiVideoGenerator(VideoGenerator):
     def _validate(self, request: ClipRequest) -> None:
         """Reject what the API would reject, before paying anything: ``ShotFailed`` naming the shot."""
         problems: list[str] = []
+        try:
+            self.catalog().get(request.model)
+        except UnknownModel as exc:
+            problems.append(str(exc))
         if not 1 <= request.duration <= 15:
             problems.append(f"duration {request.duration} s is outside 1-15 s")
         if request.resolution not in VideoResolutionMap or request.resolution not in self.price_per_second_usd:

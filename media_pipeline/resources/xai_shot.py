@@ -188,7 +188,7 @@ class ShotRun:
                 attempt[0] = None
 
         try:
-            reply = self.g.call(self.where, tally, "GenerateVideo", start, on_error=on_error)
+            reply = self.g.call(self.where, tally, "GenerateVideo", start, on_error=on_error, model=request.model)
         except BaseException as exc:
             if attempt[0] is not None:  # refused outright: it cost nothing
                 ledger.discard(self.store, attempt[0])
@@ -213,15 +213,17 @@ class ShotRun:
         return self._save(entry, status="submitted", request_id=request_id)
 
     def _wait(self, request_id: str, *, resumed: bool) -> video_pb2.GetDeferredVideoResponse:
-        """Poll until the request is no longer PENDING; ``ShotFailed`` past ``timeout_seconds``.
+        """Poll until the request is no longer PENDING, on the model's ``PollSchedule``; ``ShotFailed`` past
+        ``timeout_seconds``.
 
         A journaled (``resumed``) request is polled at once, and ``Gone`` if the API no longer knows it.
         """
         client = self.g.client()
-        interval = self.g.poll_interval_seconds
+        schedule = self.g.poll_schedule(self.request.model)
+        submitted = time.monotonic()
         deadline = self.started + self.g.timeout_seconds
         if not resumed:
-            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            time.sleep(min(schedule.first_poll(self.request.duration), max(0.0, deadline - time.monotonic())))
         while True:
             reply = self.g.call(
                 self.where,
@@ -229,8 +231,12 @@ class ShotRun:
                 "GetDeferredVideo",
                 lambda: client.video.get(request_id),
                 not_found_is_gone=resumed,
+                model=self.request.model,
             )
+            age = time.monotonic() - submitted
             if reply.status not in (deferred_pb2.PENDING, deferred_pb2.INVALID_DEFERRED_STATUS):
+                if not resumed:
+                    schedule.finished(age)
                 return reply
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -238,7 +244,7 @@ class ShotRun:
                     f"{self.where}: xAI request {request_id} still pending after {self.g.timeout_seconds:.0f} s; "
                     "it stays journaled: the next run resumes it at no cost"
                 )
-            time.sleep(min(interval, remaining))
+            time.sleep(min(schedule.next_poll(age), remaining))
 
     def _settle(self, entry: JournalEntry, reply: video_pb2.GetDeferredVideoResponse) -> JournalEntry:
         """Record a finished request: DONE becomes ``ready`` (URL, its expiry, cost); FAILED raises; EXPIRED is

@@ -47,6 +47,9 @@ class ModelSpec(BaseModel):
     batch_price_factor: float = Field(default=0.5, gt=0, le=1, description="batch price = factor x sync price")
     price_source: str = Field(default="configured", description="where the prices come from")
     rps: float = Field(default=1.0, gt=0, description="documented requests per second per key")
+    seconds_per_video_second: float = Field(
+        default=6.0, gt=0, description="typical latency per second of video (assumed); paces the first poll"
+    )
     max_resolution: Resolution = "720p"
     min_duration: int = Field(default=1, ge=1)
     max_duration: int = Field(default=15, ge=1)

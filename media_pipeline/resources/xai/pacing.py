@@ -1,0 +1,170 @@
+"""Request pacing: one requests-per-second budget per xAI model and key, shared by every thread, process and machine
+that uses the same Dagster instance, and the poll schedule that keeps polls inside that budget.
+
+xAI limits each video model to ``rps`` requests per second per key (the catalog's ``rps``; 1 on every tier) and
+answers RESOURCE_EXHAUSTED above it. A campaign alone on its key should never hear that, so every submit (and, unless
+configured otherwise, every poll) first takes a slot from a pyrate-limiter sliding-window log kept where every run
+sees it: a SQLite file beside a local instance (serialized across processes by a file lock) or a table in the
+instance's PostgreSQL database. The window matches the API's (1 s, or 1/rps when longer) plus ``margin_ms``, so the
+spacing the API sees survives the few milliseconds between taking a slot and the request reaching it.
+
+``PollSchedule`` waits before polling until a clip can plausibly be done: at first from the catalog's typical
+latency per second of video, then from the latencies this process has seen for the model, backing off from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pyrate_limiter import Limiter, PostgresBucket, Rate, SQLiteBucket
+
+PACING_URL_ENV = "MEDIA_PIPELINE_PACING_URL"
+SQLITE_FILE = "media_pipeline_pacing.sqlite"
+MARGIN_MS = 50
+
+
+def window_rate(rps: float, margin_ms: int = MARGIN_MS) -> Rate:
+    """The API's window as a pyrate-limiter ``Rate``: ``floor(rps x w)`` requests per ``w = max(1 s, 1/rps)``,
+    the window widened by ``margin_ms``."""
+    if rps <= 0:
+        raise ValueError(f"a request rate must be above 0, got {rps}")
+    window = max(1.0, 1.0 / rps)
+    return Rate(max(1, math.floor(rps * window + 1e-9)), round(window * 1000) + margin_ms)
+
+
+def budget_name(api_host: str, api_key: str, model: str, lane: str) -> str:
+    """A short table-safe name for one budget: a hash of the API host, key (never the key itself) and model id, and
+    the lane (``requests``, or ``polls`` when polls have their own)."""
+    digest = hashlib.sha256(f"{api_host}\0{api_key}\0{model}".encode()).hexdigest()[:16]
+    return f"xai_{digest}_{re.sub(r'[^a-z0-9]+', '_', lane.lower())}"
+
+
+def instance_postgres_url(instance: Any) -> str | None:
+    """The PostgreSQL URL of a Dagster instance's run storage, or None when it is not on PostgreSQL."""
+    storage = getattr(instance, "_run_storage", None)
+    url = getattr(storage, "postgres_url", None)
+    return url.replace("postgresql+psycopg2://", "postgresql://", 1) if isinstance(url, str) else None
+
+
+def pacing_url(environ: Mapping[str, str], instance: Any = None, fallback_home: Path | None = None) -> str:
+    """Where the budgets live: ``MEDIA_PIPELINE_PACING_URL``; else the instance's PostgreSQL; else a SQLite file in
+    the instance's folder (``DAGSTER_HOME``), or in ``fallback_home`` outside Dagster."""
+    explicit = environ.get(PACING_URL_ENV, "").strip()
+    if explicit:
+        return explicit
+    if instance is not None:
+        return instance_postgres_url(instance) or f"sqlite:///{Path(instance.root_directory) / SQLITE_FILE}"
+    folder = environ.get("DAGSTER_HOME") or str(fallback_home or Path(".media_pipeline").absolute())
+    return f"sqlite:///{Path(folder) / SQLITE_FILE}"
+
+
+class Pacer:
+    """The budgets kept at one URL (``sqlite:///path`` or ``postgresql://...``), a limiter per budget on first use.
+
+    ``take`` blocks until the budget has a slot and returns the seconds it waited; thread-safe.
+    """
+
+    def __init__(self, url: str, *, margin_ms: int = MARGIN_MS) -> None:
+        if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError(f"{PACING_URL_ENV}: expected sqlite:///path or postgresql://..., got {url[:20]!r}...")
+        self.url, self.margin_ms = url, margin_ms
+        self._limiters: dict[str, Limiter] = {}
+        self._pool: Any = None
+        self._lock = threading.Lock()
+
+    def take(self, budget: str, rps: float) -> float:
+        """Wait for a slot of ``budget`` (``rps`` requests per second); the seconds waited."""
+        started = time.monotonic()
+        limiter = self._limiter(budget, rps)
+        while not limiter.try_acquire(budget):  # False only on a PostgreSQL lock contended past the retries
+            time.sleep(0.01)
+        return time.monotonic() - started
+
+    def _limiter(self, budget: str, rps: float) -> Limiter:
+        key = f"{budget}@{rps:g}"
+        with self._lock:
+            limiter = self._limiters.get(key)
+            if limiter is None:
+                rate = window_rate(rps, self.margin_ms)
+                limiter = self._limiters[key] = Limiter(self._bucket(budget, rate), buffer_ms=2)
+            return limiter
+
+    def _bucket(self, table: str, rate: Rate) -> SQLiteBucket | PostgresBucket:
+        if self.url.startswith("sqlite:///"):
+            path = Path(self.url.removeprefix("sqlite:///"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return SQLiteBucket.init_from_file([rate], table=table, db_path=str(path), use_file_lock=True)
+        if self._pool is None:
+            from psycopg_pool import ConnectionPool
+
+            url = self.url.replace("postgres://", "postgresql://", 1)
+            self._pool = ConnectionPool(url, min_size=1, max_size=4, open=True, kwargs={"autocommit": False})
+        return PostgresBucket(self._pool, table, [rate])
+
+    def close(self) -> None:
+        """Stop the limiters' leak threads and close their connections."""
+        with self._lock:
+            for limiter in self._limiters.values():
+                limiter.close()
+            self._limiters.clear()
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+
+class PollSchedule:
+    """When to poll a model's requests: not before a clip can plausibly be done, then backing off.
+
+    The first poll of a clip of ``d`` seconds waits ``first_poll_share x d x seconds_per_video_second`` (the catalog's
+    typical latency), or, once this process has seen clips of the model finish, 0.9 x the quickest of them; before
+    any finished, never less than 0.9 x the oldest age at which a request was still pending (``fixed_first``, when
+    given, instead of all that). Later polls come at ``backoff`` x the request's age, ``min_interval`` to
+    ``max_interval`` seconds apart.
+    """
+
+    def __init__(
+        self,
+        seconds_per_video_second: float,
+        *,
+        min_interval: float,
+        max_interval: float = 30.0,
+        backoff: float = 0.1,
+        first_poll_share: float = 0.5,
+        fixed_first: float | None = None,
+    ) -> None:
+        self.prior = seconds_per_video_second * first_poll_share
+        self.min_interval, self.max_interval, self.backoff = min_interval, max_interval, backoff
+        self.fixed_first = fixed_first
+        self._quickest: float | None = None
+        self._oldest_pending = 0.0
+        self._lock = threading.Lock()
+
+    def first_poll(self, duration: float) -> float:
+        """Seconds after the submit before the first poll."""
+        if self.fixed_first is not None:
+            return self.fixed_first
+        with self._lock:
+            if self._quickest is not None:
+                return max(self.min_interval, 0.9 * self._quickest)
+            return max(self.min_interval, self.prior * duration, 0.9 * self._oldest_pending)
+
+    def next_poll(self, age: float) -> float:
+        """Seconds to wait after a poll that found a request of ``age`` seconds still pending."""
+        with self._lock:
+            self._oldest_pending = max(self._oldest_pending, age)
+            wait = min(self.max_interval, max(self.min_interval, self.backoff * age))
+            if self._quickest is None and self.fixed_first is None:
+                wait = max(wait, 0.9 * self._oldest_pending - age)
+            return wait
+
+    def finished(self, age: float) -> None:
+        """A request of this model was found finished ``age`` seconds after its submit."""
+        with self._lock:
+            self._quickest = age if self._quickest is None else min(self._quickest, age)
