@@ -37,8 +37,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 BIN = Path(sys.executable).parent  # dagster, dagster-daemon: installed beside this interpreter
 LOCATION = "media_pipeline"
-
-
 MANIFEST = 'resolution: 480p\nduration: 1\naspect_ratio: "16:9"\ndeliverable: {transition: cut}\n'
 
 
@@ -103,11 +101,10 @@ class DagsterStack:
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def log(self, name: str, tail: int | None = 4000) -> str:
-        """What the ``code_server`` or ``daemon`` printed (its last ``tail`` characters; all with ``None``)."""
+    def log(self, name: str) -> str:
+        """The end of what the ``code_server`` or the ``daemon`` printed."""
         path = self.home / f"{name}.log"
-        text = path.read_text(errors="replace") if path.exists() else ""
-        return text[-tail:] if tail else text
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
     def dagster(self, *args: str, timeout: float = 120) -> str:
         """Run a ``dagster`` CLI command against this stack's instance and workspace; its output."""
