@@ -153,6 +153,22 @@ def test_a_result_whose_url_lapsed_goes_out_again_in_a_new_batch_counted_and_cos
     assert Path(local_resources["store"].root, "deliverables/lapse/lapse.mp4").exists()
 
 
+def test_the_budget_applies_to_batch_requests_at_the_batch_price(
+    instance, drops_root, local_resources, xai_emulator, batch_env
+):
+    folder = write_campaign(drops_root, "thrifty", shots=2, manifest=BATCH + "budget_usd: 0.05\n")
+    add_campaign_partition(instance, "thrifty")
+    resources = dict(local_resources, generator=xai_generator_for(xai_emulator))
+    refused = materialize(campaign_assets, resources=resources, partition_key="thrifty", instance=instance,
+                          raise_on_error=False)  # fmt: skip
+    message = refused.get_step_failure_events()[0].event_specific_data.error.message
+    assert "$0.09" in message and "budget_usd $0.05" in message  # 2 x $0.045 at the batch price
+    assert xai_emulator.count("CreateBatch") == 0 and xai_emulator.count("AddBatchRequests") == 0
+    (folder / "campaign.yaml").write_text(BATCH + "budget_usd: 0.1\n")  # under the sync price ($0.18), over batch
+    assert _run(instance, resources, "thrifty").success
+    assert xai_emulator.stats["paid"]["usd"] == pytest.approx(0.09)
+
+
 PRICES = {  # distinct prices and batch factors per model, for the pipeline and the emulator alike
     "grok-imagine-video": {"usd_per_second": {"480p": 0.05, "720p": 0.07}, "batch_price_factor": 0.6},
     "grok-imagine-video-1.5-lite": {"usd_per_second": {"480p": 0.03, "720p": 0.05, "1080p": 0.1},
