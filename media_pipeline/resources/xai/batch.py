@@ -179,10 +179,26 @@ class XaiBatches:
             token = page.pagination_token
             if not token or not pending:
                 break
+        if pending and not changed and self.state(entry.batch_id).state.num_pending == 0:
+            changed += self._unreported(entry, list(pending.values()))
         if not entry.pending():
             entry.status = "closed"
         write_batch(self.store, entry)
         return changed
+
+    def _unreported(self, entry: BatchEntry, clips: list[BatchedClip]) -> list[BatchedClip]:
+        """Requests of a batch with nothing pending that have no result: cancelled (in the console, or by xAI at
+        the end of its window). Not billed; each fails its shot, and a re-run sends it again."""
+        failed = []
+        for clip in clips:
+            error = f"xAI batch request {clip.batch_request_id} was cancelled before it ran"
+            self._bill(clip, 0.0)
+            self._journal(entry.model, clip, status="failed", error=error)
+            entry.requests[clip.batch_request_id] = clip.model_copy(
+                update={"status": "failed", "error": error, "cost_usd": 0.0}
+            )
+            failed.append(entry.requests[clip.batch_request_id])
+        return failed
 
     def _take(self, model: str, clip: BatchedClip, result: BatchResult) -> BatchedClip:
         where = f"{self.where}, shot {clip.shot!r}"

@@ -102,3 +102,18 @@ def test_a_result_url_that_lapsed_before_download_marks_the_clip_lapsed(
     assert emulator.count("download", "expired") == 1
     assert read_entry(store, journal_key("spring", "key-late")).status == "failed"  # the estimate counts it again
     assert ledger.spent(store, "spring") == pytest.approx(emulator.stats["paid"]["usd"])  # it was paid
+
+
+def test_a_request_cancelled_before_it_ran_fails_its_shot_and_is_not_billed(
+    xai_emulator_factory: EmulatorFactory, tmp_path
+):
+    emulator = xai_emulator_factory(batch_latency_seconds=30)
+    store = LocalMediaStore(root=str(tmp_path))
+    batches = _batches(emulator, store)
+    entry = batches.submit([clip_request("never", cache_key="key-never")])
+    assert batches.collect(entry) == []  # pending: nothing to take
+    batches.g.client().batch.cancel(entry.batch_id)  # e.g. from the xAI console
+    (taken,) = batches.collect(entry)
+    assert taken.status == "failed" and "cancelled" in (taken.error or "")
+    assert read_batches(store, "spring")[0].status == "closed"
+    assert ledger.spent(store, "spring") == 0 == emulator.stats["paid"]["usd"]
