@@ -40,6 +40,15 @@ GRAPH_JS = """() => ({
     width: +n.getAttribute('width'), height: +n.getAttribute('height')})),
   edges: [...document.querySelectorAll('svg path[marker-end]')].map(p => p.getAttribute('d')),
 })"""
+# the drawn graph's bounding box in the window, with a margin: the README's picture of it
+GRAPH_BOX_JS = """() => {
+  const boxes = [...document.querySelectorAll('svg foreignObject')].map(n => n.getBoundingClientRect());
+  const x = Math.max(Math.min(...boxes.map(b => b.left)) - 24, 0);
+  const y = Math.max(Math.min(...boxes.map(b => b.top)) - 24, 0);
+  const right = Math.min(Math.max(...boxes.map(b => b.right)) + 24, window.innerWidth);
+  const bottom = Math.min(Math.max(...boxes.map(b => b.bottom)) + 24, window.innerHeight);
+  return {x, y, width: right - x, height: bottom - y};
+}"""
 
 
 @pytest.fixture
@@ -93,12 +102,32 @@ def drawn_edges(page: Page) -> set[tuple[str, str]]:
     return edges
 
 
-def zoom_out_once(page: Page) -> None:
-    """Click the graph's zoom-out button and wait for the zoom animation to come to rest."""
+def add_and_select_partition(page: Page, campaign: str) -> None:
+    """In the open launch dialog: "Add a partition" for ``campaign``, then make sure it is the one selected.
+
+    Dagster's dialog selects a partition it has just added, but a refetch of the partition list now and then drops
+    that selection again (about one time in three here), so the campaign is then ticked in the partition picker.
+    """
+    launch_dialog = page.get_by_role("dialog").filter(has_text="Launch runs to materialize")
+    page.get_by_text("Add a partition", exact=True).click()
+    add_partition = page.get_by_role("dialog").filter(has_text="Add a partition for")
+    add_partition.get_by_role("textbox").fill(campaign)
+    add_partition.get_by_role("button", name="Save").click()
+    expect(add_partition).to_have_count(0)
+    launch_dialog.get_by_role("img", name=re.compile("^expand_")).click()  # the partition picker
+    picker_filter = page.get_by_role("textbox", name="Filter partitions")
+    picker_filter.fill(campaign)
+    item = page.get_by_role("menuitem", name=re.compile(rf"^{re.escape(campaign)}\b"))
+    if not item.get_by_role("checkbox").is_checked():
+        item.click()
+    expect(item.get_by_role("checkbox")).to_be_checked()
+    launch_dialog.get_by_text(re.compile("^Launch runs to materialize")).click()  # closes the picker
+    expect(picker_filter).to_have_count(0)
+
+
+def zoom_at_rest(page: Page) -> None:
+    """Wait until the graph's zoom (its slider) holds still for 300 ms: the fit-to-window animation is over."""
     zoom = page.get_by_role("slider")
-    before = zoom.get_attribute("aria-valuenow")
-    page.get_by_role("button", name="zoom_out").click()
-    expect(zoom).not_to_have_attribute("aria-valuenow", before or "")
     page.wait_for_function(
         """slider => new Promise(resolve => {
              const first = slider.getAttribute('aria-valuenow');
@@ -127,10 +156,7 @@ def test_a_new_campaign_is_materialized_from_the_ui_and_its_results_are_shown(
 
     # Materialize all -> add the new campaign as a partition -> launch one run, by clicks only
     page.get_by_role("button", name=re.compile("Materialize all")).click()
-    page.get_by_text("Add a partition", exact=True).click()
-    add_partition = page.get_by_role("dialog").filter(has_text="Add a partition for")
-    add_partition.get_by_role("textbox").fill(CAMPAIGN)
-    add_partition.get_by_role("button", name="Save").click()
+    add_and_select_partition(page, CAMPAIGN)
     launch = page.get_by_role("button", name="Launch 1 run")
     expect(launch).to_be_enabled()
     snap(page, artifacts_dir, "02_launch_dialog")
@@ -157,6 +183,8 @@ def test_a_new_campaign_is_materialized_from_the_ui_and_its_results_are_shown(
     page.get_by_role("link", name=re.compile("deliverable")).first.click()
     page.get_by_role("tab", name="Partitions").click()
     page.get_by_text(CAMPAIGN, exact=True).filter(visible=True).first.click()
+    expect(page).to_have_url(re.compile(rf"partition={re.escape(CAMPAIGN)}"))
+    page.reload()  # the same view without the "Launched run" toast over the metadata
     rows = page.get_by_role("row")
     expect(rows.filter(has=page.get_by_text("path", exact=True))).to_contain_text(f"{CAMPAIGN}.mp4")
     duration = rows.filter(has=page.get_by_text(re.compile(r"^duration"))).get_by_role("cell").nth(1)
@@ -173,11 +201,11 @@ def test_a_new_campaign_is_materialized_from_the_ui_and_its_results_are_shown(
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_have_count(0)
 
-    # the deliverable's whole upstream lineage after the run, nodes in full (partitions, checks, kinds)
-    page.get_by_role("tab", name="Lineage").click()
-    page.get_by_role("button", name=re.compile("Upstream$")).click()
-    page.get_by_role("button", name="All", exact=True).click()
+    # the lineage after the run: navigation folded so the graph gets the room, fitted again on a fresh load
+    nav.get_by_role("link", name=re.compile(r"Lineage$")).click()
+    page.get_by_role("button", name=re.compile(r"Hide navigation$")).click()
+    page.reload()
     assert set(zip(CHAIN, CHAIN[1:], strict=False)) <= drawn_edges(page)
     expect(page.get_by_text(re.compile(r"^Loading"))).to_have_count(0)
-    zoom_out_once(page)  # the whole chain in the window, for the picture
-    snap(page, artifacts_dir, "07_lineage_after_run")
+    zoom_at_rest(page)
+    page.screenshot(path=str(artifacts_dir / "07_lineage_after_run.png"), clip=page.evaluate(GRAPH_BOX_JS))
