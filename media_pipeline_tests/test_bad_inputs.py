@@ -120,6 +120,7 @@ def _manifest(extra: str) -> Callable[[Path], None]:
     return _file("campaign.yaml", (SMALL_MANIFEST + extra).encode())
 
 
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\n%%EndComments\nshowpage\n"  # Pillow would run Ghostscript
 SHOTS_1_2 = "shots:\n  - image: shot_1.png\n  - image: shot_2.png\n"
 GOOD_PNG = _png(sample_image(11))
 GOOD_JPEG = _png(sample_image(12), "JPEG", quality=90)
@@ -132,7 +133,10 @@ SHOT_CASES = [
     ("random-bytes-jpg", _file("shot_3.jpg", bytes(range(256)) * 40), "shot_3", "shot_3.jpg", "not a decodable image"),
     ("text-as-png", _file("shot_3.png", b"hello, not a picture\n"), "shot_3", "shot_3.png", "not a decodable image"),
     ("empty-webp", _file("shot_3.webp", b""), "shot_3", "shot_3.webp", "not a decodable image"),
-    ("animated-gif-as-png", _file("shot_3.png", _animated), "shot_3", "shot_3.png", "2 frames"),
+    ("animated-gif-as-png", _file("shot_3.png", _animated), "shot_3", "shot_3.png", "the content is GIF"),
+    ("tiff-as-png", _file("shot_3.png", lambda: _png(sample_image(8), "TIFF")), "shot_3", "shot_3.png",
+     "the content is TIFF, an image format"),
+    ("eps-as-jpg", _file("shot_3.jpg", EPS), "shot_3", "shot_3.jpg", "the content is EPS, an image format"),
     ("tiny-image", _file("shot_3.png", lambda: _png(Image.new("RGB", (16, 16)))), "shot_3", "shot_3.png", "too small"),
     ("too-wide", _file("shot_3.png", lambda: _png(Image.new("L", (25000, 64)))), "shot_3", "shot_3.png", "too large"),
     ("pixel-bomb", _file("shot_3.png", _pixel_bomb), "shot_3", "shot_3.png", "not a decodable image"),

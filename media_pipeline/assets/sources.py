@@ -8,6 +8,7 @@ decodable audio refuses the whole campaign, since no deliverable could be made f
 """
 
 import tempfile
+import warnings
 from pathlib import Path, PurePosixPath
 
 from dagster import (
@@ -19,6 +20,7 @@ from dagster import (
     MaterializeResult,
     RetryPolicy,
 )
+from PIL import Image
 
 from ..campaign import IMAGE_EXTENSIONS, Campaign, CampaignError, is_image_name, load_campaign
 from ..checks import IMAGES_VALID, images_valid
@@ -34,11 +36,24 @@ from .metadata import digest, file_sha256, shot_table
 
 STORE_RETRY = RetryPolicy(max_retries=2, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.FULL)
 MIB = 1 << 20
+CONTENT_FORMATS = ("JPEG", "MPO", "PNG", "WEBP")  # Pillow's names for what IMAGE_EXTENSIONS promise
 
 
 def _problem(exc: Exception, raw: Path, name: str) -> str:
     """The decoder's reason, with the temporary copy's path replaced by the dropped file's name."""
     return str(exc).replace(f"{raw}: ", "").replace(str(raw), name)
+
+
+def _foreign_format(raw: Path) -> str | None:
+    """The format of a file whose content is an image of a kind the pipeline does not take, whatever its name says
+    (a TIFF named ``.png``; an EPS, which Pillow would hand to Ghostscript); None otherwise, including when Pillow
+    cannot tell (``normalize_image`` then says why). Only the header is read."""
+    try:
+        with warnings.catch_warnings(), Image.open(raw) as image:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return None if image.format in CONTENT_FORMATS else image.format
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
 
 
 def _store_image(drops: DropZone, store: MediaStore, campaign: str, name: str, tmp: Path) -> SourceFile:
@@ -49,6 +64,10 @@ def _store_image(drops: DropZone, store: MediaStore, campaign: str, name: str, t
             file=name, error=f"{kind} is not an image format the pipeline takes ({', '.join(IMAGE_EXTENSIONS)})"
         )
     raw = drops.fetch(campaign, name, tmp / f"raw{PurePosixPath(name).suffix}")
+    foreign = _foreign_format(raw)
+    if foreign:
+        return SourceFile(file=name, error=f"the content is {foreign}, an image format the pipeline does not take "
+                                           "(JPEG, PNG or WebP), whatever the file name says")  # fmt: skip
     try:
         info = normalize_image(raw, tmp / "normalized.png")
     except MediaError as exc:  # the message of the decoder is what tells the user what is wrong
