@@ -1,8 +1,8 @@
 """The ``media-pipeline`` command: ``demo``, ``run CAMPAIGN [--json]``, ``estimate CAMPAIGN``, ``xai-emulator``.
 
-Whatever goes wrong reaches the user as one clear message and exit status 1, never a traceback: a bad setting
+What the user can fix reaches them as one clear message and exit status 1, not a traceback: a bad setting
 (naming the variable), a store that refuses us, a campaign that cannot run. With ``--json`` the message is the
-``error`` of the one JSON object printed, on failure too.
+``error`` of the one JSON object printed, on failure too; even a bug prints that object (its traceback on stderr).
 """
 
 from __future__ import annotations
