@@ -4,7 +4,8 @@ Only sound is decoded here, never picture. ``mix_sound`` builds the programme's 
 same frame arithmetic as the picture (crossfades as ``acrossfade``, fades through black down to silence and up
 again, cuts as a concat), optionally under or instead of a soundtrack, and writes it as float PCM while
 ``ebur128`` measures its integrated loudness and true peak on the same samples: one analysis. ``encode_sound``
-then applies one gain (with a true-peak limiter only when the gain would push peaks past -1.5 dBTP) and encodes
+then applies one gain (with a peak limiter only when the gain would push peaks, plus a 1 dB allowance for peaks
+between samples, past -1.5 dBTP) and encodes
 AAC once; every output muxes that track by stream copy. Modes:
 
 - ``keep``: the clips' sound. ``mute``: silence of the programme's length (never normalised: silence stays
@@ -32,14 +33,15 @@ TRUE_PEAK_DB = -1.5
 SILENT_LUFS = -69.0  # ebur128 reports -70 LUFS (its absolute gate) for silence
 
 _INTEGRATED = re.compile(r"Integrated loudness:\s*I:\s*(-?[\d.]+|-inf)\s*LUFS", re.S)
-_PEAK = re.compile(r"True peak:\s*Peak:\s*(-?[\d.]+|-inf)\s*dBFS", re.S)
+_PEAK = re.compile(r"Sample peak:\s*Peak:\s*(-?[\d.]+|-inf)\s*dBFS", re.S)
+PEAK_MARGIN_DB = 1.0  # true peaks (between samples) run up to about this much above the sample peak
 
 
 class Loudness(BaseModel):
-    """The one measurement of a programme's sound; ``integrated`` is None when it is silent."""
+    """The one measurement of a programme's sound: integrated loudness (None when silent) and sample peak."""
 
     integrated: float | None
-    true_peak: float | None
+    peak: float | None
 
     @property
     def silent(self) -> bool:
@@ -63,8 +65,8 @@ def _parse(stderr: str, what: str) -> Loudness:
         raise MediaError(f"{what}: no ebur128 summary (does it have audio?)")
     value = found[-1]
     if value == "-inf" or float(value) <= SILENT_LUFS:
-        return Loudness(integrated=None, true_peak=None)
-    return Loudness(integrated=float(value), true_peak=float(peak[-1]) if peak and peak[-1] != "-inf" else None)
+        return Loudness(integrated=None, peak=None)
+    return Loudness(integrated=float(value), peak=float(peak[-1]) if peak and peak[-1] != "-inf" else None)
 
 
 def measure_loudness(path: Path) -> float:
@@ -140,7 +142,7 @@ def mix_sound(
     copies = sound.filter_multi_output("asplit", 2)
     with atomic_path(out_wav) as tmp:
         written = ffmpeg.output(copies[0], str(tmp), **{"c:a": "pcm_f32le"}, ar=spec.audio_rate)
-        measured = ffmpeg.output(copies[1].filter("ebur128", peak="true"), "-", f="null")
+        measured = ffmpeg.output(copies[1].filter("ebur128", peak="sample"), "-", f="null")
         what = f"programme sound {out_wav}"
         stderr = run_ffmpeg(ffmpeg.merge_outputs(written, measured), what=what, loglevel="info")
     return _parse(stderr, what)
@@ -156,7 +158,7 @@ def encode_sound(
     if not loudness.silent and target_lufs is not None:
         gain = target_lufs - (loudness.integrated or 0.0)
         sound = sound.filter("volume", f"{gain:.2f}dB")
-        if (loudness.true_peak if loudness.true_peak is not None else 0.0) + gain > TRUE_PEAK_DB:
+        if (loudness.peak if loudness.peak is not None else 0.0) + gain + PEAK_MARGIN_DB > TRUE_PEAK_DB:
             sound = sound.filter("alimiter", limit=10 ** (TRUE_PEAK_DB / 20), level="disabled", latency=1)
         level = target_lufs
     with atomic_path(out) as tmp:

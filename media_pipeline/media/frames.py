@@ -63,9 +63,14 @@ def _decode_at(container: av.container.InputContainer, stream: av.VideoStream, t
     return chosen
 
 
-def read_frame(video: Path, which: Which = "first") -> np.ndarray:
-    """The decoded frame ``which`` ("first", "last" or seconds) of ``video`` as an HxWx3 uint8 RGB array."""
-    return _decode(Path(video), which).to_ndarray(format="rgb24")
+def read_frame(video: Path, which: Which = "first", *, width: int | None = None) -> np.ndarray:
+    """The decoded frame ``which`` ("first", "last" or seconds) of ``video`` as an HxWx3 uint8 RGB array;
+    ``width`` scales it down (area averaging, aspect kept) in the same conversion, for thumbnails."""
+    frame = _decode(Path(video), which)
+    if width is None or width >= frame.width:
+        return frame.to_ndarray(format="rgb24")
+    height = max(1, round(frame.height * width / frame.width))
+    return frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()
 
 
 def _write(image: Image.Image, dest: Path, **save: object) -> Path:

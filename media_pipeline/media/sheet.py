@@ -7,6 +7,8 @@ next shot, which is what a reviewer checks before anyone watches the cut.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -21,9 +23,21 @@ BACKGROUND = (24, 24, 24)
 TEXT = (235, 235, 235)
 
 
-def _thumb(frame: Image.Image, width: int) -> Image.Image:
-    height = max(1, round(frame.height * width / frame.width))
-    return frame.resize((width, height), Image.Resampling.LANCZOS)
+def _cell(name: str, clip: Path, end: float, width: int) -> tuple[str, Image.Image, Image.Image]:
+    """One shot's label and first and last frames as thumbnails."""
+    try:
+        # "at the end" seeks to the last keyframe; "last" would decode the whole clip
+        first, last = (Image.fromarray(read_frame(Path(clip), which, width=width)) for which in ("first", end))
+    except Exception as exc:  # MediaError, a decoder error from PyAV, a missing file
+        raise MediaError(f"contact sheet: shot {name!r}: cannot read frames of {clip}: {exc}") from exc
+    return name, _fit(first, width), _fit(last, width)
+
+
+def _fit(frame: Image.Image, width: int) -> Image.Image:
+    """A thumbnail ``width`` wide: frames narrower than that (read unscaled) are enlarged."""
+    if frame.width == width:
+        return frame
+    return frame.resize((width, max(1, round(frame.height * width / frame.width))), Image.Resampling.LANCZOS)
 
 
 def _columns(count: int) -> int:
@@ -35,14 +49,8 @@ def contact_sheet(shots: list[tuple[str, Path, float]], dest_png: Path, *, thumb
     """Write a grid of ``(shot name, clip, clip seconds)``, first and last frame each, to ``dest_png``."""
     if not shots:
         raise MediaError(f"contact sheet {dest_png}: no shots given")
-    cells: list[tuple[str, Image.Image, Image.Image]] = []
-    for name, clip, end in shots:
-        try:
-            # "at the end" seeks to the last keyframe; "last" would decode the whole clip
-            first, last = (Image.fromarray(read_frame(Path(clip), which)) for which in ("first", end))
-        except Exception as exc:  # MediaError, a decoder error from PyAV, a missing file
-            raise MediaError(f"contact sheet: shot {name!r}: cannot read frames of {clip}: {exc}") from exc
-        cells.append((name, _thumb(first.convert("RGB"), thumb_width), _thumb(last.convert("RGB"), thumb_width)))
+    with ThreadPoolExecutor(max_workers=max(1, min(len(shots), os.cpu_count() or 1))) as pool:  # PyAV frees the GIL
+        cells = list(pool.map(lambda shot: _cell(*shot, thumb_width), shots))
     columns = _columns(len(cells))
     rows = math.ceil(len(cells) / columns)
     cell_w = 2 * thumb_width + GAP
