@@ -233,3 +233,18 @@ def test_a_run_killed_while_waiting_on_its_batch_is_resumed_without_a_new_batch(
     assert (emulator.count("CreateBatch"), emulator.count("AddBatchRequests")) == (1, 1)  # nothing new was sent
     assert emulator.stats["paid"]["batch_requests"] == 3 and emulator.count("GenerateVideo") == 0
     assert TEST_API_KEY not in second.stdout + second.stderr
+
+
+@pytest.mark.slow
+def test_two_runs_of_one_batch_campaign_at_once_send_one_batch(tmp_path, xai_emulator_factory):
+    emulator = xai_emulator_factory(batch_latency_seconds=3)
+    write_campaign(tmp_path / "drops", "twice", shots=3, manifest=BATCH)
+    env = _cli_env(tmp_path, emulator, MEDIA_PIPELINE_BATCH_WAIT_SECONDS="120")
+    run = [sys.executable, "-m", "media_pipeline.cli", "run", "twice", "--json"]
+    both = [subprocess.Popen(run, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in "ab"]
+    outputs = [p.communicate(timeout=300) for p in both]
+    assert [p.returncode for p in both] == [0, 0], [err[-2000:] for _, err in outputs]
+    for out, _ in outputs:
+        assert {s["status"] for s in json.loads(out)["shots"]} <= {"generated", "cached"}  # whoever took it first
+    assert (emulator.count("CreateBatch", "OK"), emulator.count("AddBatchRequests", "OK")) == (1, 1)
+    assert emulator.stats["paid"]["batch_requests"] == 3
