@@ -1,10 +1,11 @@
 """Reading ``campaign.yaml`` as hostile input: bounded size, UTF-8 only, a YAML subset without surprises.
 
 A manifest comes from whoever can write to the drop zone, so reading it must cost little whatever it holds:
-at most ``MAX_MANIFEST_BYTES``, refused if not UTF-8, and parsed by PyYAML's ``SafeLoader`` with four hooks —
+at most ``MAX_MANIFEST_BYTES``, refused if not UTF-8, and parsed by PyYAML's ``SafeLoader`` with these hooks —
 no aliases (a 1 KB "billion laughs" document would otherwise expand to gigabytes), no duplicate keys (the last
 one would silently win), no nesting deeper than ``MAX_DEPTH``, and no YAML 1.1 sexagesimal numbers (an unquoted
-``16:9`` is the integer 969 there). Every message quotes at most ``SHOWN_CHARS`` of the input. No Dagster here.
+``16:9`` is the integer 969 there); a value Python cannot convert (a 5000-digit number) is a syntax error too.
+Every message quotes at most ``SHOWN_CHARS`` of the input. No Dagster here.
 """
 
 from __future__ import annotations
@@ -52,6 +53,15 @@ class StrictLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except ManifestSyntaxError:
+            raise
+        except (ValueError, OverflowError) as exc:  # a 5000-digit integer, a 13th month
+            what = shown(node.value) if isinstance(node, ScalarNode) else "this value"
+            raise ManifestSyntaxError(f"line {_line(node)}: {what} cannot be read ({str(exc)[:SHOWN_CHARS]})") from None
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         first: dict[Any, int] = {}

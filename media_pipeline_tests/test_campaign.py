@@ -107,6 +107,8 @@ def test_two_files_with_one_stem_are_refused_naming_both_files():
         ("shots:\n  - {image: a.jpg, prompt: x, prompt: y}", "key 'prompt' appears twice"),
         ("style: &s warm\nshots: [{image: a.jpg, prompt: *s}]", "YAML aliases (*s) are not allowed"),
         ("style: " + "[" * 40 + "]" * 40, "nested deeper than"),
+        ("duration: " + "9" * 5000, "line 1: '999"),
+        ("when: 2001-13-45", "'2001-13-45' cannot be read (month must be in 1..12)"),
     ],
 )
 def test_what_would_fail_after_paying_is_refused_at_load(text, expected):
