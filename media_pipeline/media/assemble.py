@@ -219,7 +219,7 @@ def assemble(
                 info=info,
             )
         )
-    copied = sum(p.frames for p in timeline.pieces if sources[p.clip].copyable)
+    copied = sum(p.frames for p in timeline.pieces if sources[p.clip].copyable) if outputs[0].copies_clips else 0
     result = Assembly(
         master=files[0],
         renditions=files,
