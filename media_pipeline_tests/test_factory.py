@@ -11,11 +11,15 @@ import pytest
 from dagster import (
     AssetKey,
     AssetRecordsFilter,
+    DagsterEventType,
     DagsterInstance,
     Definitions,
+    JobDefinition,
     SensorResult,
+    build_reconstructable_job,
     build_schedule_context,
     build_sensor_context,
+    execute_job,
     in_process_executor,
     multiprocess_executor,
 )
@@ -115,6 +119,28 @@ def test_each_pipelines_sensor_and_schedule_see_only_its_own_drop_zone(two, tmp_
     own = {key: value for key, value in resources.items() if key in ("brand_b_drops", "brand_b_store")}
     requests = schedule(build_schedule_context(instance=instance, resources=own))
     assert sorted(r.partition_key for r in requests) == ["autumn", "winter"]
+
+
+def campaign_job(home: str) -> JobDefinition:
+    """The project's own campaign job for a pipeline home (a run worker rebuilds it from here)."""
+    environ = {"MEDIA_PIPELINE_HOME": home, "MEDIA_PIPELINE_GENERATOR": "local"}
+    return build_defs(environ).resolve_job_def("campaign_job")
+
+
+@pytest.mark.slow
+def test_a_run_through_the_instance_starts_no_process_per_step(tmp_path, instance: DagsterInstance):
+    home = tmp_path / "home"
+    _drop(tmp_path, "home", "spring", shots=1)  # <home>/drops, the location's default drop zone
+    instance.add_dynamic_partitions("campaigns", ["spring"])
+    job = build_reconstructable_job(__name__, "campaign_job", reconstructable_args=(str(home),))
+    with execute_job(job, instance, tags={"dagster/partition": "spring"}) as result:
+        assert result.success
+        events = {e.event_type for e in result.all_events}
+        steps = {e.step_key for e in result.all_events if e.event_type == DagsterEventType.STEP_SUCCESS}
+    assert len(steps) == 4 and DagsterEventType.STEP_WORKER_STARTING not in events
+    logs = instance.all_logs(result.run_id)
+    pids = {e.dagster_event.pid for e in logs if e.is_dagster_event and e.dagster_event.step_key} - {None}
+    assert pids == {os.getpid()}  # every step ran in the process that executed the run
 
 
 @pytest.mark.slow
