@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from ..campaign import ResolvedShot
 from ..records import ShotClip
-from ..resources.claims import ClaimFailed, acquire
+from ..resources.claims import Claim, ClaimFailed, acquire
 from ..resources.generator import ClipRequest, ShotFailed
 from ..resources.journal import journal_key
 from ..resources.xai.batch import XaiBatches
@@ -72,7 +72,7 @@ class BatchStep:
 
     def run(self) -> BatchRound:
         deadline = time.monotonic() + self.wait_seconds
-        self.journal = [self.batches.resume(b) for b in read_batches(self.store, self.campaign)]
+        self.journal = [self.reconcile(b) for b in read_batches(self.store, self.campaign)]
         while True:
             for entry in self.journal:
                 for clip in self.batches.collect(entry):
@@ -164,19 +164,40 @@ class BatchStep:
 
     # -- sending --------------------------------------------------------------------------------------------
 
+    def claim(self, cache_key: str, shot: str) -> Claim | None:
+        """The clip's claim now, or None when its clip is in the store; ``ClaimFailed`` when another run holds it."""
+        where = f"campaign {self.campaign!r}, shot {shot!r}"
+        return acquire(
+            self.store, cache_key, campaign=self.campaign, shot=shot, journal_key=journal_key(self.campaign, cache_key),
+            lease_seconds=self.generator.claim_lease_seconds, poll_seconds=0.0, patience_seconds=0.0,
+            clip_ready=lambda: self.store.exists(f"clips/{cache_key}.mp4"), check=lambda: None, log=self.log,
+            where=where,
+        )  # fmt: skip
+
+    def reconcile(self, entry: BatchEntry) -> BatchEntry:
+        """A batch a run left ``adding`` made whole, under its clips' claims: a live run still adding holds them,
+        and its batch is left to it."""
+        if entry.status != "adding":
+            return entry
+        claims: list[Claim] = []
+        try:
+            for clip in entry.requests.values():
+                if (claim := self.claim(clip.cache_key, clip.shot)) is not None:
+                    claims.append(claim)
+            return self.batches.resume(entry)
+        except ClaimFailed:
+            return entry
+        finally:
+            for claim in claims:
+                claim.release()
+
     def send(self, requests: dict[str, ClipRequest]) -> int:
         """One new batch for ``requests``, each under its clip's claim (a clip another run holds waits); returns
         how many went out."""
         claims, ready = [], []
         for request in requests.values():
             try:
-                claim = acquire(
-                    self.store, request.cache_key, campaign=self.campaign, shot=request.shot,
-                    journal_key=journal_key(self.campaign, request.cache_key),
-                    lease_seconds=self.generator.claim_lease_seconds, poll_seconds=0.0, patience_seconds=0.0,
-                    clip_ready=lambda r=request: self.store.exists(r.clip_key), check=lambda: None,
-                    log=self.log, where=request.where,
-                )  # fmt: skip
+                claim = self.claim(request.cache_key, request.shot)
             except ClaimFailed:
                 self.log.info("%s: another run holds this clip; waiting for it", request.where)
                 continue
@@ -185,7 +206,12 @@ class BatchStep:
                 ready.append(self.planner.with_urls(request, BATCH_QUEUE_SECONDS))
         error: str | None = "the batch could not be submitted"
         try:
-            self.journal = read_batches(self.store, self.campaign)  # another run may have sent some meanwhile
+            held = {r.cache_key for r in ready}  # a batch left adding with one of these was a dead run's
+            self.journal = [  # another run may have sent some meanwhile
+                self.batches.resume(b) if b.status == "adding" and held & {c.cache_key for c in b.requests.values()}
+                else b
+                for b in read_batches(self.store, self.campaign)
+            ]  # fmt: skip
             ready = [r for r in ready if (self.latest(r.cache_key) or _UNSENT).status not in ("pending", "done")]
             if ready:
                 entry = self.batches.submit(ready)
