@@ -150,6 +150,7 @@ def test_a_result_whose_url_lapsed_goes_out_again_in_a_new_batch_counted_and_cos
     meta = _metadata(instance)
     assert meta["clips.generated"] == 2 and meta["xai.submits"] == 2
     assert meta["campaign_spent_usd"] == pytest.approx(paid["usd"])  # the lapsed results stay in the ledger
+    assert meta["xai.cost_usd"] == pytest.approx(paid["usd"])  # taken in this run: each shot paid twice
     assert Path(local_resources["store"].root, "deliverables/lapse/lapse.mp4").exists()
 
 

@@ -66,7 +66,8 @@ class BatchStep:
         self.journal: list[BatchEntry] = []
         self.collected: dict[str, BatchedClip] = {}  # by cache key: results taken in this run
         self.second_chances: set[str] = set()  # cache keys already sent again in this run
-        self.sent: set[str] = set()  # batch request ids created in this run (paid in this run)
+        self.sent: dict[str, int] = {}  # by cache key: batch requests created in this run (paid in this run)
+        self.costs: dict[str, float] = {}  # by cache key: what the results taken in this run cost
         self.good: dict[str, ShotClip] = {}  # by cache key: clips found good in the store in this step
         self.healed: set[str] = set()  # cache keys whose stored clip did not decode and was removed
 
@@ -77,6 +78,7 @@ class BatchStep:
             for entry in self.journal:
                 for clip in self.batches.collect(entry):
                     self.collected[clip.cache_key] = clip
+                    self.costs[clip.cache_key] = self.costs.get(clip.cache_key, 0.0) + (clip.cost_usd or 0.0)
             found = self.walk()
             if found.to_send and self.send(found.to_send):
                 continue  # collect the new batch, then walk again
@@ -119,10 +121,11 @@ class BatchStep:
             found.clips.append(ShotClip(shot=shot.shot_id, status="failed", error=str(exc)))
             return None
         if clip is not None:
-            made = self.collected.get(request.cache_key)
+            key = request.cache_key
+            made = self.collected.get(key)
             if made is not None:  # copied from a batch result in this run
-                clip.status, clip.request_id, clip.cost_usd = "generated", made.batch_request_id, made.cost_usd or 0.0
-                clip.submits = 1 if made.batch_request_id in self.sent else 0
+                clip.status, clip.request_id = "generated", made.batch_request_id
+                clip.cost_usd, clip.submits = self.costs.get(key, 0.0), self.sent.get(key, 0)
             found.clips.append(self.described(clip, request, healed))
             return clip.clip_key
         latest = self.latest(request.cache_key)
@@ -135,7 +138,8 @@ class BatchStep:
             assert latest is not None
             error = f"{request.where}: {latest.error}"
             failed = ShotClip(shot=shot.shot_id, status="failed", error=error, request_id=latest.batch_request_id,
-                              cost_usd=latest.cost_usd or 0.0)  # fmt: skip
+                              cost_usd=self.costs.get(request.cache_key, 0.0),
+                              submits=self.sent.get(request.cache_key, 0))  # fmt: skip
             found.clips.append(self.described(failed, request, False))
             return None
         if this_run:  # lapsed or expired in this run: one more batch
@@ -216,7 +220,8 @@ class BatchStep:
             if ready:
                 entry = self.batches.submit(ready)
                 self.journal.append(entry)
-                self.sent.update(entry.requests)
+                for clip in entry.requests.values():
+                    self.sent[clip.cache_key] = self.sent.get(clip.cache_key, 0) + 1
             error = None
         finally:
             for claim in claims:
