@@ -6,7 +6,8 @@ before paying for it, so concurrent runs pay once. A shot that fails is recorded
 cost, and the others go on; what was generated (and paid for) is in the store at once and is a cache hit on the next
 run. A stored clip that does not decode is deleted and made again (``healed``). ``budget_usd`` caps the campaign's
 spend across runs (the ledger) plus this run's estimate. Only a stop of the whole generator (bad credentials) fails
-the step, after the lanes in flight have wound down.
+the step, after the lanes in flight have wound down. With ``mode: batch`` the shots go out as xAI batches instead
+(``batch_clips``); shots still waiting in a batch leave the asset unmaterialized for the batch sensor.
 """
 
 
