@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance, build_sensor_context, materialize
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus, build_sensor_context, materialize
+from dagster._core.test_utils import create_run_for_test
 
 from media_pipeline.assets import campaign_assets
 from media_pipeline.batch_sensor import build_batch_sensor
@@ -120,6 +121,9 @@ def test_a_run_leaves_an_open_batch_to_the_sensor_which_requests_the_run_that_de
         time.sleep(0.2)
     (request,) = requests  # one run for the campaign, once its results are in
     assert request.partition_key == "later" and request.run_key.endswith(":2")
+    busy = create_run_for_test(instance, status=DagsterRunStatus.STARTED, tags={"dagster/partition": "later"})
+    assert tick() == []  # a run of the campaign in progress takes the results itself
+    instance.delete_run(busy.run_id)
 
     second = _run(instance, resources, "later")
     assert second.success
