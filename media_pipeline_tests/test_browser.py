@@ -6,13 +6,16 @@ new campaign partition and launches it from the Materialize dialog with clicks o
 run to succeed, reads that campaign's check results in the run's events, then the deliverable's metadata (path,
 duration, poster preview) on the asset's partition page. Selectors are roles and visible text, and asset names
 are matched as substrings, so a key prefix per pipeline does not break them. Each step leaves a screenshot in the
-test's artifacts folder (``$MEDIA_PIPELINE_TEST_ARTIFACTS/<test>`` or pytest's tmp dir).
+test's artifacts folder (``$MEDIA_PIPELINE_TEST_ARTIFACTS/<test>`` or pytest's tmp dir). A quick test beside it
+checks that stopping ``dagster dev``'s process group ends every process in it, even one deaf to SIGTERM.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,9 +23,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from .builders import SMALL_MANIFEST, write_campaign
-from .dagster_dev_fixtures import DagsterDev
-
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+from .dagster_dev_fixtures import DagsterDev, stop_process_group
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -142,6 +143,24 @@ def snap(page: Page, folder: Path, name: str) -> None:
     page.screenshot(path=str(folder / f"{name}.png"))
 
 
+def test_stopping_the_group_ends_every_process_in_it_even_one_that_ignores_sigterm() -> None:
+    script = "trap '' TERM; sleep 60 & sleep 60 & wait"  # a leader and two children, all deaf to SIGTERM
+    leader = subprocess.Popen(["sh", "-c", script], start_new_session=True)
+    children_file = Path(f"/proc/{leader.pid}/task/{leader.pid}/children")
+    deadline = time.monotonic() + 10
+    while len(children := children_file.read_text().split()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(children) == 2
+    started = time.monotonic()
+    stop_process_group(leader, grace=1)
+    assert time.monotonic() - started < 5
+    for pid in [leader.pid, *map(int, children)]:
+        stat = Path(f"/proc/{pid}/stat")
+        assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z", f"process {pid} lives on"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_a_new_campaign_is_materialized_from_the_ui_and_its_results_are_shown(
     dagster_dev: DagsterDev, page: Page, artifacts_dir: Path
 ) -> None:
