@@ -34,7 +34,7 @@ from .downloads import describe_url
 from .generator import ClipOutcome, ClipRequest, GeneratorStopped, ShotFailed, VideoGenerator
 from .storage import MediaStore
 from .xai.catalog import ModelCatalog, UnknownModel, catalog_from_env
-from .xai.pacing import Pacer, PollSchedule, budget_name, pacing_url
+from .xai.pacing import MARGIN_MS, Pacer, PollSchedule, budget_name, pacing_url
 from .xai_api import MAX_IMAGE_BYTES, MAX_MESSAGE_BYTES, MAX_PROMPT_CHARS, PRICE_PER_IMAGE_USD, PRICE_PER_SECOND_USD
 from .xai_shot import Gone, ShotRun, Tally
 
@@ -77,7 +77,7 @@ class XaiVideoGenerator(VideoGenerator):
     pacing_url: str = Field(
         default="", description="Where the shared budgets live (sqlite:///path, postgresql://...); '': the instance's."
     )
-    pacing_margin_ms: int = Field(default=50, ge=0, description="Added to the API's rate window, for transit.")
+    pacing_margin_ms: int = Field(default=MARGIN_MS, ge=0, description="Added to the API's rate window, for transit.")
     first_poll_seconds: float | None = Field(
         default=None, ge=0, description="Seconds before a clip's first poll; None: learnt (PollSchedule)."
     )

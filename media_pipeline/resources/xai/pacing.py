@@ -14,6 +14,7 @@ latency per second of video, then from the latencies this process has seen for t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import re
@@ -23,11 +24,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pyrate_limiter import Limiter, PostgresBucket, Rate, SQLiteBucket
+from pyrate_limiter import Limiter, PostgresBucket, Rate, RateItem, SQLiteBucket
 
 PACING_URL_ENV = "MEDIA_PIPELINE_PACING_URL"
 SQLITE_FILE = "media_pipeline_pacing.sqlite"
-MARGIN_MS = 50
+MARGIN_MS = 100
 
 
 def window_rate(rps: float, margin_ms: int = MARGIN_MS) -> Rate:
@@ -76,25 +77,36 @@ class Pacer:
             raise ValueError(f"{PACING_URL_ENV}: expected sqlite:///path or postgresql://..., got {url[:20]!r}...")
         self.url, self.margin_ms = url, margin_ms
         self._limiters: dict[str, Limiter] = {}
+        self._guards: dict[str, threading.Lock] = {}
         self._pool: Any = None
         self._lock = threading.Lock()
 
     def take(self, budget: str, rps: float) -> float:
-        """Wait for a slot of ``budget`` (``rps`` requests per second); the seconds waited."""
-        started = time.monotonic()
-        limiter = self._limiter(budget, rps)
-        while not limiter.try_acquire(budget):  # False only on a PostgreSQL lock contended past the retries
-            time.sleep(0.01)
-        return time.monotonic() - started
+        """Wait for a slot of ``budget`` (``rps`` requests per second); the seconds waited.
 
-    def _limiter(self, budget: str, rps: float) -> Limiter:
+        Every attempt puts an item stamped with the time it is made, under the bucket's own cross-process lock
+        (SQLite: a file lock; PostgreSQL: a table lock inside ``put``), then sleeps for the wait the bucket names.
+        (``Limiter.try_acquire`` would stamp a retry with the time it meant to wake, which a busy process
+        overshoots, and its non-blocking mode cannot take filelock 4's lock.)
+        """
+        started = time.monotonic()
+        bucket, guard = self._bucket_for(budget, rps)
+        while True:
+            with guard, bucket.limiter_lock() or contextlib.nullcontext():
+                item = RateItem(budget, bucket.now(), 1)
+                if bucket.put(item):
+                    return time.monotonic() - started
+                wait_ms = bucket.waiting(item)
+            time.sleep(min(max(int(wait_ms), 5), 1000) / 1000)
+
+    def _bucket_for(self, budget: str, rps: float) -> tuple[SQLiteBucket | PostgresBucket, threading.Lock]:
+        """The budget's bucket (its limiter leaks old items in the background) and its in-process guard."""
         key = f"{budget}@{rps:g}"
         with self._lock:
-            limiter = self._limiters.get(key)
-            if limiter is None:
-                rate = window_rate(rps, self.margin_ms)
-                limiter = self._limiters[key] = Limiter(self._bucket(budget, rate), buffer_ms=2)
-            return limiter
+            if key not in self._limiters:
+                self._limiters[key] = Limiter(self._bucket(budget, window_rate(rps, self.margin_ms)))
+                self._guards[key] = threading.Lock()
+            return self._limiters[key].bucket_factory.bucket, self._guards[key]  # type: ignore[attr-defined]
 
     def _bucket(self, table: str, rate: Rate) -> SQLiteBucket | PostgresBucket:
         if self.url.startswith("sqlite:///"):
