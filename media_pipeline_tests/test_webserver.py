@@ -1,15 +1,14 @@
 """A real dagster-webserver process loads workspace.yaml and shows the four assets and their edges."""
 
-import json
 import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from .dagster_dev_fixtures import graphql
 from .servers import free_port, stop, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,12 +36,7 @@ def webserver(tmp_path):
 
 def test_webserver_answers_graphql_with_the_four_assets_and_their_edges(webserver):
     for _ in range(60):  # the code location loads in the background after the server answers
-        request = urllib.request.Request(
-            f"{webserver}/graphql", data=json.dumps({"query": QUERY}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            nodes = json.load(response)["data"]["assetNodes"]
+        nodes = graphql(webserver, QUERY)["assetNodes"]
         if nodes:
             break
         time.sleep(1)
