@@ -68,6 +68,7 @@ class BatchStep:
         self.second_chances: set[str] = set()  # cache keys already sent again in this run
         self.sent: dict[str, int] = {}  # by cache key: batch requests created in this run (paid in this run)
         self.costs: dict[str, float] = {}  # by cache key: what the results taken in this run cost
+        self.refused: dict[str, str] = {}  # by cache key: why AddBatchRequests did not take it in this run
         self.good: dict[str, ShotClip] = {}  # by cache key: clips found good in the store in this step
         self.healed: set[str] = set()  # cache keys whose stored clip did not decode and was removed
 
@@ -120,14 +121,18 @@ class BatchStep:
         except ShotFailed as exc:
             found.clips.append(ShotClip(shot=shot.shot_id, status="failed", error=str(exc)))
             return None
+        key = request.cache_key
         if clip is not None:
-            key = request.cache_key
             made = self.collected.get(key)
             if made is not None:  # copied from a batch result in this run
                 clip.status, clip.request_id = "generated", made.batch_request_id
                 clip.cost_usd, clip.submits = self.costs.get(key, 0.0), self.sent.get(key, 0)
             found.clips.append(self.described(clip, request, healed))
             return clip.clip_key
+        if key in self.refused:
+            refused = ShotClip(shot=shot.shot_id, status="failed", error=f"{request.where}: {self.refused[key]}")
+            found.clips.append(self.described(refused, request, False))
+            return None
         latest = self.latest(request.cache_key)
         if latest is not None and latest.status == "pending":
             found.waiting[shot.shot_id] = f"in xAI batch request {latest.batch_request_id}"
@@ -222,6 +227,11 @@ class BatchStep:
                 self.journal.append(entry)
                 for clip in entry.requests.values():
                     self.sent[clip.cache_key] = self.sent.get(clip.cache_key, 0) + 1
+                added = {c.cache_key for c in entry.requests.values()}
+                for request in ready:  # refused by AddBatchRequests: failed in this run, not sent again
+                    if request.cache_key not in added:
+                        why = self.batches.add_error or "the batch does not hold it"
+                        self.refused[request.cache_key] = f"not added to xAI batch {entry.batch_id}: {why}"
             error = None
         finally:
             for claim in claims:

@@ -75,6 +75,7 @@ class XaiBatches:
         self.catalog = catalog_from_env(os.environ if environ is None else environ)
         self.tally = Tally()
         self.where = f"campaign {campaign!r}"
+        self.add_error: str | None = None  # why the last ``submit`` could not add every request
 
     def _call(self, method: str, fn):  # noqa: ANN001, ANN202 - the SDK's own types pass through
         return self.g.call(self.where, self.tally, method, fn)
@@ -85,6 +86,7 @@ class XaiBatches:
         """One new batch carrying ``requests`` (URLs filled in), journaled before and after the add."""
         client = self.g.client()
         model = requests[0].model
+        self.add_error = None
         batch = self._call("CreateBatch", lambda: client.batch.create(f"{self.campaign} {now_iso()}"))
         entry = BatchEntry(batch_id=batch.batch_id, campaign=self.campaign, model=model, created_at=now_iso())
         prepared = []
@@ -106,13 +108,14 @@ class XaiBatches:
                     duration=request.duration,
                     resolution=request.resolution,  # type: ignore[arg-type] - validated before
                     aspect_ratio=request.aspect_ratio,  # type: ignore[arg-type]
-                )  # fmt: skip
+                )
             )
         write_batch(self.store, entry)  # before the add: a kill from here on is reconciled by ``resume``
         try:
             for group in _chunks(prepared):
                 self._call("AddBatchRequests", lambda group=group: client.batch.add(batch.batch_id, group))
         except ShotFailed as exc:  # an add whose reply was lost may still have landed: ask the batch
+            self.add_error = str(exc).removeprefix(f"{self.where}: ")
             self.log.warning("%s: adding to batch %s failed (%s); asking it", self.where, batch.batch_id, exc)
         entry = self.resume(entry)
         self.log.info(
