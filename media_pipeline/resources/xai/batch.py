@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
+from typing import TypeVar
 
 from xai_sdk.batch import BatchResult
 from xai_sdk.proto import batch_pb2
@@ -32,6 +33,7 @@ from ..xai_shot import Tally
 from .batch_journal import BatchedClip, BatchEntry, write_batch
 from .catalog import BATCH_RESULT_URL_SECONDS, MAX_MESSAGE_BYTES, ModelCatalog, catalog_from_env
 
+T = TypeVar("T")
 PAGE = 100
 DEADLINE_EXCEEDED = 4  # google.rpc code of a batch request that expired before it ran
 LAPSED_HTTP = ("HTTP 403",)  # a lapsed signed URL answers 403; 404 / 410 are GoneDownloadError
@@ -77,7 +79,7 @@ class XaiBatches:
         self.where = f"campaign {campaign!r}"
         self.add_error: str | None = None  # why the last ``submit`` could not add every request
 
-    def _call(self, method: str, fn):  # noqa: ANN001, ANN202 - the SDK's own types pass through
+    def _call(self, method: str, fn: Callable[[], T]) -> T:
         return self.g.call(self.where, self.tally, method, fn)
 
     # -- submitting -----------------------------------------------------------------------------------------
