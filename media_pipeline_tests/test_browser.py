@@ -55,8 +55,6 @@ GRAPH_BOX_JS = """() => {
 @pytest.fixture
 def page() -> Iterator[Page]:
     """A Chromium page (1600x900) waiting up to 30 s for elements; the browser is closed on teardown."""
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed: apt-get install chromium")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -161,6 +159,7 @@ def test_stopping_the_group_ends_every_process_in_it_even_one_that_ignores_sigte
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed: apt-get install chromium")
 def test_a_new_campaign_is_materialized_from_the_ui_and_its_results_are_shown(
     dagster_dev: DagsterDev, page: Page, artifacts_dir: Path
 ) -> None:
