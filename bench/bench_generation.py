@@ -26,7 +26,6 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 MODEL = "grok-imagine-video-1.5-preview"
 PROMPT = "slow push in on the product"
