@@ -1,7 +1,8 @@
 """``xai_batch_sensor``: request a campaign's run when its open xAI batch has results to take.
 
 A batch may take hours, so no step waits for it: ``generated_clips`` sends the batch, takes what is finished and
-ends (see ``assets/batch_clips.py``). Every minute this sensor reads the batch journals in the store, asks xAI for
+ends (see ``assets/batch_clips.py``). Every minute this sensor reads the batch journals in the store (a closed one
+is remembered in the cursor and not read again), asks xAI for
 each open batch's counts (``GetBatch``: one call per open batch) and requests the campaign's run when more of its
 requests have finished than the journal has taken (their URLs live an hour, so results are taken as they come,
 not when the whole batch is done), or when a run died while adding to a batch. The ``run_key`` is the batch and
@@ -9,6 +10,8 @@ its finished count, so one set of results runs once; a campaign with a run queue
 """
 
 from __future__ import annotations
+
+import json
 
 from dagster import (
     DagsterRunStatus,
@@ -26,7 +29,7 @@ from .partitions import Pipeline
 from .resources.generator import ShotFailed, VideoGenerator
 from .resources.storage import MediaStore
 from .resources.xai.batch import XaiBatches
-from .resources.xai.batch_journal import read_batches
+from .resources.xai.batch_journal import batch_keys, read_batch
 from .resources.xai_generator import XaiVideoGenerator
 
 IN_PROGRESS = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
@@ -37,10 +40,16 @@ def batch_tick(context: SensorEvaluationContext, store: MediaStore, generator: V
     """One tick: a run request per campaign whose open batch has results the journal has not taken."""
     if not isinstance(generator, XaiVideoGenerator):
         return SensorResult(skip_reason="the generator is not xAI: no batches")
+    closed = set(json.loads(context.cursor)) if context.cursor else set()  # journals never read again
     runs: dict[str, RunRequest] = {}
     waiting: list[str] = []
-    for entry in read_batches(store):
-        if entry.status == "closed" or entry.campaign in runs:
+    keys = batch_keys(store)
+    for key in keys:
+        entry = None if key in closed else read_batch(store, key)
+        if entry is None or entry.status == "closed":
+            closed.update([key] if entry is not None else [])
+            continue
+        if entry.campaign in runs:
             continue
         if entry.status == "adding":  # a run died while adding: the next run reconciles the batch
             ready = "adding"
@@ -63,10 +72,11 @@ def batch_tick(context: SensorEvaluationContext, store: MediaStore, generator: V
             partition_key=entry.campaign,
             tags={"media_pipeline/batch": entry.batch_id},
         )
+    cursor = json.dumps(sorted(closed & set(keys)))
     if not runs:
         pending = f"; waiting: {', '.join(waiting)}" if waiting else ""
-        return SensorResult(skip_reason=f"no batch results to take{pending}")
-    return SensorResult(run_requests=list(runs.values()))
+        return SensorResult(skip_reason=f"no batch results to take{pending}", cursor=cursor)
+    return SensorResult(run_requests=list(runs.values()), cursor=cursor)
 
 
 def _run_in_progress(context: SensorEvaluationContext, campaign: str) -> bool:

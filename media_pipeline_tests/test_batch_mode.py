@@ -111,9 +111,14 @@ def test_a_run_leaves_an_open_batch_to_the_sensor_which_requests_the_run_that_de
     sensor = build_batch_sensor(Pipeline())
     store = local_resources["store"]
 
+    cursor: list[str | None] = [None]
+
     def tick() -> list:
-        with build_sensor_context(instance=instance, resources={"store": store, "generator": generator}) as context:
-            return list(sensor(context).run_requests or [])
+        resources = {"store": store, "generator": generator}
+        with build_sensor_context(instance=instance, resources=resources, cursor=cursor[0]) as context:
+            result = sensor(context)
+        cursor[0] = result.cursor
+        return list(result.run_requests or [])
 
     assert tick() == []  # still pending: nothing to take yet
     deadline = time.monotonic() + 30
@@ -131,7 +136,8 @@ def test_a_run_leaves_an_open_batch_to_the_sensor_which_requests_the_run_that_de
     meta = _metadata(instance)
     assert meta["clips.generated"] == 2 and meta["xai.cost_usd"] == pytest.approx(emulator.stats["paid"]["usd"])
     assert instance.get_latest_materialization_event(AssetKey("deliverable")) is not None
-    assert tick() == []  # the batch is closed
+    assert tick() == []  # the batch is closed, and the sensor no longer reads its journal
+    assert json.loads(cursor[0] or "[]") == [b.key for b in read_batches(store, "later")]
 
 
 def test_a_result_whose_url_lapsed_goes_out_again_in_a_new_batch_counted_and_costed(

@@ -71,12 +71,20 @@ def write_batch(store: MediaStore, entry: BatchEntry) -> None:
     store.put_bytes(entry.key, entry.model_dump_json(indent=2, exclude_none=True).encode())
 
 
+def batch_keys(store: MediaStore, campaign: str | None = None) -> list[str]:
+    """The keys of every batch journal of ``campaign`` (None: of every campaign)."""
+    return store.list_keys(f"{PREFIX}/{campaign}/" if campaign else f"{PREFIX}/")
+
+
+def read_batch(store: MediaStore, key: str) -> BatchEntry | None:
+    """The batch journal at ``key``; None when it cannot be read."""
+    try:
+        return BatchEntry.model_validate(json.loads(store.get_bytes(key)))
+    except (KeyError, ValueError, ValidationError):
+        return None
+
+
 def read_batches(store: MediaStore, campaign: str | None = None) -> list[BatchEntry]:
     """Every readable batch journal of ``campaign`` (None: of every campaign), oldest first."""
-    found = []
-    for key in store.list_keys(f"{PREFIX}/{campaign}/" if campaign else f"{PREFIX}/"):
-        try:
-            found.append(BatchEntry.model_validate(json.loads(store.get_bytes(key))))
-        except (KeyError, ValueError, ValidationError):
-            continue
-    return sorted(found, key=lambda b: b.created_at)
+    found = [read_batch(store, key) for key in batch_keys(store, campaign)]
+    return sorted((b for b in found if b is not None), key=lambda b: b.created_at)
