@@ -164,6 +164,27 @@ def test_a_result_whose_url_lapsed_goes_out_again_in_a_new_batch_counted_and_cos
     assert Path(local_resources["store"].root, "deliverables/lapse/lapse.mp4").exists()
 
 
+def test_a_moderated_batch_request_fails_its_shot_and_a_re_run_sends_it_again(
+    instance, drops_root, local_resources, xai_emulator, batch_env
+):
+    manifest = (
+        BATCH
+        + "on_failed_shots: skip\nshots:\n  - {image: shot_1.png, prompt: push in}\n"
+        + ("  - {image: shot_2.png, prompt: '[moderate] pan left'}\n")
+    )
+    write_campaign(drops_root, "strict", shots=2, manifest=manifest)
+    add_campaign_partition(instance, "strict")
+    resources = dict(local_resources, generator=xai_generator_for(xai_emulator))
+    assert _run(instance, resources, "strict").success  # delivered without the moderated shot
+    meta = _metadata(instance)
+    assert meta["clips.generated"] == 1 and meta["clips.failed"] == 1
+    assert "shot_2" in meta["shots"] and "content_moderation" in meta["shots"]
+    assert xai_emulator.count("AddBatchRequests", "OK") == 1
+    assert _run(instance, resources, "strict").success
+    assert xai_emulator.count("AddBatchRequests", "OK") == 2  # the failed shot alone goes out again
+    assert xai_emulator.stats["paid"]["batch_requests"] == 3
+
+
 def test_the_budget_applies_to_batch_requests_at_the_batch_price(
     instance, drops_root, local_resources, xai_emulator, batch_env
 ):
