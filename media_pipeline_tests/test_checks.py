@@ -38,9 +38,11 @@ def test_a_conformant_file_has_no_problems_and_each_deviation_is_named():
 
 def test_deliverable_check_fails_when_a_rendition_is_not_the_size_the_spec_asks_for():
     result = deliverable_conformant(
+        "c",
         {"16:9": (GOOD, ConformSpec(width=854, height=480)), "9:16": (GOOD, ConformSpec(width=480, height=854))}
     )
     assert not result.passed and "9:16: size (854, 480) != (480, 854)" in result.metadata["problems"].value
+    assert result.metadata["campaign"].value == "c" and result.metadata["failing_renditions"].value == "9:16"
 
 
 def test_first_frames_check_names_the_drifted_shots():
@@ -67,6 +69,7 @@ def test_deliverable_complete_warns_naming_each_skipped_shot_and_passes_when_non
     result = deliverable_complete(_record(skipped_shots={"b": "moderated", "d": "corrupt image"}))
     assert not result.passed and result.severity == AssetCheckSeverity.WARN
     assert result.metadata["missing_shots"].value == "b: moderated\nd: corrupt image"
-    assert result.description == "2 shot(s) missing: b, d"
+    assert result.description == "campaign 'c': 2 shot(s) missing: b, d"
+    assert result.metadata["failing_shots"].value == "b, d" and result.metadata["campaign"].value == "c"
     whole = deliverable_complete(_record())
     assert whole.passed and whole.metadata["missing_shots"].value == "none"

@@ -15,10 +15,11 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
+import warnings
 from collections.abc import Callable
 from typing import Any
 
-from dagster import AssetCheckSpec, AssetIn, AssetsDefinition, asset
+from dagster import AssetCheckSpec, AssetIn, AssetsDefinition, PreviewWarning, asset
 
 from ..partitions import RESOURCES, STAGES, Pipeline
 
@@ -59,15 +60,17 @@ class CampaignAsset:
 
     def _check_spec(self, spec: AssetCheckSpec, pipeline: Pipeline) -> AssetCheckSpec:
         """The stage's check on the pipeline's asset; a partitioned check takes the pipeline's partitions."""
-        return AssetCheckSpec(
-            spec.name,
-            asset=pipeline.asset_key(spec.asset_key.path[-1]),
-            description=spec.description,
-            blocking=spec.blocking,
-            metadata=spec.metadata,
-            automation_condition=spec.automation_condition,
-            partitions_def=pipeline.partitions if spec.partitions_def is not None else None,
-        )
+        with warnings.catch_warnings():  # partitioned checks are a preview feature in Dagster 1.13 (see checks.py)
+            warnings.simplefilter("ignore", PreviewWarning)
+            return AssetCheckSpec(
+                spec.name,
+                asset=pipeline.asset_key(spec.asset_key.path[-1]),
+                description=spec.description,
+                blocking=spec.blocking,
+                metadata=spec.metadata,
+                automation_condition=spec.automation_condition,
+                partitions_def=pipeline.partitions if spec.partitions_def is not None else None,
+            )
 
     def build(self, pipeline: Pipeline) -> AssetsDefinition:
         upstream = [p for p in inspect.signature(self.fn).parameters if p in STAGES]

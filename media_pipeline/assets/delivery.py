@@ -25,7 +25,7 @@ from ..media.probe import probe
 from ..media.renditions import rendition_size
 from ..records import Deliverable, DeliverableFile, GeneratedClips, ShotClip, SourceImages
 from ..resources.publish import pointer_key, publishing, stable_key
-from ..resources.storage import MediaStore
+from ..resources.store import MediaStore
 from ._common import campaign_asset
 from .metadata import file_sha256
 
@@ -136,7 +136,7 @@ def deliverable(
     return MaterializeResult(
         value=record,
         data_version=DataVersion(sha[:16]),
-        check_results=[deliverable_conformant(probes), deliverable_complete(record)],
+        check_results=[deliverable_conformant(campaign.campaign_id, probes), deliverable_complete(record)],
         metadata={
             "path": MetadataValue.path(store.uri(stable_master)),
             "version": record.version,
