@@ -56,8 +56,8 @@ def peak_rss_mb() -> float:
 def worker(args: argparse.Namespace) -> None:
     """Generate ``args.shots`` clips into a fresh local store; print one JSON line of figures."""
     from media_pipeline.resources.generator import ClipRequest
-    from media_pipeline.resources.storage import LocalMediaStore
-    from media_pipeline.resources.xai_generator import XaiVideoGenerator
+    from media_pipeline.resources.store import LocalMediaStore
+    from media_pipeline.resources.xai.generator import XaiVideoGenerator
 
     urls = image_urls()
     log = logging.getLogger("bench")
@@ -111,9 +111,9 @@ def batch_worker(args: argparse.Namespace) -> None:
     """Batch mode: ``args.shots`` clips as one xAI batch (``XaiBatches``), results taken as they come; one JSON
     line of figures."""
     from media_pipeline.resources.generator import ClipRequest
-    from media_pipeline.resources.storage import LocalMediaStore
+    from media_pipeline.resources.store import LocalMediaStore
     from media_pipeline.resources.xai.batch import XaiBatches
-    from media_pipeline.resources.xai_generator import XaiVideoGenerator
+    from media_pipeline.resources.xai.generator import XaiVideoGenerator
 
     urls = image_urls()
     generator = XaiVideoGenerator(api_key=KEY, api_host=args.grpc, use_insecure_channel=True)

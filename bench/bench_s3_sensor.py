@@ -22,7 +22,7 @@ from dagster import build_sensor_context, instance_for_test
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # media_pipeline_tests is not installed
 
-from media_pipeline.resources.s3_drops import S3DropZone  # noqa: E402
+from media_pipeline.resources.s3.drops import S3DropZone  # noqa: E402
 from media_pipeline.sensors import image_drop_sensor  # noqa: E402
 from media_pipeline_tests.s3_fixtures import SeaweedS3, start_seaweed  # noqa: E402
 

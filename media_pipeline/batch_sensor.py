@@ -27,10 +27,10 @@ from dagster import (
 from .assets._common import with_resource_keys
 from .partitions import Pipeline
 from .resources.generator import ShotFailed, VideoGenerator
-from .resources.storage import MediaStore
+from .resources.store import MediaStore
 from .resources.xai.batch import XaiBatches
 from .resources.xai.batch_journal import batch_keys, read_batch
-from .resources.xai_generator import XaiVideoGenerator
+from .resources.xai.generator import XaiVideoGenerator
 
 IN_PROGRESS = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
                DagsterRunStatus.STARTED]  # fmt: skip

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .campaign import CampaignError
-from .resources.storage import StoreError
+from .resources.store import StoreError
 from .runner import RunSummary
 from .settings import ConfigurationError
 

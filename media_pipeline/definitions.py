@@ -18,11 +18,11 @@ from dagster import Definitions, EnvVar, ExecutorDefinition, in_process_executor
 from .factory import build_pipeline_defs
 from .resources.drops import DropZone, LocalDropZone
 from .resources.generator import LocalVideoGenerator, VideoGenerator
-from .resources.s3_client import parse_s3_uri
-from .resources.s3_drops import S3DropZone
-from .resources.s3_storage import S3MediaStore
-from .resources.storage import LocalMediaStore, MediaStore
-from .resources.xai_generator import XaiVideoGenerator
+from .resources.s3.drops import S3DropZone
+from .resources.s3.location import parse_s3_uri
+from .resources.s3.store import S3MediaStore
+from .resources.store import LocalMediaStore, MediaStore
+from .resources.xai.generator import XaiVideoGenerator
 from .settings import FLAGS, ConfigurationError, check_api_key, check_settings, number
 
 DEFAULT_MAX_CONCURRENT_GENERATIONS = 8

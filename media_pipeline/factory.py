@@ -24,7 +24,7 @@ from .partitions import Pipeline
 from .resources.drops import DropZone
 from .resources.generator import VideoGenerator
 from .resources.io_manager import StoreRecordIOManager
-from .resources.storage import MediaStore
+from .resources.store import MediaStore
 from .schedules import build_nightly_campaign_refresh
 from .sensors import build_image_drop_sensor
 

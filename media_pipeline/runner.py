@@ -25,7 +25,7 @@ from .records import GeneratedClips, HostedImages, SourceImages
 from .resources.drops import DropZone
 from .resources.io_manager import read_record, record_key
 from .resources.publish import current_deliverable, stable_key
-from .resources.storage import MediaStore, StoreError
+from .resources.store import MediaStore, StoreError
 from .settings import ConfigurationError
 
 

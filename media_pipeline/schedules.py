@@ -20,7 +20,7 @@ from .assets._common import with_resource_keys
 from .partitions import Pipeline
 from .resources.drops import DropZone
 from .resources.publish import current_deliverable
-from .resources.storage import MediaStore
+from .resources.store import MediaStore
 
 
 def last_delivered(store: MediaStore, campaign: str) -> float | None:

@@ -13,7 +13,7 @@ from media_pipeline.partitions import campaign_partitions
 from media_pipeline.resources.drops import LocalDropZone
 from media_pipeline.resources.generator import LocalVideoGenerator
 from media_pipeline.resources.io_manager import StoreRecordIOManager
-from media_pipeline.resources.storage import LocalMediaStore
+from media_pipeline.resources.store import LocalMediaStore
 
 from .builders import write_campaign
 

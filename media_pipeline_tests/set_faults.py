@@ -12,7 +12,7 @@ from pathlib import Path
 from media_pipeline.definitions import build_defs
 from media_pipeline.records import Deliverable
 from media_pipeline.resources.publish import current_deliverable
-from media_pipeline.resources.storage import MediaStore
+from media_pipeline.resources.store import MediaStore
 from media_pipeline.runner import cause_message
 
 from .xai_builders import TEST_API_KEY

@@ -6,9 +6,9 @@ from dagster import Definitions
 from media_pipeline import defs
 from media_pipeline.definitions import build_defs, drops_from_env, generator_from_env, store_from_env
 from media_pipeline.resources.generator import LocalVideoGenerator
-from media_pipeline.resources.s3_drops import S3DropZone
-from media_pipeline.resources.s3_storage import S3MediaStore
-from media_pipeline.resources.storage import LocalMediaStore
+from media_pipeline.resources.s3.drops import S3DropZone
+from media_pipeline.resources.s3.store import S3MediaStore
+from media_pipeline.resources.store import LocalMediaStore
 from media_pipeline.settings import ConfigurationError
 
 

@@ -11,7 +11,7 @@ import pytest
 from media_pipeline.campaign import CampaignError
 from media_pipeline.manifest_yaml import MAX_MANIFEST_BYTES
 from media_pipeline.resources.drops import DropRefused, LocalDropZone
-from media_pipeline.resources.s3_drops import S3DropZone
+from media_pipeline.resources.s3.drops import S3DropZone
 from media_pipeline.sensors import evaluate_drops
 
 from .builders import write_campaign

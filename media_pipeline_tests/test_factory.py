@@ -29,7 +29,7 @@ from media_pipeline.definitions import build_defs
 from media_pipeline.partitions import STAGES
 from media_pipeline.resources.drops import LocalDropZone
 from media_pipeline.resources.generator import LocalVideoGenerator
-from media_pipeline.resources.storage import LocalMediaStore
+from media_pipeline.resources.store import LocalMediaStore
 from media_pipeline.runner import run_campaign
 
 from .builders import SMALL_MANIFEST, write_campaign

@@ -17,7 +17,7 @@ from media_pipeline.housekeeping import HOST_TAG, PID_TAG, fail_orphaned_runs
 from media_pipeline.partitions import campaign_partitions
 from media_pipeline.records import SourceFile
 from media_pipeline.resources.io_manager import StoreRecordIOManager
-from media_pipeline.resources.storage import LocalMediaStore
+from media_pipeline.resources.store import LocalMediaStore
 
 
 def _dead_pid() -> int:

@@ -11,7 +11,7 @@ from media_pipeline.media.probe import probe
 from media_pipeline.records import GeneratedClips
 from media_pipeline.resources.generator import LocalVideoGenerator
 from media_pipeline.resources.io_manager import StoreRecordIOManager, read_record
-from media_pipeline.resources.storage import LocalMediaStore
+from media_pipeline.resources.store import LocalMediaStore
 
 from .builders import SMALL_MANIFEST, sample_image, write_campaign
 from .conftest import add_campaign_partition

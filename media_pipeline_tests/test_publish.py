@@ -14,8 +14,8 @@ from media_pipeline.assets import campaign_assets
 from media_pipeline.media.probe import probe
 from media_pipeline.records import Deliverable, DeliverableFile
 from media_pipeline.resources.publish import current_deliverable, pointer_key, publishing
-from media_pipeline.resources.s3_storage import S3MediaStore
-from media_pipeline.resources.storage import LocalMediaStore, MediaStore, StoreError
+from media_pipeline.resources.s3.store import S3MediaStore
+from media_pipeline.resources.store import LocalMediaStore, MediaStore, StoreError
 
 from .builders import write_campaign
 from .conftest import add_campaign_partition

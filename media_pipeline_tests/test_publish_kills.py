@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from media_pipeline.resources.publish import current_deliverable
-from media_pipeline.resources.s3_storage import S3MediaStore
-from media_pipeline.resources.storage import LocalMediaStore
+from media_pipeline.resources.s3.store import S3MediaStore
+from media_pipeline.resources.store import LocalMediaStore
 
 from .builders import write_campaign
 from .fault_proxy import FaultProxy

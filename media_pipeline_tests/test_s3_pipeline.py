@@ -11,7 +11,7 @@ from dagster import AssetKey, SensorResult, build_sensor_context
 
 from media_pipeline.definitions import build_defs
 from media_pipeline.media.probe import probe
-from media_pipeline.resources.s3_drops import S3DropZone
+from media_pipeline.resources.s3.drops import S3DropZone
 from media_pipeline.sensors import image_drop_sensor
 
 from .builders import SMALL_MANIFEST, sample_image, write_campaign

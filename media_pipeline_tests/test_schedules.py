@@ -12,7 +12,7 @@ from dagster import build_schedule_context
 from media_pipeline.records import Deliverable
 from media_pipeline.resources.drops import LocalDropZone
 from media_pipeline.resources.publish import publishing
-from media_pipeline.resources.storage import LocalMediaStore
+from media_pipeline.resources.store import LocalMediaStore
 from media_pipeline.schedules import nightly_campaign_refresh
 
 from .builders import write_campaign

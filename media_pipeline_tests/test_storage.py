@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from media_pipeline.resources.storage import LocalMediaStore, StoreError
+from media_pipeline.resources.store import LocalMediaStore, StoreError
 
 
 def test_put_stream_failure_or_overflow_stores_nothing_and_keeps_the_old_object(tmp_path):

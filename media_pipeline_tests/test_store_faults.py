@@ -21,8 +21,8 @@ from media_pipeline.assets import campaign_assets
 from media_pipeline.resources.drops import LocalDropZone
 from media_pipeline.resources.io_manager import StoreRecordIOManager
 from media_pipeline.resources.publish import current_deliverable
-from media_pipeline.resources.s3_storage import S3MediaStore
-from media_pipeline.resources.storage import LocalMediaStore
+from media_pipeline.resources.s3.store import S3MediaStore
+from media_pipeline.resources.store import LocalMediaStore
 
 from .builders import write_campaign
 from .conftest import add_campaign_partition

@@ -14,7 +14,7 @@ from PIL import Image
 
 from media_pipeline.emulator.server import XaiEmulator
 from media_pipeline.resources.generator import ClipRequest
-from media_pipeline.resources.xai_generator import XaiVideoGenerator
+from media_pipeline.resources.xai.generator import XaiVideoGenerator
 
 TEST_API_KEY = "xai-test-5f3c9d2e7a1b4c60a8e2-do-not-leak"
 TEST_MODEL = "grok-imagine-video-1.5-preview"

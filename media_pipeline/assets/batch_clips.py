@@ -25,10 +25,10 @@ from ..campaign import ResolvedShot
 from ..records import ShotClip
 from ..resources.claims import Claim, ClaimFailed, acquire
 from ..resources.generator import ClipRequest, ShotFailed
-from ..resources.journal import journal_key
 from ..resources.xai.batch import XaiBatches
 from ..resources.xai.batch_journal import BatchedClip, BatchEntry, read_batches
-from ..resources.xai_generator import XaiVideoGenerator
+from ..resources.xai.generator import XaiVideoGenerator
+from ..resources.xai.journal import journal_key
 from ..settings import number
 from .clip_plan import ClipPlanner, lanes
 

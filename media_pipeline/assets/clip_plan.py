@@ -19,9 +19,9 @@ from ..campaign import Campaign, ResolvedShot
 from ..media.frames import extract_frame
 from ..records import HostedImage, HostedImages, SourceImages
 from ..resources.generator import ClipRequest, ShotFailed, VideoGenerator
-from ..resources.journal import journal_key, read_entry
-from ..resources.storage import MediaStore
+from ..resources.store import MediaStore
 from ..resources.xai.batch import batch_price_usd
+from ..resources.xai.journal import journal_key, read_entry
 from .hosting import image_url, sign
 from .metadata import file_sha256
 

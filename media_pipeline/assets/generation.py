@@ -25,11 +25,11 @@ from ..media.frames import read_frame
 from ..media.probe import probe
 from ..media.quality import first_frame_fidelity
 from ..records import GeneratedClips, HostedImages, ShotClip, SourceImages
-from ..resources import ledger
 from ..resources.generator import ClipRequest, GeneratorStopped, ShotFailed, VideoGenerator
 from ..resources.io_manager import read_record
-from ..resources.storage import MediaStore
-from ..resources.xai_generator import XaiVideoGenerator
+from ..resources.store import MediaStore
+from ..resources.xai import ledger
+from ..resources.xai.generator import XaiVideoGenerator
 from ._common import campaign_asset
 from .batch_clips import BatchStep
 from .clip_plan import ClipPlanner, lanes

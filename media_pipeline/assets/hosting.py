@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from dagster import AssetExecutionContext, MaterializeResult
 
 from ..records import HostedImage, HostedImages, SourceImages
-from ..resources.storage import MediaStore
+from ..resources.store import MediaStore
 from ._common import campaign_asset
 from .metadata import shot_table
 from .sources import STORE_RETRY

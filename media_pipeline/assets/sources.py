@@ -29,7 +29,7 @@ from ..media.images import normalize_image
 from ..media.probe import probe
 from ..records import SourceFile, SourceImages
 from ..resources.drops import DropRefused, DropZone
-from ..resources.storage import MediaStore
+from ..resources.store import MediaStore
 from ..resources.xai.catalog import MAX_IMAGE_BYTES
 from ._common import campaign_asset
 from .metadata import digest, file_sha256, shot_table

@@ -25,7 +25,7 @@ from PIL import Image
 from xai_sdk.cost import USD_PER_TICK
 from xai_sdk.proto import image_pb2, video_pb2
 
-from ..resources.downloads import is_loopback_host
+from ..resources.http import is_loopback_host
 from ..resources.xai.catalog import (
     ASPECT_RATIO_NAMES,
     DEFAULT_DURATION_SECONDS,

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from .journal import now_iso
-from .storage import MediaStore
+from .store import MediaStore
+from .xai.journal import now_iso
 
 
 def _host_id() -> str:

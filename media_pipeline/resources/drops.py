@@ -2,7 +2,7 @@
 
 ``DropZone`` lists what is there and fetches files; the rules for when a drop is new, changed or settled live
 once, in ``sensors.py``, and work on the listing alone, so the folder and the bucket behave the same.
-``S3DropZone`` lives in ``s3_drops.py``. What is read from a drop is bounded: the manifest to
+``S3DropZone`` lives in ``s3/drops.py``. What is read from a drop is bounded: the manifest to
 ``MAX_MANIFEST_BYTES``, and a local file only if its real path stays inside the drop zone (a symlink to
 ``/etc/passwd`` or another team's folder is refused by name).
 """

@@ -1,7 +1,7 @@
 """The video generator resource: one still image and a prompt in, one clip in the store out.
 
 ``VideoGenerator`` is the interface the ``generated_clips`` asset fans out over; ``XaiVideoGenerator``
-(``xai_generator.py``) calls xAI's image-to-video API through ``xai_sdk`` and ``LocalVideoGenerator`` animates
+(``xai/generator.py``) calls xAI's image-to-video API through ``xai_sdk`` and ``LocalVideoGenerator`` animates
 the still with ffmpeg, offline, for the demo and for development. Implementations are called from several
 threads at once (up to ``concurrency``), so they must be thread-safe.
 """
@@ -21,7 +21,7 @@ from ..media.errors import MediaError
 from ..media.probe import probe
 from ..media.render import animate
 from ..records import ClipOutcome
-from .storage import MediaStore
+from .store import MediaStore
 
 __all__ = ["ClipOutcome", "ClipRequest", "GeneratorStopped", "LocalVideoGenerator", "ShotFailed", "VideoGenerator"]
 

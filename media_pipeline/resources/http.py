@@ -14,7 +14,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from .storage import MediaStore
+from .store import MediaStore
 
 CHUNK_BYTES = 1 << 20
 MAX_REDIRECTS = 5

@@ -11,7 +11,7 @@ from dagster import ConfigurableIOManager, InitResourceContext, InputContext, Ou
 from pydantic import BaseModel
 
 from ..housekeeping import enter_process_temp_dir, leave_process_temp_dir
-from .storage import MediaStore
+from .store import MediaStore
 
 
 def record_key(asset: str, partition: str) -> str:

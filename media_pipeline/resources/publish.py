@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..records import Deliverable
-from .storage import MediaStore, StoreError
+from .store import MediaStore, StoreError
 
 POINTER = "current.json"
 

@@ -1,7 +1,7 @@
 """Where the pipeline keeps what it makes: source images, clips, request journals, records and deliverables.
 
 ``MediaStore`` is the abstract resource every asset talks to; ``LocalMediaStore`` keeps a folder and
-``S3MediaStore`` (in ``s3_storage.py``) a bucket prefix. Keys are POSIX-style paths such as
+``S3MediaStore`` (in ``s3/store.py``) a bucket prefix. Keys are POSIX-style paths such as
 ``sources/<sha256>.png``; content-addressed keys are what make re-runs free, so a put of an existing
 content-addressed key can be skipped. Writes are atomic: a reader sees the whole object or none.
 """
@@ -19,6 +19,17 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from dagster import ConfigurableResource
+
+
+def _file_mode() -> int:
+    """The mode ``open()`` would give a new file under this process's umask (0644 under the usual 022)."""
+    umask = os.umask(0o022)  # read it the only portable way, once, while the module loads
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()
+"""Stored files follow the umask like any other file, although ``mkstemp`` creates them owner-only."""
 
 
 class StoreError(RuntimeError):
@@ -147,6 +158,7 @@ class LocalMediaStore(MediaStore):
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        os.fchmod(fd, FILE_MODE)
         os.close(fd)
         return target, Path(tmp)
 

@@ -17,9 +17,9 @@ import pytest
 from media_pipeline.emulator.server import XaiEmulator
 from media_pipeline.resources.claims import HOST, ClaimBody
 from media_pipeline.resources.generator import ClipOutcome, ShotFailed
-from media_pipeline.resources.journal import journal_key, now_iso, read_entry
-from media_pipeline.resources.s3_storage import S3MediaStore
-from media_pipeline.resources.storage import LocalMediaStore, MediaStore
+from media_pipeline.resources.s3.store import S3MediaStore
+from media_pipeline.resources.store import LocalMediaStore, MediaStore
+from media_pipeline.resources.xai.journal import journal_key, now_iso, read_entry
 from media_pipeline_tests.s3_fixtures import SeaweedS3
 from media_pipeline_tests.xai_builders import EmulatorFactory, clip_request, xai_generator_for
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from media_pipeline.resources.downloads import (
+from media_pipeline.resources.http import (
     DownloadError,
     RetryableDownloadError,
     check_url,
     download_to_store,
     is_loopback_host,
 )
-from media_pipeline.resources.storage import LocalMediaStore
+from media_pipeline.resources.store import LocalMediaStore
 
 BODY = b"x" * 5000
 
@@ -119,7 +119,7 @@ def test_size_cap_and_4xx(server: str, store: LocalMediaStore) -> None:
 
 
 def test_described_urls_carry_no_credentials() -> None:
-    from media_pipeline.resources.downloads import describe_url
+    from media_pipeline.resources.http import describe_url
 
     url = "https://user:hunter2@cdn.example.com:8443/v/clip.mp4?X-Amz-Credential=AKIA123&X-Amz-Signature=ab"
     assert describe_url(url) == "https://cdn.example.com:8443/v/clip.mp4"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from media_pipeline.resources.s3_storage import S3MediaStore
-from media_pipeline.resources.storage import LocalMediaStore, MediaStore
+from media_pipeline.resources.s3.store import S3MediaStore
+from media_pipeline.resources.store import LocalMediaStore, MediaStore
 from media_pipeline_tests.s3_fixtures import SeaweedS3
 
 

@@ -12,10 +12,10 @@ import pytest
 
 from media_pipeline.emulator.server import XaiEmulator
 from media_pipeline.media.probe import probe
-from media_pipeline.resources import ledger
 from media_pipeline.resources.generator import ClipOutcome, ClipRequest, ShotFailed
-from media_pipeline.resources.journal import journal_key, read_entry
-from media_pipeline.resources.storage import LocalMediaStore
+from media_pipeline.resources.store import LocalMediaStore
+from media_pipeline.resources.xai import ledger
+from media_pipeline.resources.xai.journal import journal_key, read_entry
 from media_pipeline_tests.xai_builders import EmulatorFactory, clip_request, xai_generator_for
 
 pytest_plugins = ["media_pipeline_tests.xai_fixtures"]

@@ -9,8 +9,8 @@ import pytest
 from dagster_aws.s3 import S3Resource
 
 from media_pipeline.resources.drops import DropFile
-from media_pipeline.resources.s3_drops import S3DropZone
-from media_pipeline.resources.storage import StoreError
+from media_pipeline.resources.s3.drops import S3DropZone
+from media_pipeline.resources.store import StoreError
 from media_pipeline_tests.s3_fixtures import SeaweedS3, free_ports
 
 MANIFEST = "shots: []\n"

@@ -16,8 +16,8 @@ import pytest
 from dagster import asset, materialize
 from dagster_aws.s3 import S3Resource
 
-from media_pipeline.resources.s3_storage import S3MediaStore, url_expiry
-from media_pipeline.resources.storage import MediaStore, StoreError
+from media_pipeline.resources.s3.store import S3MediaStore, url_expiry
+from media_pipeline.resources.store import MediaStore, StoreError
 from media_pipeline_tests.s3_fixtures import SeaweedS3, free_ports
 
 MIB = 1024 * 1024

@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import Field, PrivateAttr
 
-from .drops import DropFile, DropZone
-from .s3_client import S3Location, is_missing, join_key, s3_errors
-from .s3_listing import FastLister
+from ..drops import DropFile, DropZone
+from .listing import FastLister
+from .location import S3Location, is_missing, join_key, s3_errors
 
 
 class S3DropZone(DropZone, S3Location):

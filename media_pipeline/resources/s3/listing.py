@@ -20,8 +20,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from botocore.httpsession import URLLib3Session
 
-from .downloads import describe_url
-from .s3_client import parse_timestamp
+from ..http import describe_url
+from .location import parse_timestamp
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _URL_TTL_SECONDS = 300

@@ -28,8 +28,8 @@ from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 
-from .downloads import describe_url
-from .storage import StoreError
+from ..http import describe_url
+from ..store import StoreError
 
 _SIGNED_QUERY = re.compile(r"\?[^\s'\"]*")  # a URL's query string: presigned URLs carry credentials there
 

@@ -19,8 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 from boto3.s3.transfer import TransferConfig
 from pydantic import Field
 
-from .s3_client import S3Location, is_conflict, is_missing, join_key, s3_errors
-from .storage import MediaStore, StoreError, check_key, content_type
+from ..store import MediaStore, StoreError, check_key, content_type
+from .location import S3Location, is_conflict, is_missing, join_key, s3_errors
 
 MIN_PART_BYTES = 5 * 1024 * 1024
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs cannot live longer than a week

@@ -23,17 +23,18 @@ from xai_sdk.batch import BatchResult
 from xai_sdk.proto import batch_pb2
 
 from ...media.probe import probe
-from .. import ledger
-from ..downloads import DownloadError, GoneDownloadError, RetryableDownloadError, download_to_store
 from ..generator import ClipRequest, ShotFailed
-from ..journal import JournalEntry, journal_key, now_iso, read_entry, write_entry
-from ..storage import MediaStore
-from ..xai_generator import XaiVideoGenerator
-from ..xai_shot import Tally
+from ..http import DownloadError, GoneDownloadError, RetryableDownloadError, download_to_store
+from ..store import MediaStore
+from . import ledger
 from .batch_journal import BatchedClip, BatchEntry, write_batch
 from .catalog import BATCH_RESULT_URL_SECONDS, MAX_MESSAGE_BYTES, ModelCatalog, catalog_from_env
+from .generator import XaiVideoGenerator
+from .journal import JournalEntry, journal_key, now_iso, read_entry, write_entry
+from .shot import Tally
 
 T = TypeVar("T")
+STATE_CHECK_SECONDS = 60.0  # how often a batch that reports nothing new is asked whether it is finished
 PAGE = 100
 DEADLINE_EXCEEDED = 4  # google.rpc code of a batch request that expired before it ran
 LAPSED_HTTP = ("HTTP 403",)  # a lapsed signed URL answers 403; 404 / 410 are GoneDownloadError
@@ -78,6 +79,8 @@ class XaiBatches:
         self.tally = Tally()
         self.where = f"campaign {campaign!r}"
         self.add_error: str | None = None  # why the last ``submit`` could not add every request
+        self.state_check_seconds = STATE_CHECK_SECONDS
+        self._state_checked: dict[str, float] = {}
 
     def _call(self, method: str, fn: Callable[[], T]) -> T:
         return self.g.call(self.where, self.tally, method, fn)
@@ -184,12 +187,21 @@ class XaiBatches:
             token = page.pagination_token
             if not token or not pending:
                 break
-        if pending and not changed and self.state(entry.batch_id).state.num_pending == 0:
-            changed += self._unreported(entry, list(pending.values()))
+        if pending and not changed and self._state_due(entry.batch_id):
+            if self.state(entry.batch_id).state.num_pending == 0:
+                changed += self._unreported(entry, list(pending.values()))
         if not entry.pending():
             entry.status = "closed"
         write_batch(self.store, entry)
         return changed
+
+    def _state_due(self, batch_id: str) -> bool:
+        """True at most every ``state_check_seconds`` per batch: time to ask whether a silent batch is finished."""
+        now = time.monotonic()
+        if now - self._state_checked.get(batch_id, -self.state_check_seconds) < self.state_check_seconds:
+            return False
+        self._state_checked[batch_id] = now
+        return True
 
     def _unreported(self, entry: BatchEntry, clips: list[BatchedClip]) -> list[BatchedClip]:
         """Requests of a batch with nothing pending that have no result: cancelled (in the console, or by xAI at

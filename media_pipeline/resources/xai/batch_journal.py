@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-from ..storage import MediaStore
+from ..store import MediaStore
 
 PREFIX = "batches"
 RequestStatus = Literal["adding", "pending", "done", "failed", "lapsed"]

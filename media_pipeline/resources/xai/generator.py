@@ -29,14 +29,21 @@ from xai_sdk import Client
 from xai_sdk.proto import deferred_pb2, video_pb2
 from xai_sdk.types.video import VideoAspectRatioMap, VideoResolutionMap
 
-from .claims import ClaimFailed, acquire
-from .downloads import describe_url
-from .generator import ClipOutcome, ClipRequest, GeneratorStopped, ShotFailed, VideoGenerator
-from .storage import MediaStore
-from .xai.catalog import ModelCatalog, UnknownModel, catalog_from_env
-from .xai.pacing import MARGIN_MS, Pacer, PollSchedule, budget_name, pacing_url
-from .xai_api import MAX_IMAGE_BYTES, MAX_MESSAGE_BYTES, MAX_PROMPT_CHARS, PRICE_PER_IMAGE_USD, PRICE_PER_SECOND_USD
-from .xai_shot import Gone, ShotRun, Tally
+from ..claims import ClaimFailed, acquire
+from ..generator import ClipOutcome, ClipRequest, GeneratorStopped, ShotFailed, VideoGenerator
+from ..http import describe_url
+from ..store import MediaStore
+from .catalog import (
+    MAX_IMAGE_BYTES,
+    MAX_MESSAGE_BYTES,
+    MAX_PROMPT_CHARS,
+    RESOLUTIONS,
+    ModelCatalog,
+    UnknownModel,
+    catalog_from_env,
+)
+from .pacing import MARGIN_MS, Pacer, PollSchedule, budget_name, pacing_url
+from .shot import Gone, ShotRun, Tally
 
 T = TypeVar("T")
 
@@ -65,8 +72,6 @@ class XaiVideoGenerator(VideoGenerator):
     max_download_bytes: int = 512 * MIB
     max_image_bytes: int = MAX_IMAGE_BYTES
     max_prompt_chars: int = MAX_PROMPT_CHARS
-    price_per_second_usd: dict[str, float] = dict(PRICE_PER_SECOND_USD)
-    price_per_image_usd: float = PRICE_PER_IMAGE_USD
     claim_lease_seconds: float = Field(
         default=120, gt=0, description="How long a clip's claim outlives its holder's last heartbeat."
     )
@@ -99,8 +104,10 @@ class XaiVideoGenerator(VideoGenerator):
         return self.max_concurrent
 
     def estimate_usd(self, request: ClipRequest) -> float:
+        """The catalog's price of the request's model (``MEDIA_PIPELINE_XAI_MODELS`` applied)."""
         images = 1 + (1 if request.last_frame_key or request.last_frame_url else 0)
-        return request.duration * self.price_per_second_usd[request.resolution] + self.price_per_image_usd * images
+        spec = self.catalog().get(request.model)
+        return spec.price_usd(duration=request.duration, resolution=request.resolution, input_images=images)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -310,8 +317,8 @@ class XaiVideoGenerator(VideoGenerator):
             problems.append(str(exc))
         if not 1 <= request.duration <= 15:
             problems.append(f"duration {request.duration} s is outside 1-15 s")
-        if request.resolution not in VideoResolutionMap or request.resolution not in self.price_per_second_usd:
-            problems.append(f"resolution {request.resolution!r} is not one of {sorted(self.price_per_second_usd)}")
+        if request.resolution not in VideoResolutionMap or request.resolution not in RESOLUTIONS:
+            problems.append(f"resolution {request.resolution!r} is not one of {sorted(RESOLUTIONS)}")
         if request.aspect_ratio not in VideoAspectRatioMap:
             problems.append(f"aspect ratio {request.aspect_ratio!r} is not one of {list(VideoAspectRatioMap)}")
         if len(request.prompt) > self.max_prompt_chars:

@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-from .storage import MediaStore
+from ..store import MediaStore
 
 RESULT_URL_LIFE = timedelta(hours=24)
 Status = Literal["submitting", "submitted", "ready", "done", "failed"]

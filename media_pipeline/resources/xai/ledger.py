@@ -21,8 +21,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
+from ..store import MediaStore
 from .journal import now_iso
-from .storage import MediaStore
 
 PREFIX = "ledger"
 

@@ -21,16 +21,16 @@ import grpc
 from xai_sdk.cost import cost_usd_from_usage
 from xai_sdk.proto import deferred_pb2, video_pb2
 
-from ..media.probe import probe
+from ...media.probe import probe
+from ..generator import ClipOutcome, ClipRequest, ShotFailed
+from ..http import DownloadError, GoneDownloadError, RetryableDownloadError, download_to_store
+from ..store import MediaStore
 from . import ledger
-from .downloads import DownloadError, GoneDownloadError, RetryableDownloadError, download_to_store
-from .generator import ClipOutcome, ClipRequest, ShotFailed
 from .journal import RESULT_URL_LIFE, JournalEntry, journal_key, now_iso, read_entry, write_entry
-from .storage import MediaStore
 
 if TYPE_CHECKING:
-    from .claims import Claim
-    from .xai_generator import XaiVideoGenerator
+    from ..claims import Claim
+    from .generator import XaiVideoGenerator
 
 AMBIGUOUS = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 

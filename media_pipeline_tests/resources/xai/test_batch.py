@@ -10,11 +10,11 @@ import pytest
 
 from media_pipeline.emulator.server import XaiEmulator
 from media_pipeline.media.probe import probe
-from media_pipeline.resources import ledger
-from media_pipeline.resources.journal import journal_key, read_entry
-from media_pipeline.resources.storage import LocalMediaStore
+from media_pipeline.resources.store import LocalMediaStore
+from media_pipeline.resources.xai import ledger
 from media_pipeline.resources.xai.batch import XaiBatches, batch_price_usd
 from media_pipeline.resources.xai.batch_journal import BatchedClip, BatchEntry, read_batches, write_batch
+from media_pipeline.resources.xai.journal import journal_key, read_entry
 from media_pipeline_tests.xai_builders import EmulatorFactory, clip_request, xai_generator_for
 
 pytest_plugins = ["media_pipeline_tests.xai_fixtures"]
@@ -110,6 +110,7 @@ def test_a_request_cancelled_before_it_ran_fails_its_shot_and_is_not_billed(
     emulator = xai_emulator_factory(batch_latency_seconds=30)
     store = LocalMediaStore(root=str(tmp_path))
     batches = _batches(emulator, store)
+    batches.state_check_seconds = 0  # ask at every empty collect
     entry = batches.submit([clip_request("never", cache_key="key-never")])
     assert batches.collect(entry) == []  # pending: nothing to take
     batches.g.client().batch.cancel(entry.batch_id)  # e.g. from the xAI console

@@ -11,7 +11,6 @@ import pytest
 from xai_sdk.types import VideoGenerationModel
 from xai_sdk.types.video import VideoAspectRatio, VideoAspectRatioMap, VideoResolution
 
-from media_pipeline.resources import xai_api
 from media_pipeline.resources.xai import catalog as catalog_module
 from media_pipeline.resources.xai.catalog import (
     ASPECT_RATIO_NAMES,
@@ -55,13 +54,6 @@ def test_prices_per_second_by_resolution_per_input_image_and_in_batch() -> None:
     assert v15.price_usd(duration=1, resolution="480p", batch=True) == pytest.approx(0.09 * v15.batch_price_factor)
     with pytest.raises(ValueError, match="1080p"):
         default_catalog().get("grok-imagine-video").price_usd(duration=1, resolution="1080p")
-
-
-def test_the_shim_keeps_the_old_names_at_the_catalogs_figures() -> None:
-    v15 = default_catalog().get("grok-imagine-video-1.5")
-    assert xai_api.PRICE_PER_SECOND_USD == v15.usd_per_second
-    assert xai_api.PRICE_PER_IMAGE_USD == v15.usd_per_input_image
-    assert xai_api.MAX_PROMPT_CHARS == catalog_module.MAX_PROMPT_CHARS
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,9 @@ import pytest
 from media_pipeline.emulator.server import XaiEmulator
 from media_pipeline.media.probe import probe
 from media_pipeline.resources.generator import ClipOutcome, ClipRequest, GeneratorStopped, ShotFailed
-from media_pipeline.resources.journal import journal_key, read_entry
-from media_pipeline.resources.storage import LocalMediaStore
-from media_pipeline.resources.xai_generator import XaiVideoGenerator
+from media_pipeline.resources.store import LocalMediaStore
+from media_pipeline.resources.xai.generator import XaiVideoGenerator
+from media_pipeline.resources.xai.journal import journal_key, read_entry
 from media_pipeline_tests.xai_builders import (
     TEST_API_KEY,
     EmulatorFactory,
