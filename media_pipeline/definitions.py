@@ -23,6 +23,7 @@ from .resources.s3.location import parse_s3_uri
 from .resources.s3.store import S3MediaStore
 from .resources.store import LocalMediaStore, MediaStore
 from .resources.xai.generator import XaiVideoGenerator
+from .resources.xai.pacing import PACING_URL_ENV
 from .settings import FLAGS, ConfigurationError, check_api_key, check_settings, number
 
 DEFAULT_MAX_CONCURRENT_GENERATIONS = 8
@@ -76,6 +77,8 @@ def generator_from_env(environ: Mapping[str, str] = os.environ) -> VideoGenerato
         api_host=environ.get("XAI_API_HOST", "api.x.ai"),
         use_insecure_channel=FLAGS[insecure],
         max_concurrent=limit,
+        rps=number(environ, "MEDIA_PIPELINE_XAI_RPS", 0.0, float, 0.001) or None,  # unset: each model's catalog rps
+        pacing_url=environ.get(PACING_URL_ENV, ""),
     )
 
 
