@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import NamedTuple
 
@@ -37,33 +38,33 @@ class DropFile(NamedTuple):
     etag: str = ""
 
 
-class DropZone(ConfigurableResource):
+class DropZone(ConfigurableResource, ABC):
     """Abstract drop zone. Campaign folders hold images and an optional ``campaign.yaml``."""
 
+    @abstractmethod
     def list_campaigns(self) -> dict[str, list[DropFile]]:
         """Every campaign folder (valid id or not) with its files, sorted by name."""
-        raise NotImplementedError
 
+    @abstractmethod
     def list_files(self, campaign: str) -> list[DropFile]:
         """The files of one campaign, sorted by name; empty when the campaign has no folder."""
-        raise NotImplementedError
 
+    @abstractmethod
     def fetch(self, campaign: str, name: str, dest: Path) -> Path:
         """Copy ``<campaign>/<name>`` to the local file ``dest`` and return it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read_bytes(self, campaign: str, name: str, limit: int | None = None) -> bytes | None:
         """At most ``limit`` bytes of ``<campaign>/<name>`` (all without a limit), or None when it is absent."""
-        raise NotImplementedError
 
     def read_text(self, campaign: str, name: str) -> str | None:
         """The UTF-8 text of ``<campaign>/<name>``, or None when it is absent."""
         data = self.read_bytes(campaign, name)
         return None if data is None else data.decode("utf-8")
 
+    @abstractmethod
     def location(self, campaign: str, name: str = "") -> str:
         """Where a person finds the file (a path or an ``s3://`` URI), for messages."""
-        raise NotImplementedError
 
     def read_manifest(self, campaign: str) -> str | None:
         """The campaign's ``campaign.yaml`` text, or None without one; ``CampaignError`` when too large or not

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -73,30 +74,32 @@ class GeneratorStopped(RuntimeError):
     """Nothing more can be generated in this step (bad credentials, no permission): stop every shot now."""
 
 
-class VideoGenerator(ConfigurableResource):
+class VideoGenerator(ConfigurableResource, ABC):
     """Abstract generator. ``kind`` goes into cache keys so clips from different backends never mix."""
 
     @property
+
+    @abstractmethod
     def kind(self) -> str:
         """Short backend name (``xai``, ``local``) used in cache keys and metadata."""
-        raise NotImplementedError
 
     @property
+
+    @abstractmethod
     def concurrency(self) -> int:
         """How many shots this generator may have in flight at once."""
-        raise NotImplementedError
 
+    @abstractmethod
     def estimate_usd(self, request: ClipRequest) -> float:
         """What generating ``request`` would cost, before it is submitted."""
-        raise NotImplementedError
 
+    @abstractmethod
     def generate(self, request: ClipRequest, store: MediaStore, log: logging.Logger) -> ClipOutcome:
         """Make the clip for ``request`` and store it at ``request.clip_key``.
 
         Raises ``ShotFailed`` for a failure of this shot alone and ``GeneratorStopped`` when no further request
         can succeed.
         """
-        raise NotImplementedError
 
 
 class LocalVideoGenerator(VideoGenerator):

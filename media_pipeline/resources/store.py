@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -49,38 +50,38 @@ def content_type(key: str) -> str:
     return mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
-class MediaStore(ConfigurableResource):
+class MediaStore(ConfigurableResource, ABC):
     """Abstract store. Subclasses implement every method below; assets depend only on this interface."""
 
+    @abstractmethod
     def exists(self, key: str) -> bool:
         """True when an object is stored at ``key``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def put_file(self, key: str, path: Path, *, skip_if_exists: bool = False) -> bool:
         """Store the file at ``path`` under ``key``; with ``skip_if_exists`` an existing object is kept.
 
         Returns True when it wrote, False when it skipped. Large files stream; nothing is read whole.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def put_bytes(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key``, replacing what was there."""
-        raise NotImplementedError
 
+    @abstractmethod
     def put_stream(self, key: str, chunks: Iterable[bytes], *, max_bytes: int) -> int:
         """Store the concatenated ``chunks`` under ``key``, visible only once complete; returns the size.
 
         Raises ``StoreError`` (and stores nothing) past ``max_bytes`` or when ``chunks`` raises.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def get_bytes(self, key: str) -> bytes:
         """The object at ``key``; ``KeyError`` naming the key when it is missing."""
-        raise NotImplementedError
 
+    @abstractmethod
     def get_file(self, key: str, dest: Path) -> Path:
         """Copy the object at ``key`` to the local file ``dest`` and return ``dest``."""
-        raise NotImplementedError
 
     @contextlib.contextmanager
     def local_file(self, key: str) -> Iterator[Path]:
@@ -88,50 +89,50 @@ class MediaStore(ConfigurableResource):
         with tempfile.TemporaryDirectory(prefix="media-store-") as tmp:
             yield self.get_file(key, Path(tmp) / Path(key).name)
 
+    @abstractmethod
     def list_keys(self, prefix: str) -> list[str]:
         """Every key under ``prefix`` (a folder-like prefix ending in '/'), sorted."""
-        raise NotImplementedError
 
+    @abstractmethod
     def delete(self, key: str) -> None:
         """Remove the object at ``key`` if present."""
-        raise NotImplementedError
 
+    @abstractmethod
     def list_children(self, prefix: str) -> list[str]:
         """The names directly under the folder-like ``prefix`` (objects and sub-folders alike), sorted."""
-        raise NotImplementedError
 
     def delete_prefix(self, prefix: str) -> None:
         """Remove every object under the folder-like ``prefix``."""
         for key in self.list_keys(prefix):
             self.delete(key)
 
+    @abstractmethod
     def alias_folder(self, alias: str, target: str, names: Iterable[str]) -> None:
         """Make ``<alias>/<name>`` read as ``<target>/<name>`` for each of ``names`` (stable names of a set).
 
         A folder store switches them all at once (the symlink ``<alias>/current`` is renamed over the old one
         and each name links through it); an S3 store copies them on the server, one object at a time.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def create_exclusive(self, key: str, data: bytes) -> bool:
         """Store ``data`` at ``key`` only if no object is there, atomically against every other writer.
 
         True when this call created the object, False when one was already there (it is left as it was): the
         conditional create behind claims, so two runs never both believe they took one.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def size(self, key: str) -> int | None:
         """The size in bytes of the object at ``key``, or None when there is none (one HEAD on S3)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def fetch_url(self, key: str, ttl_seconds: int) -> str:
         """A URL from which an outside service (the video API) can fetch the object for ``ttl_seconds``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def uri(self, key: str) -> str:
         """Where a person finds the object: a file path or an ``s3://`` URI (never a signed URL)."""
-        raise NotImplementedError
 
     def stable_uri(self, key: str) -> str:
         """``uri``, but a folder store does not resolve links: the name a person keeps (a set's stable names)."""
@@ -224,9 +225,7 @@ class LocalMediaStore(MediaStore):
         if not folder.is_dir():
             return []
         return sorted(
-            p.relative_to(base).as_posix()
-            for p in folder.rglob("*")
-            if p.is_file() and not p.name.endswith(".part")
+            p.relative_to(base).as_posix() for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".part")
         )
 
     def delete(self, key: str) -> None:
