@@ -21,6 +21,7 @@ from dagster._core.test_utils import create_run_for_test
 from media_pipeline.assets import campaign_assets
 from media_pipeline.batch_sensor import build_batch_sensor
 from media_pipeline.campaign import BATCH_CARRIES, CampaignError, Shot, load_campaign
+from media_pipeline.definitions import build_defs
 from media_pipeline.emulator.server import XaiEmulator
 from media_pipeline.media.probe import probe
 from media_pipeline.partitions import Pipeline
@@ -281,3 +282,40 @@ def test_two_runs_of_one_batch_campaign_at_once_send_one_batch(tmp_path, xai_emu
         assert len(shots) == 3 and {s["status"] for s in shots} <= {"generated", "cached"}  # whoever took it first
     assert (emulator.count("CreateBatch", "OK"), emulator.count("AddBatchRequests", "OK")) == (1, 1)
     assert emulator.stats["paid"]["batch_requests"] == 3
+
+
+@pytest.mark.slow
+def test_batch_mode_on_an_s3_store_keeps_its_batch_journal_in_the_bucket(
+    s3_env, instance, tmp_path, xai_emulator_factory, monkeypatch
+):
+    emulator = xai_emulator_factory(batch_latency_seconds=3)
+    bucket, client = s3_env.make_bucket(), s3_env.client()
+    for path in sorted(write_campaign(tmp_path / "local", "cloud", shots=2, manifest=BATCH).iterdir()):
+        client.upload_file(str(path), bucket, f"drops/cloud/{path.name}")
+    home = tmp_path / "home"
+    env = dict(s3_env.env(), MEDIA_PIPELINE_HOME=str(home), MEDIA_PIPELINE_STORE=f"s3://{bucket}/store",
+               MEDIA_PIPELINE_DROPS=f"s3://{bucket}/drops", XAI_API_KEY=TEST_API_KEY, XAI_API_HOST=emulator.api_host,
+               XAI_USE_INSECURE_CHANNEL="1", MEDIA_PIPELINE_BATCH_WAIT_SECONDS="0",
+               MEDIA_PIPELINE_BATCH_POLL_SECONDS="0.1")  # fmt: skip
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    defs = build_defs(env)
+    instance.add_dynamic_partitions("campaigns", ["cloud"])
+    job = defs.resolve_job_def("campaign_job")
+    assert job.execute_in_process(partition_key="cloud", instance=instance).success
+    listing = client.list_objects_v2(Bucket=bucket, Prefix="store/batches/cloud/").get("Contents", [])
+    assert len(listing) == 1  # the batch journal, in the bucket
+    assert not home.exists() or not any(p.is_file() for p in home.rglob("*"))
+
+    resources = defs.get_repository_def().get_top_level_resources()
+    deadline, requests = time.monotonic() + 30, []
+    while not requests and time.monotonic() < deadline:
+        time.sleep(0.5)
+        with build_sensor_context(instance=instance, resources=resources) as context:
+            requests = list(defs.get_sensor_def("xai_batch_sensor")(context).run_requests or [])
+    assert [r.partition_key for r in requests] == ["cloud"]
+    monkeypatch.setenv("MEDIA_PIPELINE_BATCH_WAIT_SECONDS", "60")
+    assert job.execute_in_process(partition_key="cloud", instance=instance).success
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="store/").get("Contents", [])]
+    assert "store/deliverables/cloud/cloud.mp4" in keys
+    assert (emulator.count("CreateBatch", "OK"), emulator.count("AddBatchRequests", "OK")) == (1, 1)
