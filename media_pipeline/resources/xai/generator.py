@@ -2,12 +2,12 @@
 
 Exactly one payment per clip: before anything is submitted the generator takes the clip's claim in the store
 (``claims.py``), so a second thread, process or machine waits for the first's clip instead of paying for its own;
-under the claim ``xai_shot.ShotRun`` resumes whatever the request journal holds and books every submit in the spend
-ledger. We call ``client.video.start`` and ``client.video.get`` ourselves (not ``generate``) so that we own polling.
-Around each call: exponential back-off with full jitter on RESOURCE_EXHAUSTED / UNAVAILABLE / DEADLINE_EXCEEDED; the
-API's per-request failures (FAILED with its code and message, moderation included) become ``ShotFailed`` carrying
-what was spent; a refused key stops every thread (``GeneratorStopped``). The API key never appears in a message,
-log line or file.
+under the claim ``shot.ShotRun`` resumes whatever the request journal holds and books every submit in the spend
+ledger. We call ``client.video.start`` and ``client.video.get`` ourselves (``calls.py``, not ``generate``) so that
+we own polling. Each call first waits for the model's request budget (``pacing.py``); around it: exponential
+back-off with full jitter on RESOURCE_EXHAUSTED / UNAVAILABLE / DEADLINE_EXCEEDED; the API's per-request failures
+(FAILED with its code and message, moderation included) become ``ShotFailed`` carrying what was spent; a refused
+key stops every thread (``GeneratorStopped``). The API key never appears in a message, log line or file.
 """
 
 from __future__ import annotations
@@ -15,44 +15,27 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
 import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 import grpc
 from dagster import InitResourceContext
 from pydantic import Field, PrivateAttr
 from xai_sdk import Client
-from xai_sdk.proto import deferred_pb2, video_pb2
-from xai_sdk.types.video import VideoAspectRatioMap, VideoResolutionMap
 
 from ..claims import ClaimFailed, acquire
 from ..generator import ClipOutcome, ClipRequest, GeneratorStopped, ShotFailed, VideoGenerator
-from ..http import describe_url
 from ..store import MediaStore
-from .catalog import (
-    MAX_IMAGE_BYTES,
-    MAX_MESSAGE_BYTES,
-    MAX_PROMPT_CHARS,
-    RESOLUTIONS,
-    ModelCatalog,
-    UnknownModel,
-    catalog_from_env,
-)
+from . import calls
+from .catalog import MAX_IMAGE_BYTES, MAX_PROMPT_CHARS, ModelCatalog, catalog_from_env
 from .pacing import MARGIN_MS, Pacer, PollSchedule, budget_name, pacing_url
 from .shot import Gone, ShotRun, Tally
 
 T = TypeVar("T")
 
-RETRYABLE = frozenset(
-    {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
-)
-CREDENTIALS = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
 MIB = 1 << 20
-_BEARER = re.compile(r"(?i)bearer\s+\S+")
 
 
 class XaiVideoGenerator(VideoGenerator):
@@ -253,14 +236,13 @@ class XaiVideoGenerator(VideoGenerator):
             try:
                 return fn()
             except grpc.RpcError as exc:
-                code: grpc.StatusCode | None = exc.code() if isinstance(exc, grpc.Call) else None
-                details = self._redact(exc.details() if isinstance(exc, grpc.Call) else "") or "no details"
+                code, details = calls.rpc_error(exc, self.api_key)
             if on_error is not None:
                 on_error(code)
             name = code.name if code else "UNKNOWN"
-            if code in CREDENTIALS:
+            if code in calls.CREDENTIALS:
                 raise GeneratorStopped(self._stop(name)) from None
-            retryable = code in RETRYABLE and "larger than max" not in details  # too big stays too big
+            retryable = code in calls.RETRYABLE and "larger than max" not in details  # too big stays too big
             if retryable and attempt < self.max_retries:
                 time.sleep(self.backoff(attempt))
                 attempt += 1
@@ -291,53 +273,10 @@ class XaiVideoGenerator(VideoGenerator):
                 )
             return self._stopped
 
-    def _redact(self, text: str) -> str:
-        """``text`` with the API key and any bearer token removed (gRPC errors can echo metadata)."""
-        if self.api_key:
-            text = text.replace(self.api_key, "[redacted]")
-        return _BEARER.sub("Bearer [redacted]", text)
-
-    def failure(self, request_id: str, reply: video_pb2.GetDeferredVideoResponse) -> str:
-        """Why a finished request has no clip: FAILED with the API's code and message, or no URL (moderation)."""
-        error = reply.response.error if reply.HasField("response") else None
-        if reply.status == deferred_pb2.DONE:
-            video = reply.response.video
-            why = "it did not pass moderation" if not video.respect_moderation else "no URL was returned"
-            return f"xAI request {request_id} finished but {why}"
-        code = error.code if error and error.code else "UNKNOWN"
-        message = self._redact(error.message) if error and error.message else "no details"
-        return f"xAI request {request_id} failed [{code}]: {message}"
-
     def _validate(self, request: ClipRequest) -> None:
         """Reject what the API would reject, before paying anything: ``ShotFailed`` naming the shot."""
-        problems: list[str] = []
-        try:
-            self.catalog().get(request.model)
-        except UnknownModel as exc:
-            problems.append(str(exc))
-        if not 1 <= request.duration <= 15:
-            problems.append(f"duration {request.duration} s is outside 1-15 s")
-        if request.resolution not in VideoResolutionMap or request.resolution not in RESOLUTIONS:
-            problems.append(f"resolution {request.resolution!r} is not one of {sorted(RESOLUTIONS)}")
-        if request.aspect_ratio not in VideoAspectRatioMap:
-            problems.append(f"aspect ratio {request.aspect_ratio!r} is not one of {list(VideoAspectRatioMap)}")
-        if len(request.prompt) > self.max_prompt_chars:
-            problems.append(f"prompt is {len(request.prompt)} characters, over {self.max_prompt_chars}")
-        urls = {"image": request.image_url, "last frame": request.last_frame_url}
-        for what, url in urls.items():
-            if url is not None:
-                problems.extend(self._url_problems(what, url))
-        if sum(len(u) for u in urls.values() if u) > MAX_MESSAGE_BYTES - MIB:
-            problems.append("the images are too large to send in one request (20 MiB)")
+        problems = calls.request_problems(
+            request, self.catalog(), max_prompt_chars=self.max_prompt_chars, max_image_bytes=self.max_image_bytes
+        )
         if problems:
             raise ShotFailed(f"{request.where}: " + "; ".join(problems))
-
-    def _url_problems(self, what: str, url: str) -> list[str]:
-        if url.startswith("data:"):
-            size = len(url.partition(",")[2]) * 3 // 4
-            if size > self.max_image_bytes:
-                return [f"{what} is {size // MIB} MiB, over the {self.max_image_bytes // MIB} MiB limit"]
-            return []
-        if urlsplit(url).scheme not in ("https", "http"):
-            return [f"{what} URL {describe_url(url)} is neither a data: nor an http(s) URL"]
-        return []

@@ -25,7 +25,7 @@ from ...media.probe import probe
 from ..generator import ClipOutcome, ClipRequest, ShotFailed
 from ..http import DownloadError, GoneDownloadError, RetryableDownloadError, download_to_store
 from ..store import MediaStore
-from . import ledger
+from . import calls, ledger
 from .journal import RESULT_URL_LIFE, JournalEntry, journal_key, now_iso, read_entry, write_entry
 
 if TYPE_CHECKING:
@@ -175,12 +175,7 @@ class ShotRun:
                 attempt[0] = ledger.open_attempt(
                     self.store, request.campaign, request.shot, request.cache_key, estimate
                 )
-            return client.video.start(
-                prompt=request.prompt, model=request.model, image_url=request.image_url,
-                last_frame_url=request.last_frame_url, duration=request.duration,
-                resolution=request.resolution,  # type: ignore[arg-type] - validated before
-                aspect_ratio=request.aspect_ratio,  # type: ignore[arg-type]
-            )  # fmt: skip
+            return calls.start(client, request)
 
         def on_error(code: grpc.StatusCode | None) -> None:
             if code in AMBIGUOUS:  # the API may have accepted it: its ledger entry stays, unconfirmed
@@ -229,7 +224,7 @@ class ShotRun:
                 self.where,
                 self.tally,
                 "GetDeferredVideo",
-                lambda: client.video.get(request_id),
+                lambda: calls.get(client, request_id),
                 not_found_is_gone=resumed,
                 model=self.request.model,
             )
@@ -270,7 +265,7 @@ class ShotRun:
                 cost_usd=cost,
                 url_expires_at=now_iso(RESULT_URL_LIFE),
             )
-        message = self.g.failure(request_id, reply)
+        message = calls.failure(request_id, reply, self.g.api_key)
         self._save(entry, status="failed", error=message, finished_at=now_iso())
         raise self.failed(f"{self.where}: {message}")
 

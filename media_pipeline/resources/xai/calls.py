@@ -1,0 +1,107 @@
+"""The xAI video calls we make, as thin typed wrappers over the SDK, and what their errors mean.
+
+``start`` and ``get`` are ``client.video.start`` / ``client.video.get`` with our ``ClipRequest``; ``rpc_error`` reads
+a gRPC error's code and (redacted) details, and the code sets say which are worth a retry (``RETRYABLE``) and which
+mean the key itself is refused (``CREDENTIALS``). ``failure`` says why a finished request has no clip, and
+``request_problems`` lists what the API would refuse of a request, so it is refused before anything is paid.
+Nothing here holds the API key in a message: gRPC errors can echo request metadata, so every text is redacted.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import grpc
+from xai_sdk import Client
+from xai_sdk.proto import deferred_pb2, video_pb2
+from xai_sdk.types.video import VideoAspectRatioMap, VideoResolutionMap
+
+from ..generator import ClipRequest
+from ..http import describe_url
+from .catalog import MAX_MESSAGE_BYTES, RESOLUTIONS, ModelCatalog, UnknownModel
+
+RETRYABLE = frozenset(
+    {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+)
+CREDENTIALS = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
+MIB = 1 << 20
+_BEARER = re.compile(r"(?i)bearer\s+\S+")
+
+
+def start(client: Client, request: ClipRequest) -> deferred_pb2.StartDeferredResponse:
+    """Submit ``request`` (GenerateVideo); the reply holds its request id."""
+    return client.video.start(
+        prompt=request.prompt, model=request.model, image_url=request.image_url,
+        last_frame_url=request.last_frame_url, duration=request.duration,
+        resolution=request.resolution,  # type: ignore[arg-type] - checked by request_problems
+        aspect_ratio=request.aspect_ratio,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def get(client: Client, request_id: str) -> video_pb2.GetDeferredVideoResponse:
+    """Poll one request (GetDeferredVideo)."""
+    return client.video.get(request_id)
+
+
+def redact(text: str, api_key: str) -> str:
+    """``text`` with the API key and any bearer token removed."""
+    if api_key:
+        text = text.replace(api_key, "[redacted]")
+    return _BEARER.sub("Bearer [redacted]", text)
+
+
+def rpc_error(exc: grpc.RpcError, api_key: str) -> tuple[grpc.StatusCode | None, str]:
+    """The code (None when the error carries none) and redacted details of a failed call."""
+    if not isinstance(exc, grpc.Call):
+        return None, "no details"
+    return exc.code(), redact(exc.details() or "", api_key) or "no details"
+
+
+def failure(request_id: str, reply: video_pb2.GetDeferredVideoResponse, api_key: str) -> str:
+    """Why a finished request has no clip: FAILED with the API's code and message, or no URL (moderation)."""
+    error = reply.response.error if reply.HasField("response") else None
+    if reply.status == deferred_pb2.DONE:
+        video = reply.response.video
+        why = "it did not pass moderation" if not video.respect_moderation else "no URL was returned"
+        return f"xAI request {request_id} finished but {why}"
+    code = error.code if error and error.code else "UNKNOWN"
+    message = redact(error.message, api_key) if error and error.message else "no details"
+    return f"xAI request {request_id} failed [{code}]: {message}"
+
+
+def request_problems(
+    request: ClipRequest, catalog: ModelCatalog, *, max_prompt_chars: int, max_image_bytes: int
+) -> list[str]:
+    """What the API would refuse of ``request``, each naming the setting; empty when it would take it."""
+    problems: list[str] = []
+    try:
+        catalog.get(request.model)
+    except UnknownModel as exc:
+        problems.append(str(exc))
+    if not 1 <= request.duration <= 15:
+        problems.append(f"duration {request.duration} s is outside 1-15 s")
+    if request.resolution not in VideoResolutionMap or request.resolution not in RESOLUTIONS:
+        problems.append(f"resolution {request.resolution!r} is not one of {sorted(RESOLUTIONS)}")
+    if request.aspect_ratio not in VideoAspectRatioMap:
+        problems.append(f"aspect ratio {request.aspect_ratio!r} is not one of {list(VideoAspectRatioMap)}")
+    if len(request.prompt) > max_prompt_chars:
+        problems.append(f"prompt is {len(request.prompt)} characters, over {max_prompt_chars}")
+    urls = {"image": request.image_url, "last frame": request.last_frame_url}
+    for what, url in urls.items():
+        if url is not None:
+            problems.extend(_url_problems(what, url, max_image_bytes))
+    if sum(len(u) for u in urls.values() if u) > MAX_MESSAGE_BYTES - MIB:
+        problems.append("the images are too large to send in one request (20 MiB)")
+    return problems
+
+
+def _url_problems(what: str, url: str, max_image_bytes: int) -> list[str]:
+    if url.startswith("data:"):
+        size = len(url.partition(",")[2]) * 3 // 4
+        if size > max_image_bytes:
+            return [f"{what} is {size // MIB} MiB, over the {max_image_bytes // MIB} MiB limit"]
+        return []
+    if urlsplit(url).scheme not in ("https", "http"):
+        return [f"{what} URL {describe_url(url)} is neither a data: nor an http(s) URL"]
+    return []
