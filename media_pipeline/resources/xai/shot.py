@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ..claims import Claim
     from .generator import XaiVideoGenerator
 
+MAX_ROUNDS = 4  # a journaled request the API forgot, then a fresh one, then one resubmission: 3 are ever needed
 AMBIGUOUS = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
@@ -93,10 +94,11 @@ class ShotRun:
         return entry
 
     def run(self, claim: Claim) -> ClipOutcome:
+        """At most ``MAX_ROUNDS`` rounds of (submit if needed, wait, deliver), each from the journal's last word."""
         entry = self._adopt(claim)
         second_chances = 1  # EXPIRED, or a result gone, of a request submitted in this run: one more submit
         fresh = False
-        while True:
+        for _round in range(MAX_ROUNDS):
             if (
                 entry is None
                 or entry.status in ("submitting", "failed")
@@ -110,12 +112,11 @@ class ShotRun:
                 assert entry.request_id is not None
                 self.tally.request_id = entry.request_id
                 try:
-                    reply = self._wait(entry.request_id, resumed=not fresh)
+                    entry = self._wait(entry, resumed=not fresh)
                 except Gone:
                     self.log.warning("%s: journaled request %s is unknown to the API", self.where, entry.request_id)
                     entry = self._save(entry, status="failed", error="unknown to the API")
                     continue
-                entry = self._settle(entry, reply)
                 if entry.status == "failed":  # EXPIRED
                     if fresh and second_chances == 0:
                         raise self.failed(
@@ -134,6 +135,7 @@ class ShotRun:
                     ) from None
                 second_chances -= 1 if fresh else 0
                 entry = self._save(entry, status="failed", error=f"result gone: {exc}")
+        raise self.failed(f"{self.where}: no clip after {MAX_ROUNDS} rounds of submit, wait and download")
 
     def _explain_resubmit(self, entry: JournalEntry | None) -> None:
         if entry is None:
@@ -207,67 +209,66 @@ class ShotRun:
         ledger.confirm(self.store, attempt[0], request.campaign, request.shot, request.cache_key, request_id, estimate)
         return self._save(entry, status="submitted", request_id=request_id)
 
-    def _wait(self, request_id: str, *, resumed: bool) -> video_pb2.GetDeferredVideoResponse:
-        """Poll until the request is no longer PENDING, on the model's ``PollSchedule``; ``ShotFailed`` past
-        ``timeout_seconds``.
-
-        A journaled (``resumed``) request is polled at once, and ``Gone`` if the API no longer knows it.
+    def _wait(self, entry: JournalEntry, *, resumed: bool) -> JournalEntry:
+        """Poll on the model's ``PollSchedule`` until the request settles, then journal how: DONE with a URL becomes
+        ``ready`` (URL, its expiry, cost), EXPIRED ``failed`` for the caller to resubmit; FAILED, or DONE without a
+        clip, raises. ``ShotFailed`` past ``timeout_seconds``; a journaled (``resumed``) request is polled at once,
+        and ``Gone`` if the API no longer knows it.
         """
-        client = self.g.client()
-        schedule = self.g.poll_schedule(self.request.model)
-        submitted = time.monotonic()
-        deadline = self.started + self.g.timeout_seconds
-        if not resumed:
-            time.sleep(min(schedule.first_poll(self.request.duration), max(0.0, deadline - time.monotonic())))
-        while True:
-            reply = self.g.call(
-                self.where,
-                self.tally,
-                "GetDeferredVideo",
-                lambda: calls.get(client, request_id),
-                not_found_is_gone=resumed,
-                model=self.request.model,
-            )
-            age = time.monotonic() - submitted
-            if reply.status not in (deferred_pb2.PENDING, deferred_pb2.INVALID_DEFERRED_STATUS):
-                if not resumed:
-                    schedule.finished(age)
-                return reply
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise self.failed(
-                    f"{self.where}: xAI request {request_id} still pending after {self.g.timeout_seconds:.0f} s; "
-                    "it stays journaled: the next run resumes it at no cost"
-                )
-            time.sleep(min(schedule.next_poll(age), remaining))
-
-    def _settle(self, entry: JournalEntry, reply: video_pb2.GetDeferredVideoResponse) -> JournalEntry:
-        """Record a finished request: DONE becomes ``ready`` (URL, its expiry, cost); FAILED raises; EXPIRED is
-        returned ``failed`` for the caller to resubmit."""
-        request, request_id = self.request, entry.request_id
+        request_id = entry.request_id
         assert request_id is not None
+        client, schedule = self.g.client(), self.g.poll_schedule(self.request.model)
+        submitted, deadline = time.monotonic(), self.started + self.g.timeout_seconds
+        wait = 0.0 if resumed else schedule.first_poll(self.request.duration)
+        while (remaining := deadline - time.monotonic()) > 0:
+            time.sleep(min(wait, remaining))
+            reply = self.g.call(
+                self.where, self.tally, "GetDeferredVideo", lambda: calls.get(client, request_id),
+                not_found_is_gone=resumed, model=self.request.model,
+            )  # fmt: skip
+            age = time.monotonic() - submitted
+            response = reply.response if reply.HasField("response") else None
+            match reply.status:
+                case deferred_pb2.PENDING | deferred_pb2.INVALID_DEFERRED_STATUS:
+                    wait = schedule.next_poll(age)
+                    continue
+                case deferred_pb2.DONE if response is not None and response.video.url:
+                    cost = self._book(request_id, reply, resumed=resumed, age=age)
+                    return self._save(
+                        entry, status="ready", result_url=response.video.url, cost_usd=cost,
+                        url_expires_at=now_iso(RESULT_URL_LIFE),
+                    )  # fmt: skip
+                case deferred_pb2.EXPIRED:
+                    self._book(request_id, reply, resumed=resumed, age=age)
+                    return self._save(entry, status="failed", error="EXPIRED", finished_at=now_iso())
+                case _:  # FAILED, or DONE without a clip (moderation)
+                    self._book(request_id, reply, resumed=resumed, age=age)
+                    message = calls.failure(request_id, reply, self.g.api_key)
+                    self._save(entry, status="failed", error=message, finished_at=now_iso())
+                    raise self.failed(f"{self.where}: {message}")
+        raise self.failed(
+            f"{self.where}: xAI request {request_id} still pending after {self.g.timeout_seconds:.0f} s; "
+            "it stays journaled: the next run resumes it at no cost"
+        )
+
+    def _book(
+        self, request_id: str, reply: video_pb2.GetDeferredVideoResponse, *, resumed: bool, age: float
+    ) -> float | None:
+        """A settled request: its cost (the estimate when DONE reports none) in the ledger and the tally, and its
+        latency in the model's poll schedule."""
+        if not resumed:
+            self.g.poll_schedule(self.request.model).finished(age)
         response = reply.response if reply.HasField("response") else None
         cost = cost_usd_from_usage(response.usage) if response is not None and response.HasField("usage") else None
         if reply.status == deferred_pb2.DONE and cost is None:
-            cost = self.g.estimate_usd(request)
+            cost = self.g.estimate_usd(self.request)
             self.log.warning("%s: the API reported no cost for %s; using the estimate", self.where, request_id)
+        request = self.request
         ledger.record(
             self.store, request.campaign, request.shot, request.cache_key, request_id, cost or 0.0, final=True
         )
         self.tally.cost_usd += cost or 0.0
-        if reply.status == deferred_pb2.EXPIRED:
-            return self._save(entry, status="failed", error="EXPIRED", finished_at=now_iso())
-        if reply.status == deferred_pb2.DONE and response is not None and response.video.url:
-            return self._save(
-                entry,
-                status="ready",
-                result_url=response.video.url,
-                cost_usd=cost,
-                url_expires_at=now_iso(RESULT_URL_LIFE),
-            )
-        message = calls.failure(request_id, reply, self.g.api_key)
-        self._save(entry, status="failed", error=message, finished_at=now_iso())
-        raise self.failed(f"{self.where}: {message}")
+        return cost
 
     # -- the result -----------------------------------------------------------------------------------------
 
