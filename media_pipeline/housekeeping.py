@@ -12,6 +12,7 @@ the folders of dead processes removed by the next one.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import socket
@@ -37,6 +38,18 @@ run_monitoring:
 telemetry:
   enabled: false
 """
+
+
+@contextlib.contextmanager
+def home_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the instance folder ``path``: two commands that create a new instance at once
+    would each write its sqlite schema version, and the instance would then refuse to open."""
+    with (path / ".media_pipeline.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def ensure_dagster_home(path: Path) -> Path:

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from .assets.clip_plan import ClipPlanner
 from .campaign import CampaignError, check_campaign_id, load_campaign
-from .housekeeping import ensure_dagster_home
+from .housekeeping import ensure_dagster_home, home_lock
 from .partitions import PROJECT_PIPELINE, Pipeline
 from .records import GeneratedClips, HostedImages, SourceImages
 from .resources.drops import DropZone
@@ -56,7 +56,7 @@ class RunSummary(BaseModel):
 
 def instance_from_env(home: Path) -> DagsterInstance:
     """The instance at ``DAGSTER_HOME`` (default: under the pipeline's home), with run monitoring configured
-    when its folder is new (see ``housekeeping``)."""
+    when its folder is new (see ``housekeeping``); two commands creating it at once take turns."""
     folder = Path(os.environ.get("DAGSTER_HOME") or home / "dagster_home")
     try:
         os.environ["DAGSTER_HOME"] = str(ensure_dagster_home(folder))
@@ -64,7 +64,12 @@ def instance_from_env(home: Path) -> DagsterInstance:
         raise ConfigurationError(
             f"DAGSTER_HOME={str(folder)!r}: cannot hold the Dagster instance ({exc.strerror})"
         ) from None
-    return DagsterInstance.get()
+    with home_lock(folder):  # a new instance's storages are created by one command at a time
+        instance = DagsterInstance.get()
+        instance.get_runs(limit=1)
+        instance.get_dynamic_partitions(PROJECT_PIPELINE.partitions.name)
+        instance.all_instigator_state()
+    return instance
 
 
 def _campaign_job(
