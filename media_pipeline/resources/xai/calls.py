@@ -9,6 +9,7 @@ Nothing here holds the API key in a message: gRPC errors can echo request metada
 
 from __future__ import annotations
 
+import contextlib
 import re
 from urllib.parse import urlsplit
 
@@ -27,6 +28,16 @@ RETRYABLE = frozenset(
 CREDENTIALS = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
 MIB = 1 << 20
 _BEARER = re.compile(r"(?i)bearer\s+\S+")
+
+
+def connect(client: Client, timeout: float) -> None:
+    """Open the client's channel now, so that the first paced call is not late by the connection's set-up (a late
+    call lands closer to the next one than the budget spaced them). The SDK keeps its channel private: without it,
+    or when it does not connect in time, the first call connects and reports what is wrong."""
+    channel = getattr(client, "_api_channel", None)
+    if channel is not None:
+        with contextlib.suppress(grpc.FutureTimeoutError):
+            grpc.channel_ready_future(channel).result(timeout=timeout)
 
 
 def start(client: Client, request: ClipRequest) -> deferred_pb2.StartDeferredResponse:

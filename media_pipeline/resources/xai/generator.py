@@ -128,6 +128,7 @@ class XaiVideoGenerator(VideoGenerator):
                     )
                 except ValueError as exc:  # only "no key" / "empty key"; the message holds no key
                     raise GeneratorStopped(f"cannot create the xAI client: {exc} (set XAI_API_KEY)") from None
+                calls.connect(self._client, timeout=min(2.0, self.rpc_timeout_seconds))
             return self._client
 
     # -- the shot -------------------------------------------------------------------------------------------
