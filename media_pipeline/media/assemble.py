@@ -31,9 +31,9 @@ from media_pipeline.media.errors import MediaError
 from media_pipeline.media.frames import poster as write_poster
 from media_pipeline.media.probe import MediaInfo, probe
 from media_pipeline.media.renditions import Fit, rendition_size
-from media_pipeline.media.segments import Output, Source, prune
+from media_pipeline.media.segments import Output, Source, prune, render
 from media_pipeline.media.sheet import contact_sheet
-from media_pipeline.media.stitch import Transition, load_sources, picture, prepare
+from media_pipeline.media.stitch import Transition, load_sources, prepare
 from media_pipeline.media.timeline import Timeline
 
 
@@ -200,7 +200,7 @@ def assemble(
             [(s.name, s.path, s.info.video_duration) for s in sources],
             work_dir / f"{name}_contact_sheet.png",
         )
-        pictures, encoded, cached = picture(timeline, sources, outputs, transition, master, cache_dir, scratch)
+        pictures, encoded, cached = render(timeline, sources, outputs, transition, cache_dir, master, scratch)
         poster = write_poster(pictures[outputs[0].name], work_dir / f"{name}_poster.jpg", at=at)
         measured, level = sound.result()
         sheet.result()

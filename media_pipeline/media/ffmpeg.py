@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -36,11 +37,23 @@ def ffmpeg_args(stream_or_args: Any, loglevel: str = "error") -> list[str]:
     return graph.compile(cmd=ffmpeg_exe())
 
 
+_runs = 0
+_runs_lock = threading.Lock()
+
+
+def ffmpeg_runs() -> int:
+    """How many times this process has run ffmpeg through ``run_ffmpeg`` (a deliverable reports its encodes)."""
+    return _runs
+
+
 def run_ffmpeg(stream_or_args: Any, *, what: str, loglevel: str = "error") -> str:
     """Run an ffmpeg-python graph (or a list of arguments) with our ffmpeg and return its stderr.
 
     Raises ``MediaError`` naming ``what`` with the tail of ffmpeg's stderr when it fails.
     """
+    global _runs
+    with _runs_lock:
+        _runs += 1
     result = subprocess.run(ffmpeg_args(stream_or_args, loglevel), capture_output=True, text=True)
     if result.returncode != 0:
         tail = "\n".join(result.stderr.strip().splitlines()[-8:])

@@ -5,6 +5,8 @@ or a transition window. Each job is one ffmpeg run that decodes its sources once
 output that needs it (the master and each rendition, reframed from the master's picture). Outputs share the
 master's timeline, so every output is joined from the same segment boundaries.
 
+A rendition with nothing cached yet is encoded whole from the finished master instead (see ``render``).
+
 Results are files named by a digest of everything that determines their pixels (the clips' content hashes,
 frame ranges, transition, the encoder specs), in ``cache_dir``: a re-run with one changed shot re-encodes
 only that shot's piece and its two windows; every other segment is a cache hit.
@@ -26,7 +28,7 @@ import ffmpeg
 from media_pipeline.media.conform import ConformSpec, conform_video, encoder_input, source_frames
 from media_pipeline.media.ffmpeg import run_ffmpeg, split_repeats
 from media_pipeline.media.files import atomic_path, text_digest
-from media_pipeline.media.join import Segment
+from media_pipeline.media.join import Segment, join
 from media_pipeline.media.probe import MediaInfo
 from media_pipeline.media.renditions import Fit, reframe
 from media_pipeline.media.timeline import Piece, Timeline, Window
@@ -136,9 +138,15 @@ def render(
     transition: Transition,
     cache_dir: Path,
     master: ConformSpec,
-) -> tuple[dict[str, list[Segment]], int, int]:
-    """Every output's segments in programme order, encoding what the cache lacks; also how many segments were
-    encoded now and how many came whole from the cache."""
+    work: Path,
+) -> tuple[dict[str, Path], int, int]:
+    """Every output's picture (video only, in ``work``), encoding what the cache lacks; also how many segments
+    were encoded now and how many came whole from the cache.
+
+    A rendition with nothing cached is encoded in one run from the finished master instead of segment by segment
+    (one decode, one encoder start: ``bench_assemble`` measured it cheaper), then cut into its segments for the
+    cache, so the next run with one changed shot re-encodes only that shot's segments.
+    """
     kind = XFADE.get(transition, "fade")
     jobs: dict[str, tuple[_Job, list[tuple[Output, Path]]]] = {}
     joined: dict[str, list[Segment]] = {o.name: [] for o in outputs}
@@ -156,11 +164,48 @@ def render(
                 os.utime(path)  # recently used: kept by ``prune``
             else:
                 jobs.setdefault(job.key, (job, []))[1].append((output, path))
-    if jobs:
-        workers = max(1, min(len(jobs), os.cpu_count() or 1))
+    encoded = len(jobs)
+    base = next((o for o in outputs if o.copies_clips), None)
+    cold = [o for o in outputs if base and o is not base and all(not s.path.is_file() for s in joined[o.name])]
+    missing = [(job, [(o, p) for o, p in wanted if o not in cold]) for job, wanted in jobs.values()]
+    missing = [(job, wanted) for job, wanted in missing if wanted]
+    if missing:
+        workers = max(1, min(len(missing), os.cpu_count() or 1))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(lambda item: _encode(item[0], item[1], master), jobs.values()))
-    return joined, len(jobs), len(needed) - len(jobs)
+            list(pool.map(lambda item: _encode(item[0], item[1], master), missing))
+    pictures = {
+        o.name: join(joined[o.name], work / f"{i}.video.mp4", master.fps)
+        for i, o in enumerate(outputs)
+        if o not in cold
+    }
+    if base is not None and cold:
+        starts = [s.at if isinstance(s, Piece) else s.start for s in timeline.segments()]
+        pictures |= _from_master(pictures[base.name], cold, joined, starts, timeline.total, work)
+    return pictures, encoded, len(needed) - encoded
+
+
+def _from_master(
+    programme: Path, cold: list[Output], joined: dict[str, list[Segment]], starts: list[int], total: int, work: Path
+) -> dict[str, Path]:
+    """Encode the ``cold`` renditions from one decode of ``programme``, keyframes at every segment start, and
+    store each segment's stretch of them under its cache name."""
+    picture = ffmpeg.input(str(programme)).video
+    branches = picture.filter_multi_output("split", len(cold)) if len(cold) > 1 else None
+    made = {o.name: work / f"{o.name.replace(':', 'x')}.video.mp4" for o in cold}
+    graphs = []
+    for i, output in enumerate(cold):
+        video = encoder_input(
+            reframe(branches[i] if branches else picture, output.spec.width, output.spec.height, output.fit)
+        )
+        args = {**output.spec.video_args(starts), "frames:v": total, "an": None}
+        graphs.append(ffmpeg.output(video, str(made[output.name]), **args))
+    run_ffmpeg(ffmpeg.merge_outputs(*graphs), what=f"renditions {[o.name for o in cold]} of {programme}")
+    for output in cold:
+        at = 0
+        for segment in joined[output.name]:
+            join([Segment(made[output.name], at, at + segment.end)], segment.path, output.spec.fps)
+            at += segment.end
+    return made
 
 
 def prune(cache_dir: Path, max_age_days: float = 14.0) -> None:

@@ -7,7 +7,7 @@ H.264 stream (see ``timeline``, ``segments`` and ``join``). A clip that does not
 other settings, is conformed once (cached by content) with keyframes where its transitions need them. A cut of
 conformant clips re-encodes nothing. The sound is mixed once for the whole programme, audio only, and muxed.
 
-``prepare`` / ``picture`` are the steps ``assemble`` shares; ``stitch`` makes one finished programme file.
+``load_sources`` / ``prepare`` are the steps ``assemble`` shares; ``stitch`` makes one finished programme file.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from media_pipeline.media.conform import AudioMode, ConformSpec, encoder_input, 
 from media_pipeline.media.errors import MediaError
 from media_pipeline.media.ffmpeg import run_ffmpeg
 from media_pipeline.media.files import file_digest
-from media_pipeline.media.join import join
 from media_pipeline.media.probe import probe
 from media_pipeline.media.segments import Output, Source, render
 from media_pipeline.media.timeline import Timeline, plan
@@ -105,22 +104,6 @@ def prepare(sources: list[Source], spec: ConformSpec, transition: Transition, se
     return plan(frames, overlap, keyframes)
 
 
-def picture(
-    timeline: Timeline,
-    sources: list[Source],
-    outputs: list[Output],
-    transition: Transition,
-    spec: ConformSpec,
-    cache_dir: Path,
-    work: Path,
-) -> tuple[dict[str, Path], int, int]:
-    """Every output's picture (video only, ``work/<n>.video.mp4``): copied pieces and cached encodes, joined;
-    and how many segments were encoded on this run and how many came from the cache."""
-    segments, encoded, cached = render(timeline, sources, outputs, transition, cache_dir, spec)
-    joined = {o.name: join(segments[o.name], work / f"{i}.video.mp4", spec.fps) for i, o in enumerate(outputs)}
-    return joined, encoded, cached
-
-
 def stitch(
     clips: list[Path],
     out: Path,
@@ -150,7 +133,7 @@ def stitch(
     with tempfile.TemporaryDirectory(prefix="stitch-", dir=out.parent) as tmp:
         work = Path(tmp)
         master = Output(name="master", spec=spec, copies_clips=True)
-        video = picture(timeline, sources, [master], transition, spec, cache_dir or work, work)[0]["master"]
+        video = render(timeline, sources, [master], transition, cache_dir or work, spec, work)[0]["master"]
         clip_sounds = [(s.path, s.info) for s in sources]
         loudness = mix_sound(
             clip_sounds,
