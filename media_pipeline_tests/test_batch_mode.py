@@ -25,7 +25,7 @@ from media_pipeline.definitions import build_defs
 from media_pipeline.emulator.server import XaiEmulator
 from media_pipeline.media.probe import probe
 from media_pipeline.partitions import Pipeline
-from media_pipeline.resources.xai.batch_journal import read_batches
+from media_pipeline.resources.xai.batch_journal import BatchEntry, read_batches, write_batch
 from media_pipeline.resources.xai.catalog import MODELS_ENV, catalog_from_env, default_catalog
 
 from .builders import write_campaign
@@ -319,3 +319,13 @@ def test_batch_mode_on_an_s3_store_keeps_its_batch_journal_in_the_bucket(
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="store/").get("Contents", [])]
     assert "store/deliverables/cloud/cloud.mp4" in keys
     assert (emulator.count("CreateBatch", "OK"), emulator.count("AddBatchRequests", "OK")) == (1, 1)
+
+
+def test_the_sensor_requests_a_run_for_a_batch_a_dead_run_left_adding(instance, local_resources, xai_emulator):
+    store = local_resources["store"]
+    write_batch(store, BatchEntry(batch_id="batch_x", campaign="orphan", model="m", created_at="2026-11-25T00:00:00"))
+    resources = {"store": store, "generator": xai_generator_for(xai_emulator)}
+    with build_sensor_context(instance=instance, resources=resources) as context:
+        (request,) = build_batch_sensor(Pipeline())(context).run_requests
+    assert (request.partition_key, request.run_key) == ("orphan", "batch_x:adding")
+    assert xai_emulator.count("GetBatch") == 0  # the journal alone says a run must reconcile it
