@@ -124,6 +124,7 @@ class Deliverable(BaseModel):
     version: str = ""
     published_at: datetime | None = None
     skipped_shots: dict[str, str] = {}
+    inputs: str = ""  # the hash of what the set was made from (assets/delivery_reuse.py); equal inputs reuse it
 
     @property
     def keys(self) -> list[str]:

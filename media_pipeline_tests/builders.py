@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import yaml
 from PIL import Image, ImageDraw
 
 
@@ -44,3 +45,13 @@ deliverable:
   transition: crossfade
   transition_seconds: 0.25
 """
+
+
+def change_deliverable_spec(folder: Path) -> None:
+    """Give the campaign in ``folder`` another transition length, so its next run makes a new deliverable set
+    (a re-run of an unchanged campaign takes its current set as it is: ``assets/delivery_reuse.py``)."""
+    path = folder / "campaign.yaml"
+    manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+    deliverable = manifest.setdefault("deliverable", {})
+    deliverable["transition_seconds"] = round(deliverable.get("transition_seconds", 0.5) + 0.05, 2)
+    path.write_text(yaml.safe_dump(manifest), encoding="utf-8")

@@ -17,7 +17,7 @@ from media_pipeline.resources.publish import current_deliverable, pointer_key, p
 from media_pipeline.resources.s3.store import S3MediaStore
 from media_pipeline.resources.store import LocalMediaStore, MediaStore, StoreError
 
-from .builders import write_campaign
+from .builders import change_deliverable_spec, write_campaign
 from .conftest import add_campaign_partition
 
 CUT_MANIFEST = """\
@@ -190,6 +190,7 @@ def test_a_rerun_publishes_a_new_version_that_every_reader_follows(instance, loc
     store = local_resources["store"]
     assert _materialize(instance, local_resources, "again").success
     first = current_deliverable(store, "again")
+    change_deliverable_spec(drops_root / "again")  # an unchanged campaign would take its set as it is
     assert _materialize(instance, local_resources, "again").success
     second = current_deliverable(store, "again")
     assert second.version > first.version

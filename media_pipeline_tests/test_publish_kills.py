@@ -24,7 +24,7 @@ from media_pipeline.resources.publish import current_deliverable
 from media_pipeline.resources.s3.store import S3MediaStore
 from media_pipeline.resources.store import LocalMediaStore
 
-from .builders import write_campaign
+from .builders import change_deliverable_spec, write_campaign
 from .fault_proxy import FaultProxy
 from .set_faults import (
     CAMPAIGN,
@@ -93,6 +93,7 @@ def test_kill_during_assembly_leaves_the_previous_set_and_the_rerun_publishes_a_
     first = current_deliverable(store, CAMPAIGN)
     paid = xai_emulator.count("GenerateVideo")
 
+    change_deliverable_spec(tmp_path / "home" / "drops" / CAMPAIGN)  # an unchanged campaign takes its set as it is
     run = _cli(env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _kill_when(run, lambda: any(scratch.glob("**/deliverable-*/*")), "assembly")
     assert_current_and_whole(store, first, tmp_path)
@@ -125,6 +126,7 @@ def test_kill_during_publish_leaves_the_previous_set_and_the_rerun_publishes_a_w
         first = current_deliverable(store, CAMPAIGN)
         paid = xai_emulator.count("GenerateVideo")
 
+        change_deliverable_spec(home / "drops" / CAMPAIGN)  # an unchanged campaign takes its set as it is
         proxy.trip_on = proxy.matches + 2  # the second file of the new set hangs; then kill -9
         run = _cli(env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _kill_when(run, proxy.tripped.is_set, "publishing")
@@ -185,6 +187,7 @@ def test_kill_during_a_publish_to_a_folder_store_leaves_the_previous_set_whole(
     paid = xai_emulator.count("GenerateVideo")
     folder = Path(store.root) / f"deliverables/{CAMPAIGN}"
     for _ in range(3):  # the kill races the publish; one that lands after the switch is retried
+        change_deliverable_spec(tmp_path / "home" / "drops" / CAMPAIGN)  # else the set is taken as it is
         _kill_when_created(env, folder / "v")
         if current_deliverable(store, CAMPAIGN) == first:
             break

@@ -24,7 +24,7 @@ from media_pipeline.resources.publish import current_deliverable
 from media_pipeline.resources.s3.store import S3MediaStore
 from media_pipeline.resources.store import LocalMediaStore
 
-from .builders import write_campaign
+from .builders import change_deliverable_spec, write_campaign
 from .conftest import add_campaign_partition
 from .fault_proxy import FaultProxy
 from .s3_fixtures import start_seaweed
@@ -110,6 +110,7 @@ def test_a_full_store_keeps_the_previous_set_and_names_the_key_and_the_store(
     assert paid == 2
     set_bytes = sum((Path(store.root) / k).stat().st_size for k in first.keys)
     filler = _fill(small_disk, leave=set_bytes // 3)  # room for the records, not for a new set
+    change_deliverable_spec(drops_root / CAMPAIGN)  # an unchanged campaign would take its set as it is
 
     full = run()
     assert not full.success
@@ -140,6 +141,7 @@ def test_the_store_going_down_while_publishing_keeps_the_previous_set(instance, 
         assert run_in_process(env, instance, monkeypatch).success
         first = current_deliverable(S3MediaStore(bucket=bucket, prefix="store"), CAMPAIGN)
         paid = xai_emulator.count("GenerateVideo")
+        change_deliverable_spec(tmp_path / "home" / "drops" / CAMPAIGN)  # else the set is taken as it is
         proxy.trip_on = proxy.matches + 2  # the second file of the next set never arrives: the store is gone
 
         down = run_in_process(env, instance, monkeypatch)

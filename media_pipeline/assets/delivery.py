@@ -20,6 +20,7 @@ from ..campaign import DeliverableSpec
 from ..checks import DELIVERABLE_COMPLETE, DELIVERABLE_CONFORMANT, deliverable_complete, deliverable_conformant
 from ..media.assemble import AssemblySpec, assemble
 from ..media.conform import ConformSpec
+from ..media.ffmpeg import ffmpeg_runs
 from ..media.formats import frame_size
 from ..media.probe import probe
 from ..media.renditions import rendition_size
@@ -27,6 +28,7 @@ from ..records import Deliverable, DeliverableFile, GeneratedClips, ShotClip, So
 from ..resources.publish import pointer_key, publishing, stable_key
 from ..resources.store import MediaStore
 from ._common import campaign_asset
+from .delivery_reuse import inputs_key, reusable_set
 from .metadata import file_sha256
 
 
@@ -68,91 +70,130 @@ def _thumbnail(path: Path, width: int = 320) -> MetadataValue:
     return MetadataValue.md(f"![{path.name}](data:image/jpeg;base64,{encoded})")
 
 
+CODE_VERSION = "3"  # 2: published as whole sets (version folder + pointer); 3: sets reused by their inputs
+
+
+def _stored_files(stack: contextlib.ExitStack, store: MediaStore, record: Deliverable) -> tuple[list[Path], Path, Path]:
+    """Local copies of a published set's renditions, poster and contact sheet (a folder store's own files)."""
+    renditions = [stack.enter_context(store.local_file(f.key)) for f in record.renditions]
+    return (
+        renditions,
+        stack.enter_context(store.local_file(record.poster_key)),
+        stack.enter_context(store.local_file(record.contact_sheet_key)),
+    )
+
+
+def _campaign_totals(clips: GeneratedClips) -> dict[str, float | int]:
+    """What the clips behind this deliverable cost, as numbers the UI plots over time."""
+    return {
+        "cost_usd": round(sum(c.cost_usd for c in clips.clips), 4),
+        "api_calls": sum(c.api_calls for c in clips.clips),
+        "video_seconds": round(sum(c.video_seconds for c in clips.clips), 3),
+        "cache_hits": sum(1 for c in clips.clips if c.cache_hit),
+    }
+
+
 @campaign_asset(
     kinds={"ffmpeg"},
-    code_version="2",  # 2: published as whole sets (version folder + pointer)
+    code_version=CODE_VERSION,
     check_specs=[DELIVERABLE_CONFORMANT, DELIVERABLE_COMPLETE],
 )
 def deliverable(
     context: AssetExecutionContext, source_images: SourceImages, generated_clips: GeneratedClips, store: MediaStore
 ):  # -> MaterializeResult[Deliverable]; with check specs Dagster rejects a return annotation
-    """The campaign's finished video: renditions, poster and contact sheet, published to the store."""
+    """The campaign's finished video: renditions, poster and contact sheet, published to the store.
+
+    A set made from the same inputs is already published when nothing changed: it is taken as it is.
+    """
     campaign = source_images.campaign
     delivered, skipped = _shots_to_deliver(generated_clips, campaign.manifest.on_failed_shots)
     spec = campaign.manifest.deliverable
     spec = _poster_on_a_delivered_shot(spec, skipped)
     width, height = frame_size(campaign.manifest.resolution, campaign.manifest.aspect_ratio)
+    runs_before = ffmpeg_runs()
     with contextlib.ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="deliverable-")))
         clips = [(c.shot, stack.enter_context(store.local_file(c.clip_key))) for c in delivered]
-        soundtrack = None
+        soundtrack = soundtrack_sha = None
         if spec.soundtrack:
-            soundtrack = stack.enter_context(store.local_file(source_images.files[spec.soundtrack].key))
+            source = source_images.files[spec.soundtrack]
+            soundtrack, soundtrack_sha = stack.enter_context(store.local_file(source.key)), source.sha256
         assembly = AssemblySpec(
             **spec.model_dump(exclude={"soundtrack"}),
             width=width,
             height=height,
             cache_dir=Path(tempfile.gettempdir()) / "media_pipeline-segments",
         )
-        result = assemble(clips, work, spec=assembly, name=campaign.campaign_id, soundtrack=soundtrack)
-        upload = stack.enter_context(publishing(store, campaign.campaign_id))
-        published: list[DeliverableFile] = []
-        probes = {}
-        for rendition in result.renditions:
-            published.append(
+        inputs = inputs_key(CODE_VERSION, assembly, clips, soundtrack_sha, list(skipped))
+        record = reusable_set(store, campaign.campaign_id, inputs)
+        if record is not None:
+            renditions, poster, sheet = _stored_files(stack, store, record)
+            made: dict[str, object] = {"reused": True}
+        else:
+            result = assemble(clips, work, spec=assembly, name=campaign.campaign_id, soundtrack=soundtrack)
+            upload = stack.enter_context(publishing(store, campaign.campaign_id))
+            published = [
                 DeliverableFile(
-                    aspect=rendition.aspect,
-                    key=upload.put(rendition.path),
-                    width=rendition.width,
-                    height=rendition.height,
-                    duration=rendition.duration,
+                    aspect=r.aspect, key=upload.put(r.path), width=r.width, height=r.height, duration=r.duration
+                )
+                for r in result.renditions
+            ]
+            poster_key, sheet_key = upload.put(result.poster), upload.put(result.contact_sheet)
+            record = upload.switch(
+                Deliverable(
+                    campaign=campaign.campaign_id,
+                    master_key=published[0].key,
+                    renditions=published,
+                    poster_key=poster_key,
+                    contact_sheet_key=sheet_key,
+                    duration=result.duration,
+                    sha256=file_sha256(result.renditions[0].path),
+                    shot_offsets=result.shot_offsets,
+                    skipped_shots=skipped,
+                    inputs=inputs,
                 )
             )
-            wanted = rendition_size(width, height, rendition.aspect)  # what the spec asks for, not what was made
-            probes[rendition.aspect] = (
-                probe(rendition.path),
-                ConformSpec(width=wanted[0], height=wanted[1], fps=spec.fps),
-            )
-        poster_key, sheet_key = upload.put(result.poster), upload.put(result.contact_sheet)
-        sha = file_sha256(result.renditions[0].path)
-        previews = {"poster": _thumbnail(result.poster), "contact_sheet": _thumbnail(result.contact_sheet, 640)}
-        record = upload.switch(
-            Deliverable(
-                campaign=campaign.campaign_id,
-                master_key=published[0].key,
-                renditions=published,
-                poster_key=poster_key,
-                contact_sheet_key=sheet_key,
-                duration=result.duration,
-                sha256=sha,
-                shot_offsets=result.shot_offsets,
-                skipped_shots=skipped,
-            )
-        )
+            renditions, poster, sheet = [r.path for r in result.renditions], result.poster, result.contact_sheet
+            made = {
+                "reused": False,
+                "stream_copied": result.stream_copied,
+                "loudness_lufs": result.loudness_lufs if result.loudness_lufs is not None else "silent",
+            }
+        probes = {}
+        for published_file, path in zip(record.renditions, renditions, strict=True):
+            wanted = rendition_size(width, height, published_file.aspect)  # what the spec asks for, not what was made
+            probes[published_file.aspect] = (probe(path), ConformSpec(width=wanted[0], height=wanted[1], fps=spec.fps))
+        previews = {"poster": _thumbnail(poster), "contact_sheet": _thumbnail(sheet, 640)}
     stable_master = stable_key(campaign.campaign_id, record.master_key)
     context.log.info(
-        "campaign %r delivered: %s (version %s)", campaign.campaign_id, store.uri(stable_master), record.version
+        "campaign %r delivered: %s (version %s%s)",
+        campaign.campaign_id,
+        store.uri(stable_master),
+        record.version,
+        ", unchanged inputs: reused" if made["reused"] else "",
     )
     return MaterializeResult(
         value=record,
-        data_version=DataVersion(sha[:16]),
+        data_version=DataVersion(record.sha256[:16]),
         check_results=[deliverable_conformant(campaign.campaign_id, probes), deliverable_complete(record)],
         metadata={
             "path": MetadataValue.path(store.uri(stable_master)),
             "version": record.version,
             "pointer": MetadataValue.path(store.uri(pointer_key(campaign.campaign_id))),
-            "duration_s": round(result.duration, 3),
+            "duration_s": round(record.duration, 3),
             "renditions": MetadataValue.md(
                 "\n".join(
-                    f"- {f.aspect}: {f.width}x{f.height}, {f.duration:.2f}s — `{store.uri(f.key)}`" for f in published
+                    f"- {f.aspect}: {f.width}x{f.height}, {f.duration:.2f}s — `{store.uri(f.key)}`"
+                    for f in record.renditions
                 )
             ),
-            "poster": MetadataValue.path(store.uri(poster_key)),
-            "contact_sheet": MetadataValue.path(store.uri(sheet_key)),
+            "poster": MetadataValue.path(store.uri(record.poster_key)),
+            "contact_sheet": MetadataValue.path(store.uri(record.contact_sheet_key)),
             "poster_preview": previews["poster"],
             "contact_sheet_preview": previews["contact_sheet"],
-            "stream_copied": result.stream_copied,
-            "loudness_lufs": result.loudness_lufs if result.loudness_lufs is not None else "silent",
+            **made,
+            "ffmpeg_runs": ffmpeg_runs() - runs_before,
+            **_campaign_totals(generated_clips),
             "shots": len(delivered),
             "skipped_shots": ", ".join(skipped) or "none",
         },
