@@ -78,13 +78,11 @@ class VideoGenerator(ConfigurableResource, ABC):
     """Abstract generator. ``kind`` goes into cache keys so clips from different backends never mix."""
 
     @property
-
     @abstractmethod
     def kind(self) -> str:
         """Short backend name (``xai``, ``local``) used in cache keys and metadata."""
 
     @property
-
     @abstractmethod
     def concurrency(self) -> int:
         """How many shots this generator may have in flight at once."""
