@@ -8,9 +8,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from dagster import DagsterRun, DagsterRunStatus, asset, materialize
+import pytest
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, asset, materialize
 from dagster._core.events import EngineEventData
 
 from media_pipeline.housekeeping import HOST_TAG, PID_TAG, fail_orphaned_runs
@@ -66,3 +68,29 @@ def test_a_run_keeps_its_temporary_files_in_its_process_folder_and_removes_it(in
     assert Path(seen[0]).parent == mine and seen[1] == str(mine)
     assert not mine.exists() and not left_by_a_killed_run.exists()
     assert tempfile.gettempdir() == str(base.parent)
+
+
+OPEN_AT = """
+import sys, time
+from pathlib import Path
+from media_pipeline.runner import instance_from_env
+start = float(sys.argv[1])
+while time.time() < start:
+    pass
+with instance_from_env(Path("unused")) as instance:
+    instance.get_runs(limit=1)
+"""
+
+
+@pytest.mark.slow
+def test_commands_creating_a_new_instance_at_once_leave_one_that_opens(tmp_path):
+    for attempt in range(2):  # without the lock, about one pair in four left two schema versions behind
+        home = tmp_path / f"dagster-{attempt}"
+        start = time.time() + 3
+        env = dict(os.environ, DAGSTER_HOME=str(home))
+        racers = [subprocess.Popen([sys.executable, "-c", OPEN_AT, str(start)], env=env, stderr=subprocess.PIPE,
+                                   text=True) for _ in range(4)]  # fmt: skip
+        errors = [racer.communicate(timeout=120)[1] for racer in racers]
+        assert all(racer.returncode == 0 for racer in racers), errors
+        with DagsterInstance.from_config(str(home)) as instance:
+            assert instance.get_runs(limit=1) == []
