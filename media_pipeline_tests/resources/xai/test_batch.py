@@ -110,7 +110,7 @@ def test_a_request_cancelled_before_it_ran_fails_its_shot_and_is_not_billed(
     emulator = xai_emulator_factory(batch_latency_seconds=30)
     store = LocalMediaStore(root=str(tmp_path))
     batches = _batches(emulator, store)
-    batches.state_check_seconds = 0  # ask at every empty collect
+    batches.results.state_check_seconds = 0  # ask at every empty collect
     entry = batches.submit([clip_request("never", cache_key="key-never")])
     assert batches.collect(entry) == []  # pending: nothing to take
     batches.g.client().batch.cancel(entry.batch_id)  # e.g. from the xAI console
