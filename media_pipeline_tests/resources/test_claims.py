@@ -96,3 +96,23 @@ def test_a_live_claim_is_waited_on_and_its_holders_failure_reported(xai_emulator
             waiting.result(timeout=30)
     assert xai_emulator.calls == {}  # paid nothing for a failure another run already met
     assert json.loads(store.get_bytes(key))["released"] is True
+
+
+def test_an_expired_claim_from_another_machine_is_taken_over_with_its_campaigns_request(
+    xai_emulator_factory: EmulatorFactory, tmp_path: Path
+) -> None:
+    emulator = xai_emulator_factory(latency_seconds=1.0)
+    store = LocalMediaStore(root=str(tmp_path / "store"))
+    theirs = clip_request(campaign="summer", cache_key="xai-shared-clip")
+    with pytest.raises(ShotFailed, match="still pending"):  # campaign 'summer' paid for the clip, then vanished
+        xai_generator_for(emulator, timeout_seconds=0.2).generate(theirs, store, log)
+    body = ClaimBody(
+        holder="gone-machine", host="elsewhere", pid=1, campaign="summer", shot="s1",
+        journal_key=journal_key("summer", theirs.cache_key), taken_at=now_iso(), expires_at="2000-01-01T00:00:00+00:00",
+    )  # fmt: skip
+    store.put_bytes(f"claims/{theirs.cache_key}/000001.json", body.model_dump_json().encode())
+    ours = clip_request(campaign="spring", cache_key="xai-shared-clip")  # the same clip in another campaign
+    outcome = xai_generator_for(emulator).generate(ours, store, log)
+    assert outcome.status == "generated" and outcome.submits == 0
+    assert outcome.request_id == read_entry(store, journal_key("summer", theirs.cache_key)).request_id
+    assert len(emulator.paid_requests) == 1
