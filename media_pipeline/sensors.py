@@ -4,15 +4,21 @@ The rules live in ``evaluate_drops`` and see only listings (names, sizes, times,
 and the S3 one behave the same. A drop runs once its newest file is ``settle_seconds`` old; its ``run_key`` is the
 campaign plus a fingerprint of its files, so an unchanged drop never runs twice and any added, removed or rewritten
 file runs it again. The cursor keeps the fingerprint last requested per campaign.
+
+A campaign the cursor does not know yet (the sensor was just turned on, or its cursor was reset) is compared with
+the instance instead: ``source_images`` records the fingerprint of the drop it read, and when ``deliverable`` was
+materialized after it, that run completed on that drop. So turning the sensor on over up-to-date campaigns
+requests no run, and a drop changed while the sensor was off runs once.
 """
 
-import hashlib
 import json
 import os
 import time
 from dataclasses import dataclass, field
 
 from dagster import (
+    AssetRecordsFilter,
+    DagsterInstance,
     DefaultSensorStatus,
     RunRequest,
     SensorDefinition,
@@ -25,7 +31,7 @@ from dagster import (
 from .assets._common import with_resource_keys
 from .campaign import CAMPAIGN_ID_PATTERN, is_campaign_id
 from .partitions import Pipeline
-from .resources.drops import DropFile, DropZone
+from .resources.drops import DropFile, DropZone, drop_fingerprint
 
 DEFAULT_SETTLE_SECONDS = 30.0
 
@@ -33,12 +39,6 @@ DEFAULT_SETTLE_SECONDS = 30.0
 def settle_seconds() -> float:
     """How long a drop must sit unchanged before it runs (``MEDIA_PIPELINE_SETTLE_SECONDS``, default 30)."""
     return float(os.environ.get("MEDIA_PIPELINE_SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS))
-
-
-def fingerprint(files: list[DropFile]) -> str:
-    """A short hash of a drop's listing: any added, removed or rewritten file changes it."""
-    text = "\n".join(f"{f.name}\t{f.size}\t{f.mtime:.6f}\t{f.etag}" for f in sorted(files))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -67,7 +67,7 @@ def evaluate_drops(
             continue
         if not files:
             continue
-        current = fingerprint(files)
+        current = drop_fingerprint(files)
         if requested.get(campaign) == current:
             continue
         if now - max(f.mtime for f in files) < settle:
@@ -80,6 +80,23 @@ def evaluate_drops(
     return decision
 
 
+def delivered_drops(instance: DagsterInstance, pipeline: Pipeline, campaigns: list[str]) -> dict[str, str]:
+    """The drop fingerprint each campaign's last complete run read, for campaigns that have one."""
+    delivered = {}
+    for campaign in campaigns:
+        source, deliverable = (
+            instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=pipeline.asset_key(stage), asset_partitions=[campaign]), limit=1
+            ).records
+            for stage in ("source_images", "deliverable")
+        )
+        if source and deliverable and deliverable[0].storage_id > source[0].storage_id:
+            recorded = source[0].asset_materialization.metadata.get("drop_fingerprint")
+            if recorded is not None:
+                delivered[campaign] = recorded.value
+    return delivered
+
+
 def _load_cursor(cursor: str | None) -> dict:
     return json.loads(cursor) if cursor else {"requested": {}, "reported": []}
 
@@ -90,7 +107,10 @@ def drop_tick(
     """One tick: adds the partition for each new campaign and requests one run per settled, changed drop."""
     state = _load_cursor(context.cursor)
     known = set(context.instance.get_dynamic_partitions(pipeline.partitions.name))
-    decision = evaluate_drops(drops.list_campaigns(), state["requested"], known, time.time(), settle)
+    listing = drops.list_campaigns()
+    unseen = [c for c in listing if c in known and c not in state["requested"]]
+    requested = {**delivered_drops(context.instance, pipeline, unseen), **state["requested"]}
+    decision = evaluate_drops(listing, requested, known, time.time(), settle)
     newly_invalid = [c for c in decision.invalid if c not in state["reported"]]
     for campaign in newly_invalid:
         context.log.warning(
@@ -105,7 +125,13 @@ def drop_tick(
     ]
     if not runs:
         waiting = f"; waiting for {', '.join(decision.unsettled)} to settle" if decision.unsettled else ""
-        return SensorResult(skip_reason=f"no new settled drops{waiting}", cursor=cursor)
+        invalid = (
+            f"; folders skipped, not campaign ids ({CAMPAIGN_ID_PATTERN.pattern}): "
+            + ", ".join(repr(name) for name in decision.invalid)
+            if decision.invalid
+            else ""
+        )
+        return SensorResult(skip_reason=f"no new settled drops{waiting}{invalid}", cursor=cursor)
     return SensorResult(
         run_requests=runs,
         dynamic_partitions_requests=(

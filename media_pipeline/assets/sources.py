@@ -28,7 +28,7 @@ from ..media.errors import MediaError
 from ..media.images import normalize_image
 from ..media.probe import probe
 from ..records import SourceFile, SourceImages
-from ..resources.drops import DropRefused, DropZone
+from ..resources.drops import DropRefused, DropZone, drop_fingerprint
 from ..resources.store import MediaStore
 from ..resources.xai.catalog import MAX_IMAGE_BYTES
 from ._common import campaign_asset
@@ -127,9 +127,8 @@ def source_images(context: AssetExecutionContext, drops: DropZone, store: MediaS
     """The campaign's manifest, validated, and every image it names, normalized and stored by content hash."""
     campaign_id = context.partition_key
     try:
-        campaign = load_campaign(
-            campaign_id, [f.name for f in drops.list_files(campaign_id)], drops.read_manifest(campaign_id)
-        )
+        dropped = drops.list_files(campaign_id)
+        campaign = load_campaign(campaign_id, [f.name for f in dropped], drops.read_manifest(campaign_id))
         files = _store_all(drops, store, campaign)
     except CampaignError as exc:  # bad input: retrying cannot help, and the message says what to fix
         raise Failure(description=str(exc), allow_retries=False) from None
@@ -142,6 +141,7 @@ def source_images(context: AssetExecutionContext, drops: DropZone, store: MediaS
         data_version=DataVersion(digest(f.sha256 or f.error or "" for f in files.values())),
         check_results=[images_valid(record)],
         metadata={
+            "drop_fingerprint": drop_fingerprint(dropped),  # the drop this run read (see sensors.py)
             "shots": len(campaign.shots),
             "files": shot_table(
                 [

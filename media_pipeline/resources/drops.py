@@ -9,6 +9,7 @@ once, in ``sensors.py``, and work on the listing alone, so the folder and the bu
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from abc import ABC, abstractmethod
@@ -36,6 +37,13 @@ class DropFile(NamedTuple):
     size: int
     mtime: float
     etag: str = ""
+
+
+def drop_fingerprint(files: list[DropFile]) -> str:
+    """A short hash of a drop's listing: any added, removed or rewritten file changes it. The sensor compares it
+    with the one ``source_images`` recorded for the campaign's last complete run."""
+    text = "\n".join(f"{f.name}\t{f.size}\t{f.mtime:.6f}\t{f.etag}" for f in sorted(files))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class DropZone(ConfigurableResource, ABC):
