@@ -13,9 +13,10 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 import requests
-from dagster import materialize
+from dagster import DagsterInstance, materialize
 
 from media_pipeline.assets import campaign_assets
 from media_pipeline.media.probe import probe
@@ -111,6 +112,36 @@ def test_two_campaigns_in_two_processes_share_one_budget(tmp_path, xai_emulator_
         assert (home / "store" / "deliverables" / campaign / f"{campaign}.mp4").is_file()
 
 
+PG_INSTANCE = """
+storage:
+  postgres:
+    postgres_db:
+      username: {env: DAGSTER_PG_USERNAME}
+      password: {env: DAGSTER_PG_PASSWORD}
+      hostname: {env: DAGSTER_PG_HOST}
+      port: {env: DAGSTER_PG_PORT}
+      db_name: {env: DAGSTER_PG_DB}
+"""
+
+
+def test_the_budget_lives_beside_the_instance(postgres_env, tmp_path):
+    (tmp_path / "pg").mkdir()
+    (tmp_path / "pg" / "dagster.yaml").write_text(PG_INSTANCE, encoding="utf-8")
+    with DagsterInstance.from_config(str(tmp_path / "pg")) as instance:
+        url = pacing_url({}, instance)
+    assert url.startswith("postgresql://") and url.endswith(f"/{postgres_env['DAGSTER_PG_DB']}")
+    pacer = Pacer(url)
+    try:
+        with pacer.slot("xai_instance_test_requests", 1.0):
+            pass
+    finally:
+        pacer.close()
+    with psycopg.connect(url) as connection:  # the slot is a row in the instance's own database
+        assert connection.execute('SELECT count(*) FROM "ratelimit___xai_instance_test_requests"').fetchone() == (1,)
+    with DagsterInstance.ephemeral(tempdir=str(tmp_path / "local")) as instance:
+        assert pacing_url({}, instance) == f"sqlite:///{tmp_path / 'local' / 'media_pipeline_pacing.sqlite'}"
+
+
 def test_the_postgresql_budget_is_shared_by_two_pacers(postgres_server):
     url = postgres_server.env(postgres_server.create_database())
     dsn = (f"postgresql://{url['DAGSTER_PG_USERNAME']}:{url['DAGSTER_PG_PASSWORD']}@{url['DAGSTER_PG_HOST']}:"
@@ -121,8 +152,7 @@ def test_the_postgresql_budget_is_shared_by_two_pacers(postgres_server):
 
     def take(pacer: Pacer) -> None:
         for _ in range(2):
-            pacer.take("xai_budget_test_requests", 2.0)
-            with lock:
+            with pacer.slot("xai_budget_test_requests", 2.0), lock:
                 taken.append(time.time())
 
     threads = [threading.Thread(target=take, args=(m,)) for m in machines for _ in range(2)]

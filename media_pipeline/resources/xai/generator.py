@@ -12,12 +12,13 @@ key stops every thread (``GeneratorStopped``). The API key never appears in a me
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import grpc
@@ -77,6 +78,7 @@ class XaiVideoGenerator(VideoGenerator):
     _instance_pacing_url: str = PrivateAttr(default="")
     _schedules: dict[str, PollSchedule] = PrivateAttr(default_factory=dict)
     _catalog: ModelCatalog | None = PrivateAttr(default=None)
+    _submits_waiting: int = PrivateAttr(default=0)
 
     @property
     def kind(self) -> str:
@@ -183,10 +185,13 @@ class XaiVideoGenerator(VideoGenerator):
             self._catalog = catalog_from_env(os.environ)
         return self._catalog
 
-    def pace(self, model: str, method: str) -> None:
-        """Wait for a slot of ``model``'s request budget, shared with every run on the instance (a poll only when
-        ``pace_polls``)."""
-        if method != "GenerateVideo" and not self.pace_polls:
+    @contextlib.contextmanager
+    def paced(self, model: str | None, method: str) -> Iterator[None]:
+        """Make the request inside the block once it has a slot of ``model``'s request budget, shared with every run
+        on the instance (a poll only when ``pace_polls``; nothing without a model)."""
+        submit = method == "GenerateVideo"
+        if model is None or not (submit or self.pace_polls):
+            yield
             return
         spec = self.catalog().get(model)
         with self._lock:
@@ -194,7 +199,25 @@ class XaiVideoGenerator(VideoGenerator):
                 url = self.pacing_url or self._instance_pacing_url or pacing_url(os.environ)
                 self._pacer = Pacer(url, margin_ms=self.pacing_margin_ms)
             pacer = self._pacer
-        pacer.take(budget_name(self.api_host, self.api_key, spec.id, "requests"), self.rps or spec.rps)
+        with contextlib.ExitStack() as held:
+            with self._submits_first(submit):
+                budget = budget_name(self.api_host, self.api_key, spec.id, "requests")
+                held.enter_context(pacer.slot(budget, self.rps or spec.rps))
+            yield
+
+    @contextlib.contextmanager
+    def _submits_first(self, submit: bool) -> Iterator[None]:
+        """Within this process a poll waits while a submit waits: a campaign ends one latency after its last
+        submit, whenever its polls happen."""
+        with self._lock:
+            self._submits_waiting += submit
+        try:
+            while not submit and self._submits_waiting:
+                time.sleep(0.05)
+            yield
+        finally:
+            with self._lock:
+                self._submits_waiting -= submit
 
     def poll_schedule(self, model: str) -> PollSchedule:
         """When to poll ``model``'s requests, learnt across this process's shots."""
@@ -223,19 +246,18 @@ class XaiVideoGenerator(VideoGenerator):
     ) -> T:
         """Make one API call with back-off on the retryable codes; map the rest to our exceptions.
 
-        Each attempt first waits for ``model``'s request budget (``pace``). ``on_error`` sees the code of every
+        Each attempt first waits for ``model``'s request budget (``paced``). ``on_error`` sees the code of every
         failed attempt (the submit uses it to keep ambiguous ones in the ledger); ``Gone`` for NOT_FOUND when
         ``not_found_is_gone``.
         """
         attempt = 0
         while True:
             self._check_running()
-            if model is not None:
-                self.pace(model, method)
-                self._check_running()
-            tally.api_calls += 1
             try:
-                return fn()
+                with self.paced(model, method):
+                    self._check_running()
+                    tally.api_calls += 1
+                    return fn()
             except grpc.RpcError as exc:
                 code, details = calls.rpc_error(exc, self.api_key)
             if on_error is not None:

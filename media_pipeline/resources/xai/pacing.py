@@ -14,13 +14,14 @@ latency per second of video, then from the latencies this process has seen for t
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import math
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,27 +50,27 @@ def budget_name(api_host: str, api_key: str, model: str, lane: str) -> str:
 
 def instance_postgres_url(instance: Any) -> str | None:
     """The PostgreSQL URL of a Dagster instance's run storage, or None when it is not on PostgreSQL."""
-    storage = getattr(instance, "_run_storage", None)
+    storage = getattr(instance, "run_storage", None)
     url = getattr(storage, "postgres_url", None)
     return url.replace("postgresql+psycopg2://", "postgresql://", 1) if isinstance(url, str) else None
 
 
-def pacing_url(environ: Mapping[str, str], instance: Any = None, fallback_home: Path | None = None) -> str:
+def pacing_url(environ: Mapping[str, str], instance: Any = None) -> str:
     """Where the budgets live: ``MEDIA_PIPELINE_PACING_URL``; else the instance's PostgreSQL; else a SQLite file in
-    the instance's folder (``DAGSTER_HOME``), or in ``fallback_home`` outside Dagster."""
+    the instance's folder (``DAGSTER_HOME``), or in the pipeline's home outside Dagster."""
     explicit = environ.get(PACING_URL_ENV, "").strip()
     if explicit:
         return explicit
     if instance is not None:
         return instance_postgres_url(instance) or f"sqlite:///{Path(instance.root_directory) / SQLITE_FILE}"
-    folder = environ.get("DAGSTER_HOME") or str(fallback_home or Path(".media_pipeline").absolute())
+    folder = environ.get("DAGSTER_HOME") or str(Path(environ.get("MEDIA_PIPELINE_HOME", ".media_pipeline")).absolute())
     return f"sqlite:///{Path(folder) / SQLITE_FILE}"
 
 
 class Pacer:
     """The budgets kept at one URL (``sqlite:///path`` or ``postgresql://...``), a limiter per budget on first use.
 
-    ``take`` blocks until the budget has a slot and returns the seconds it waited; thread-safe.
+    ``slot`` blocks until the budget has room, then holds the slot while the request is made; thread-safe.
     """
 
     def __init__(self, url: str, *, margin_ms: int = MARGIN_MS) -> None:
@@ -78,34 +79,50 @@ class Pacer:
         self.url, self.margin_ms = url, margin_ms
         self._limiters: dict[str, Limiter] = {}
         self._guards: dict[str, threading.Lock] = {}
+        self._recent: dict[str, collections.deque[list[float]]] = {}
         self._pool: Any = None
         self._lock = threading.Lock()
 
-    def take(self, budget: str, rps: float) -> float:
-        """Wait for a slot of ``budget`` (``rps`` requests per second); the seconds waited.
+    @contextlib.contextmanager
+    def slot(self, budget: str, rps: float) -> Iterator[None]:
+        """Wait for a slot of ``budget`` (``rps`` requests per second) and make the request inside the block.
 
         Every attempt puts an item stamped with the time it is made, under the bucket's own cross-process lock
         (SQLite: a file lock; PostgreSQL: a table lock inside ``put``), then sleeps for the wait the bucket names.
         (``Limiter.try_acquire`` would stamp a retry with the time it meant to wake, which a busy process
-        overshoots, and its non-blocking mode cannot take filelock 4's lock.)
+        overshoots, and its non-blocking mode cannot take filelock 4's lock.) Within this process a slot also waits
+        for the request that held the slot a window ago to have returned a window ago: a thread held up between its
+        stamp and its request cannot bring two requests closer than the window.
         """
-        started = time.monotonic()
         bucket, guard = self._bucket_for(budget, rps)
+        rate = bucket.rates[0]
+        window, recent = (rate.interval - self.margin_ms) / 1000, self._recent[f"{budget}@{rps:g}"]
         while True:
-            with guard, bucket.limiter_lock() or contextlib.nullcontext():
-                item = RateItem(budget, bucket.now(), 1)
-                if bucket.put(item):
-                    return time.monotonic() - started
-                wait_ms = bucket.waiting(item)
-            time.sleep(min(max(int(wait_ms), 5), 1000) / 1000)
+            with guard:
+                wait = _local_wait(recent, rate.limit, window)
+                if wait <= 0:
+                    with bucket.limiter_lock() or contextlib.nullcontext():
+                        item = RateItem(budget, bucket.now(), 1)
+                        if bucket.put(item):
+                            held = [time.time(), math.inf]
+                            recent.append(held)
+                            break
+                        wait = bucket.waiting(item) / 1000
+            time.sleep(min(max(wait, 0.005), 1.0))
+        try:
+            yield
+        finally:
+            held[1] = time.time()
 
     def _bucket_for(self, budget: str, rps: float) -> tuple[SQLiteBucket | PostgresBucket, threading.Lock]:
         """The budget's bucket (its limiter leaks old items in the background) and its in-process guard."""
         key = f"{budget}@{rps:g}"
         with self._lock:
             if key not in self._limiters:
-                self._limiters[key] = Limiter(self._bucket(budget, window_rate(rps, self.margin_ms)))
+                rate = window_rate(rps, self.margin_ms)
+                self._limiters[key] = Limiter(self._bucket(budget, rate))
                 self._guards[key] = threading.Lock()
+                self._recent[key] = collections.deque(maxlen=rate.limit)
             return self._limiters[key].bucket_factory.bucket, self._guards[key]  # type: ignore[attr-defined]
 
     def _bucket(self, table: str, rate: Rate) -> SQLiteBucket | PostgresBucket:
@@ -129,6 +146,18 @@ class Pacer:
             if self._pool is not None:
                 self._pool.close()
                 self._pool = None
+
+
+def _local_wait(recent: collections.deque[list[float]], limit: int, window: float) -> float:
+    """Seconds until this process may take another slot: the request that took the ``limit``-th last one must have
+    returned ``window`` seconds ago (one still in flight is waited for up to two windows after its stamp)."""
+    if len(recent) < limit:
+        return 0.0
+    stamped, returned = recent[0]
+    now = time.time()
+    if returned == math.inf:
+        return 0.01 if now < stamped + 2 * window else 0.0
+    return returned + window - now
 
 
 class PollSchedule:
