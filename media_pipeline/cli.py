@@ -73,12 +73,10 @@ def _demo() -> int:
 
 
 def _estimate(campaign: str) -> int:
-    from .definitions import build_defs, home
-    from .runner import estimate_campaign, instance_from_env
+    from .definitions import build_defs
+    from .runner import estimate_campaign
 
-    defs = build_defs()
-    with instance_from_env(home()) as instance:
-        usd, shots = estimate_campaign(defs, instance, campaign)
+    usd, shots = estimate_campaign(build_defs(), campaign)  # a true dry run: no instance, nothing stored
     print(f"campaign {campaign}: {shots} uncached shot(s), estimated ${usd:.2f}")
     return 0
 

@@ -13,19 +13,20 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition
+from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition
 from dagster._utils.error import SerializableErrorInfo
 from pydantic import BaseModel
 
 from .assets.clip_plan import ClipPlanner
+from .assets.sources import store_sources
 from .campaign import CampaignError, check_campaign_id, load_campaign
 from .housekeeping import ensure_dagster_home, home_lock
 from .partitions import PROJECT_PIPELINE, Pipeline
-from .records import GeneratedClips, HostedImages, SourceImages
+from .records import GeneratedClips, HostedImage, HostedImages, SourceImages
 from .resources.drops import DropZone
 from .resources.io_manager import read_record, record_key
 from .resources.publish import current_deliverable, stable_key
-from .resources.store import MediaStore, StoreError
+from .resources.store import LocalMediaStore, MediaStore, StoreError
 from .settings import ConfigurationError
 
 
@@ -183,25 +184,29 @@ def _store(defs: Definitions, pipeline: Pipeline = PROJECT_PIPELINE) -> MediaSto
     return defs.resources[pipeline.resource_key("store")]
 
 
-def estimate_campaign(defs: Definitions, instance: DagsterInstance, campaign: str) -> tuple[float, int]:
-    """Dry-run cost of a campaign's uncached shots: validates and hosts its images (free), submits nothing.
+def estimate_campaign(defs: Definitions, campaign: str, pipeline: Pipeline = PROJECT_PIPELINE) -> tuple[float, int]:
+    """A true dry run: the cost (USD, shots) of a campaign's uncached shots, with nothing recorded anywhere.
 
+    The images are validated and normalized as ``source_images`` does, into a scratch store that is thrown away,
+    for their content hashes; the planner only reads the real store (cached clips, paid journal entries). No
+    Dagster run, partition or materialization, no key in the store, no request to the API.
     Raises ``CampaignError`` with the reason when the campaign cannot be estimated.
     """
-    job = _campaign_job(defs, instance, campaign)
-    result = job.execute_in_process(
-        partition_key=campaign,
-        instance=instance,
-        asset_selection=[AssetKey("source_images"), AssetKey("hosted_images")],
-        raise_on_error=False,
+    check_campaign_id(campaign)
+    drops: DropZone = defs.resources[pipeline.resource_key("drops")]
+    files = drops.list_files(campaign)
+    if not files:
+        raise CampaignError(f"campaign {campaign!r}: nothing was dropped at {drops.location(campaign)}")
+    loaded = load_campaign(campaign, [f.name for f in files], drops.read_manifest(campaign))
+    with tempfile.TemporaryDirectory(prefix="estimate-") as scratch:
+        sources = SourceImages(campaign=loaded, files=store_sources(drops, LocalMediaStore(root=scratch), loaded))
+    hosted = HostedImages(  # the images hosted_images would host (normalized PNGs), without URLs: none is sent
+        campaign=campaign,
+        images={
+            n: HostedImage(key=f.key, sha256=f.sha256)
+            for n, f in sources.files.items()
+            if f.key and f.sha256 and f.key.endswith(".png")
+        },
     )
-    if not result.success:
-        raise CampaignError(_errors(result) or f"campaign {campaign!r}: its images could not be prepared")
-    store = _store(defs)
-    planner = ClipPlanner(
-        read_record(store, "source_images", campaign, SourceImages),
-        read_record(store, "hosted_images", campaign, HostedImages),
-        store,
-        defs.resources["generator"],
-    )
-    return planner.estimate()
+    generator = defs.resources[pipeline.resource_key("generator")]
+    return ClipPlanner(sources, hosted, _store(defs, pipeline), generator, dry_run=True).estimate()

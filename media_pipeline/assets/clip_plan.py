@@ -58,7 +58,16 @@ def cache_key(generator: str, source_sha: str, end_sha: str | None, prompt: str,
 class ClipPlanner:
     """Builds the request for each shot, resolving its source (a dropped image or the previous clip's last frame)."""
 
-    def __init__(self, sources: SourceImages, hosted: HostedImages, store: MediaStore, generator: VideoGenerator):
+    def __init__(
+        self,
+        sources: SourceImages,
+        hosted: HostedImages,
+        store: MediaStore,
+        generator: VideoGenerator,
+        dry_run: bool = False,
+    ):
+        """``dry_run``: the planner only reads the store (an estimate stores no chained shot's last frame)."""
+        self.dry_run = dry_run
         self.campaign = sources.campaign
         self.sources = sources
         self.hosted = hosted
@@ -87,8 +96,9 @@ class ClipPlanner:
             frame = extract_frame(clip, Path(tmp) / "last.png", which="last")
             sha = file_sha256(frame)
             key = f"sources/{sha}.png"
-            self.store.put_file(key, frame, skip_if_exists=True)
-        hosted = sign(self.store, key, sha)
+            if not self.dry_run:
+                self.store.put_file(key, frame, skip_if_exists=True)
+        hosted = HostedImage(key=key, sha256=sha) if self.dry_run else sign(self.store, key, sha)
         with self._lock:
             self._frames[clip_key] = hosted
         return hosted

@@ -100,8 +100,11 @@ def _store_soundtrack(drops: DropZone, store: MediaStore, campaign: str, name: s
     return SourceFile(file=name, key=key, sha256=sha)
 
 
-def _store_all(drops: DropZone, store: MediaStore, campaign: Campaign) -> dict[str, SourceFile]:
-    """Every file the campaign reads; the soundtrack first, so a bad one refuses the campaign before any image work."""
+def store_sources(drops: DropZone, store: MediaStore, campaign: Campaign) -> dict[str, SourceFile]:
+    """Every file the campaign reads; the soundtrack first, so a bad one refuses the campaign before any image work.
+
+    ``estimate`` calls it with a scratch store: the content hashes without storing anything.
+    """
     soundtrack = campaign.manifest.deliverable.soundtrack
     names = [n for n in campaign.referenced_files() if n != soundtrack]
     files: dict[str, SourceFile] = {}
@@ -129,7 +132,7 @@ def source_images(context: AssetExecutionContext, drops: DropZone, store: MediaS
     try:
         dropped = drops.list_files(campaign_id)
         campaign = load_campaign(campaign_id, [f.name for f in dropped], drops.read_manifest(campaign_id))
-        files = _store_all(drops, store, campaign)
+        files = store_sources(drops, store, campaign)
     except CampaignError as exc:  # bad input: retrying cannot help, and the message says what to fix
         raise Failure(description=str(exc), allow_retries=False) from None
     for name, refused in files.items():
