@@ -1,10 +1,12 @@
 """The sample campaign ``media-pipeline demo`` drops: four generated product stills and a manifest.
 
-The images are drawn here with Pillow so the demo needs no download and no key.
+The images are drawn here with Pillow so the demo needs no download and no key. Pillow's PNG output is the same
+bytes every time, so an unchanged sample is not rewritten.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -62,12 +64,24 @@ def _still(index: int) -> Image.Image:
     return image
 
 
+def _write_if_changed(path: Path, content: bytes) -> None:
+    """Write ``content`` unless the file already holds exactly it (its time stays, so the drop stays unchanged)."""
+    if not path.is_file() or path.read_bytes() != content:
+        path.write_bytes(content)
+
+
 def write_demo_campaign(drops_root: Path) -> Path:
-    """Write the demo campaign folder under ``drops_root`` (overwriting it) and return the folder."""
+    """Write the demo campaign folder under ``drops_root`` and return the folder.
+
+    Files that already hold the sample are left alone, so a second ``make demo`` does not change the drop and the
+    sensor does not run it again.
+    """
     folder = drops_root / DEMO_CAMPAIGN
     folder.mkdir(parents=True, exist_ok=True)
     names = ["01_sunrise.png", "02_product.png", "03_detail.png", "04_logo.png"]
     for index, name in enumerate(names):
-        _still(index).save(folder / name)
-    (folder / "campaign.yaml").write_text(DEMO_MANIFEST, encoding="utf-8")
+        encoded = io.BytesIO()
+        _still(index).save(encoded, format="PNG")
+        _write_if_changed(folder / name, encoded.getvalue())
+    _write_if_changed(folder / "campaign.yaml", DEMO_MANIFEST.encode())
     return folder
