@@ -24,6 +24,7 @@ from .partitions import Pipeline
 from .resources.drops import DropZone
 from .resources.generator import VideoGenerator
 from .resources.io_manager import StoreRecordIOManager
+from .resources.s3.store import S3MediaStore
 from .resources.store import MediaStore
 from .schedules import build_nightly_campaign_refresh
 from .sensors import build_image_drop_sensor
@@ -58,7 +59,11 @@ def build_pipeline_defs(
     """
     pipeline = Pipeline(name)
     return Definitions(
-        assets=build_campaign_assets(pipeline),
+        assets=build_campaign_assets(
+            pipeline,
+            store_kind="s3" if isinstance(store, S3MediaStore) else "filesystem",
+            generator_kind="xai" if generator.kind == "xai" else "ffmpeg",  # the local generator animates with ffmpeg
+        ),
         jobs=[build_campaign_job(pipeline, executor)],
         sensors=[
             build_image_drop_sensor(pipeline, settle_seconds, sensor_status),

@@ -15,9 +15,15 @@ STAGE_ASSETS: list[CampaignAsset] = [source_images, hosted_images, generated_cli
 
 
 @functools.cache
-def build_campaign_assets(pipeline: Pipeline) -> tuple[AssetsDefinition, ...]:
-    """The four assets of ``pipeline`` (built once per pipeline, so every use shares the same definitions)."""
-    return tuple(stage.build(pipeline) for stage in STAGE_ASSETS)
+def build_campaign_assets(
+    pipeline: Pipeline, store_kind: str = "filesystem", generator_kind: str = "ffmpeg"
+) -> tuple[AssetsDefinition, ...]:
+    """The four assets of ``pipeline`` (built once per pipeline and backends, so every use shares them).
+
+    ``store_kind`` and ``generator_kind`` are the kinds the UI shows for the configured store and generator.
+    """
+    backends = {"store": store_kind, "generator": generator_kind}
+    return tuple(stage.build(pipeline, backends) for stage in STAGE_ASSETS)
 
 
 campaign_assets = build_campaign_assets(Pipeline())

@@ -2,7 +2,9 @@
 
 A stage module marks its function with ``@campaign_asset(...)`` (the ``@asset`` arguments that belong to the stage:
 kinds, code version, retry policy, pool, check specs). ``CampaignAsset.build(pipeline)`` adds what belongs to the
-pipeline: the key prefix, the campaign partitions, the group, the upstream keys and the records IO manager.
+pipeline: the key prefix, the campaign partitions, the group, the upstream keys and the records IO manager. A stage
+names the systems it talks to as the kinds ``store`` and ``generator``; the build shows the configured ones
+(``s3`` or ``filesystem``, ``xai`` or ``ffmpeg``), so a local pipeline shows no S3 or xAI badge.
 
 Dagster gives a function the resource named like its parameter, so two pipelines in one code location could not
 both have a resource called ``store``. ``with_resource_keys`` shows Dagster the function with its resource
@@ -16,7 +18,7 @@ import functools
 import inspect
 import typing
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dagster import AssetCheckSpec, AssetIn, AssetsDefinition, PreviewWarning, asset
@@ -72,8 +74,12 @@ class CampaignAsset:
                 partitions_def=pipeline.partitions if spec.partitions_def is not None else None,
             )
 
-    def build(self, pipeline: Pipeline) -> AssetsDefinition:
+    def build(self, pipeline: Pipeline, backends: Mapping[str, str] | None = None) -> AssetsDefinition:
+        """The stage as an asset of ``pipeline``; ``backends`` names the kind shown for ``store`` and ``generator``."""
         upstream = [p for p in inspect.signature(self.fn).parameters if p in STAGES]
+        args = dict(self.asset_args)
+        if "kinds" in args:
+            args["kinds"] = {(backends or {}).get(kind, kind) for kind in args["kinds"]}
         return asset(
             name=self.name,
             key_prefix=pipeline.key_prefix or None,
@@ -82,7 +88,7 @@ class CampaignAsset:
             group_name=pipeline.group,
             io_manager_key=pipeline.resource_key("records_io_manager"),
             check_specs=[self._check_spec(spec, pipeline) for spec in self.check_specs] or None,
-            **self.asset_args,
+            **args,
         )(with_resource_keys(self.fn, pipeline))
 
 

@@ -184,7 +184,7 @@ def _metadata(record: GeneratedClips, estimate: float, spent: float) -> dict:
 
 
 @campaign_asset(
-    kinds={"xai", "ffmpeg"},
+    kinds={"generator", "ffmpeg"},  # the configured generator: xai or ffmpeg (see _common)
     code_version="1",
     pool="xai_video",
     check_specs=[FIRST_FRAMES_FAITHFUL],

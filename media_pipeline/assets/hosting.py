@@ -34,7 +34,7 @@ def image_url(store: MediaStore, hosted: HostedImage, needed_seconds: float) -> 
 
 
 @campaign_asset(
-    kinds={"s3"},
+    kinds={"store"},  # the configured store: s3 or filesystem (see _common)
     code_version="1",
     retry_policy=STORE_RETRY,
 )
