@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 from media_pipeline.campaign import load_campaign  # noqa: E402
 from media_pipeline.demo import DEMO_CAMPAIGN, write_demo_campaign  # noqa: E402
+from media_pipeline.media.animate import animate_still  # noqa: E402
 from media_pipeline.media.assemble import AssemblySpec, assemble  # noqa: E402
 from media_pipeline.media.formats import frame_size  # noqa: E402
 from media_pipeline.media.images import normalize_image  # noqa: E402
-from media_pipeline.media.render import animate  # noqa: E402
 from media_pipeline.partitions import campaign_partitions  # noqa: E402
 
 CONCURRENCY = 2
@@ -118,7 +118,7 @@ def media_only(root: Path) -> float:
         image = work / f"{shot.shot_id}.png"
         normalize_image(folder / shot.image, image)
         clip = work / f"{shot.shot_id}.mp4"
-        animate(
+        animate_still(
             image,
             clip,
             prompt=campaign.full_prompt(shot),

@@ -10,7 +10,7 @@ from dagster import AssetKey, materialize
 
 from media_pipeline.assets import campaign_assets
 from media_pipeline.media.audio import measure_loudness
-from media_pipeline.media.ffmpeg_bin import ffmpeg_exe
+from media_pipeline.media.ffmpeg import ffmpeg_exe
 from media_pipeline.media.frames import read_frame
 from media_pipeline.media.probe import probe
 from media_pipeline.media.quality import image_array, ssim

@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 class RenderPool:
-    """Renders clips with ``media.render.animate`` in background threads, caching by content."""
+    """Renders clips with ``media.animate.animate_still`` in background threads, caching by content."""
 
     def __init__(self, cache_dir: Path, concurrency: int = 2, fps: int = 24) -> None:
         self.cache_dir = cache_dir
@@ -67,12 +67,12 @@ class RenderPool:
             self._inflight.pop(key, None)
 
     def _render(self, image: Path, target: Path, spec: dict[str, object], end_image: Path | None) -> Path:
-        from ..media.render import animate  # imported here so the emulator loads without ffmpeg until used
+        from ..media.animate import animate_still  # imported here so the emulator loads without ffmpeg until used
 
         fd, tmp = tempfile.mkstemp(prefix=".render-", suffix=".mp4", dir=self.cache_dir)
         os.close(fd)
         try:
-            animate(
+            animate_still(
                 image,
                 Path(tmp),
                 prompt=str(spec["prompt"]),

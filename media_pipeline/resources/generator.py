@@ -18,9 +18,9 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from pydantic import BaseModel, ConfigDict
 
+from ..media.animate import animate_still
 from ..media.errors import MediaError
 from ..media.probe import probe
-from ..media.render import animate
 from ..records import ClipOutcome
 from .store import MediaStore
 
@@ -124,7 +124,7 @@ class LocalVideoGenerator(VideoGenerator):
             image = inputs.enter_context(store.local_file(request.image_key))
             end = inputs.enter_context(store.local_file(request.last_frame_key)) if request.last_frame_key else None
             try:
-                animate(
+                animate_still(
                     image,
                     clip,
                     prompt=request.prompt,
