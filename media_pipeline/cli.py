@@ -8,6 +8,7 @@ What the user can fix reaches them as one clear message and exit status 1, not a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -39,16 +40,27 @@ def _print_summary(summary: RunSummary, as_json: bool) -> None:
 
 
 def _run(campaign: str, as_json: bool, verbose: bool = False) -> int:
+    from dagster._core.utils import make_new_run_id
+
     from .definitions import build_defs, home
     from .housekeeping import fail_orphaned_runs, process_temp_dir, run_tags
+    from .progress import ProgressLine
     from .runner import instance_from_env, run_campaign
 
     defs = build_defs()
+    run_id = make_new_run_id()
     with instance_from_env(home()) as instance, process_temp_dir():
         fail_orphaned_runs(instance)
-        summary = run_campaign(
-            defs, instance, campaign, tags=run_tags(), console_log_level="DEBUG" if verbose else "CRITICAL"
-        )
+        live = not (as_json or verbose) and sys.stderr.isatty()  # a progress line only where a person watches
+        with ProgressLine(instance, run_id, sys.stderr) if live else contextlib.nullcontext():
+            summary = run_campaign(
+                defs,
+                instance,
+                campaign,
+                tags=run_tags(),
+                console_log_level="DEBUG" if verbose else "CRITICAL",
+                run_id=run_id,
+            )
     _print_summary(summary, as_json)
     return 0 if summary.status == "success" else 1
 

@@ -133,6 +133,7 @@ def run_campaign(
     tags: Mapping[str, str] | None = None,
     console_log_level: str = "DEBUG",
     pipeline: Pipeline = PROJECT_PIPELINE,
+    run_id: str | None = None,
 ) -> RunSummary:
     """Register the partition and materialize the whole chain for ``campaign``; a failure is in the summary.
 
@@ -147,6 +148,7 @@ def run_campaign(
         instance=instance,
         raise_on_error=False,
         tags=tags,
+        run_id=run_id,  # chosen by the caller to follow the run's events as it executes (see progress.py)
         run_config={"loggers": {"console": {"config": {"log_level": console_log_level}}}},
     )
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}

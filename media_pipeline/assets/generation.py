@@ -33,7 +33,7 @@ from ..resources.xai.generator import XaiVideoGenerator
 from ._common import campaign_asset
 from .batch_clips import BatchStep
 from .clip_plan import ClipPlanner, lanes
-from .metadata import digest, shot_table
+from .metadata import digest, shot_done, shot_table
 
 
 class _Fanout:
@@ -80,6 +80,7 @@ class _Fanout:
             clip.cache_key = request.cache_key
             clip.source_key = request.image_key
             clip.healed = healed
+            self.log.info(shot_done(where, clip.status, clip.cost_usd))
             return clip
         except GeneratorStopped:
             self.stopped.set()
@@ -92,6 +93,7 @@ class _Fanout:
                 if isinstance(exc, ShotFailed)
                 else {}
             )
+            self.log.info(shot_done(where, "failed", spent.get("cost_usd", 0.0)))
             return ShotClip(
                 shot=shot.shot_id, status="failed", error=error, cache_key=request.cache_key if request else None,
                 **spent,

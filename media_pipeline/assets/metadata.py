@@ -1,8 +1,10 @@
-"""Metadata helpers shared by the assets, so every stage shows its per-shot table the same way in the UI."""
+"""Metadata helpers shared by the assets, so every stage shows its per-shot table the same way in the UI, and the
+one log line of a finished shot that the CLI's progress line reads back."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,3 +33,14 @@ def file_sha256(path: Path) -> str:
     """The SHA-256 of a file, streamed (a deliverable or soundtrack need not fit in memory)."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+SHOT_DONE = re.compile(
+    r"^campaign '(?P<campaign>[^']+)', shot '(?P<shot>[^']+)': (?P<status>\w+), \$(?P<cost>[0-9.]+)$"
+)
+"""The line each shot's outcome logs (``shot_done``); the CLI's progress line counts them in the run's events."""
+
+
+def shot_done(where: str, status: str, cost_usd: float) -> str:
+    """The log line of one finished shot: ``campaign 'c', shot 's': generated, $0.1000``."""
+    return f"{where}: {status}, ${cost_usd:.4f}"
