@@ -40,6 +40,8 @@ def test_an_unchanged_campaign_reruns_without_one_encode_and_a_changed_spec_enco
     first = _run(instance, local_resources)
     assert first["reused"] is False and first["ffmpeg_runs"] > 0
     assert first["cache_hits"] == 0 and first["video_seconds"] > 0
+    for thumbnail in (first["poster_thumbnail"], first["contact_sheet_thumbnail"]):  # short enough to show in place
+        assert thumbnail.startswith("![") and "](data:image/webp;base64," in thumbnail and len(thumbnail) < 1000
     published = _files(deliverables)
     assert any(name.endswith(".mp4") for name in published)
     assert {stat.S_IMODE((deliverables / n).stat().st_mode) & 0o044 for n in published} == {0o044}  # readable

@@ -29,7 +29,7 @@ from ..resources.publish import pointer_key, publishing, stable_key
 from ..resources.store import MediaStore
 from ._common import campaign_asset
 from .delivery_reuse import inputs_key, reusable_set
-from .metadata import file_sha256
+from .metadata import file_sha256, inline_thumbnail
 
 
 def _shots_to_deliver(clips: GeneratedClips, on_failed_shots: str) -> tuple[list[ShotClip], dict[str, str]]:
@@ -163,7 +163,12 @@ def deliverable(
         for published_file, path in zip(record.renditions, renditions, strict=True):
             wanted = rendition_size(width, height, published_file.aspect)  # what the spec asks for, not what was made
             probes[published_file.aspect] = (probe(path), ConformSpec(width=wanted[0], height=wanted[1], fps=spec.fps))
-        previews = {"poster": _thumbnail(poster), "contact_sheet": _thumbnail(sheet, 640)}
+        previews = {
+            "poster_thumbnail": inline_thumbnail(poster, "poster"),  # shown in place in the UI
+            "contact_sheet_thumbnail": inline_thumbnail(sheet, "contact sheet"),
+            "poster_preview": _thumbnail(poster),  # larger, one click away
+            "contact_sheet_preview": _thumbnail(sheet, 640),
+        }
     stable_master = stable_key(campaign.campaign_id, record.master_key)
     context.log.info(
         "campaign %r delivered: %s (version %s%s)",
@@ -189,8 +194,7 @@ def deliverable(
             ),
             "poster": MetadataValue.path(store.uri(record.poster_key)),
             "contact_sheet": MetadataValue.path(store.uri(record.contact_sheet_key)),
-            "poster_preview": previews["poster"],
-            "contact_sheet_preview": previews["contact_sheet"],
+            **previews,
             **made,
             "ffmpeg_runs": ffmpeg_runs() - runs_before,
             **_campaign_totals(generated_clips),
