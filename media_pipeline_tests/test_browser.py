@@ -219,6 +219,13 @@ def test_a_new_campaign_is_materialized_from_the_ui_and_its_results_are_shown(
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_have_count(0)
 
+    # a check's own page: its result belongs to this campaign (partitioned checks), not "Partition: -"
+    page.goto(f"{dagster_dev.url}/assets/deliverable?view=checks")
+    page.get_by_text("deliverable_complete", exact=True).filter(visible=True).first.click()
+    expect(page.get_by_text("Partition", exact=True)).to_be_visible()  # the latest execution's partition ...
+    expect(page.get_by_text(CAMPAIGN, exact=True).filter(visible=True).first).to_be_visible()  # ... is the campaign
+    snap(page, artifacts_dir, "06b_check_of_the_campaign")
+
     # the lineage after the run: navigation folded so the graph gets the room, fitted again on a fresh load
     nav.get_by_role("link", name=re.compile(r"Lineage$")).click()
     page.get_by_role("button", name=re.compile(r"Hide navigation$")).click()
