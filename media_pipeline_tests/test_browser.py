@@ -222,7 +222,7 @@ def test_a_new_campaign_is_materialized_from_the_ui_and_its_results_are_shown(
     # a check's own page: its result belongs to this campaign (partitioned checks), not "Partition: -"
     page.goto(f"{dagster_dev.url}/assets/deliverable?view=checks")
     page.get_by_text("deliverable_complete", exact=True).filter(visible=True).first.click()
-    expect(page.get_by_text("Partition", exact=True)).to_be_visible()  # the latest execution's partition ...
+    expect(page.get_by_text("Partition", exact=True).first).to_be_visible()  # the latest execution's partition ...
     expect(page.get_by_text(CAMPAIGN, exact=True).filter(visible=True).first).to_be_visible()  # ... is the campaign
     snap(page, artifacts_dir, "06b_check_of_the_campaign")
 
