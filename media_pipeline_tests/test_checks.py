@@ -38,8 +38,7 @@ def test_a_conformant_file_has_no_problems_and_each_deviation_is_named():
 
 def test_deliverable_check_fails_when_a_rendition_is_not_the_size_the_spec_asks_for():
     result = deliverable_conformant(
-        "c",
-        {"16:9": (GOOD, ConformSpec(width=854, height=480)), "9:16": (GOOD, ConformSpec(width=480, height=854))}
+        "c", {"16:9": (GOOD, ConformSpec(width=854, height=480)), "9:16": (GOOD, ConformSpec(width=480, height=854))}
     )
     assert not result.passed and "9:16: size (854, 480) != (480, 854)" in result.metadata["problems"].value
     assert result.metadata["campaign"].value == "c" and result.metadata["failing_renditions"].value == "9:16"
