@@ -62,7 +62,10 @@ def test_s3_drops_to_a_deliverable_in_the_bucket_with_nothing_on_local_disk(
     assert result.success, [e.event_specific_data.error.message for e in result.get_step_failure_events()]
     keys = _keys(client, bucket, "store/")
     assert "store/deliverables/s3camp/s3camp.mp4" in keys
-    assert {"store/jobs/s3camp/shot_1.json", "store/jobs/s3camp/shot_2.json"} <= set(keys)
+    journal = [k for k in keys if k.startswith("store/jobs/s3camp/")]  # keyed by clip, naming the shot
+    entries = [json.loads(client.get_object(Bucket=bucket, Key=k)["Body"].read()) for k in journal]
+    assert sorted((e["shot"], e["status"]) for e in entries) == [("shot_1", "done"), ("shot_2", "done")]
+    assert all(k == f"store/jobs/s3camp/{e['cache_key']}.json" for k, e in zip(journal, entries, strict=True))
     assert {f"store/records/{a}/s3camp.json" for a in ("source_images", "hosted_images", "generated_clips",
                                                        "deliverable")} <= set(keys)
     hosted = json.loads(client.get_object(Bucket=bucket, Key="store/records/hosted_images/s3camp.json")["Body"].read())
