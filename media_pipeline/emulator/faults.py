@@ -2,9 +2,9 @@
 
 Every fault is either a fraction of calls (drawn from one seeded RNG, so a run is repeatable) or "the first N"
 (counted from when the faults were set), or a marker in the prompt. Faults of a *call* (a failed RPC, a lost
-reply, a failed or bad download) count calls; faults of a *request* (moderated, expired, never finishing, a
-result that is gone for good) are drawn once when the request is accepted, and a prompt marker makes them
-certain. ``FaultState`` makes the draws, under a lock, for the gRPC and HTTP threads alike.
+reply, a failed or bad download) count calls; faults of a *request* (moderated, FAILED with an internal error,
+expired, never finishing, a result that is gone for good) are drawn once when the request is accepted, and a
+prompt marker makes them certain. ``FaultState`` makes the draws, under a lock, for the gRPC and HTTP threads alike.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ class Faults:
     lose_submit_reply_first: int = 0
     lose_submit_reply_code: str = "DEADLINE_EXCEEDED"  # what the client sees instead of the request id
     moderation_marker: str | None = "[moderate]"
+    failed_rate: float = 0.0  # requests that end FAILED [internal_error]
+    failed_first: int = 0
+    failed_marker: str | None = "[fail]"
     expire_rate: float = 0.0
     expire_first: int = 0
     expire_marker: str | None = "[expire]"
@@ -76,7 +79,7 @@ def status_code(name: str) -> grpc.StatusCode:
 class RequestFate:
     """What happens to one accepted request, decided when it is accepted."""
 
-    outcome: str = "done"  # done | moderated | expired | never
+    outcome: str = "done"  # done | moderated | failed | expired | never
     gone: bool = False
     not_video: bool = False
 
@@ -117,6 +120,8 @@ class FaultState:
         outcome = "done"
         if self._marked(f.moderation_marker, prompt):
             outcome = "moderated"
+        elif self._draw("failed") or self._marked(f.failed_marker, prompt):
+            outcome = "failed"
         elif self._draw("expire") or self._marked(f.expire_marker, prompt):
             outcome = "expired"
         elif self._draw("never_finish") or self._marked(f.never_finish_marker, prompt):

@@ -135,7 +135,7 @@ class JobBook:
         self, job: Job, key: str, *, at: float | None = None, reply_lost: bool = False, batch_id: str = ""
     ) -> None:
         """Record the accepted job in the paid log (``at``: when it was admitted, default now): billed unless it
-        is moderated, expires or never finishes."""
+        is moderated, FAILED, expires or never finishes."""
         usd = round(job.cost_ticks * USD_PER_TICK, 10) if job.fate.outcome == "done" else 0.0
         when = time.time() if at is None else at
         self.paid.add(Paid(when, job.model_id, key, job.request_id, usd, reply_lost, batch_id))
@@ -154,6 +154,8 @@ class JobBook:
             return video_pb2.GetDeferredVideoResponse(status=deferred_pb2.EXPIRED)
         if job.fate.outcome == "moderated":
             return _failed(job, "content_moderation", "the request was rejected by content moderation", False)
+        if job.fate.outcome == "failed":
+            return _failed(job, "internal_error", "video generation failed: internal error (injected fault)", True)
         assert job.render is not None
         error = job.render.exception()
         if error is not None:

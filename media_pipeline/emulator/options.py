@@ -20,6 +20,7 @@ from .faults import FAULTY_METHODS, Faults
 DRAWN_FAULTS = {
     "fail": "calls of --fail-method answered --fail-code",
     "lose-submit-reply": "submits accepted and billed, but answered --lose-submit-reply-code",
+    "failed": "requests that end FAILED [internal_error]",
     "expire": "requests that come back EXPIRED",
     "never-finish": "requests that stay PENDING for ever",
     "download-500": "downloads answered 500",
@@ -29,6 +30,7 @@ DRAWN_FAULTS = {
 }
 MARKERS = {
     "moderation": "prompts containing this FAIL moderation",
+    "failed": "prompts containing this end FAILED [internal_error]",
     "expire": "prompts containing this come back EXPIRED",
     "never-finish": "prompts containing this stay PENDING for ever",
     "not-video": "every download of such a prompt's result is not a video",

@@ -4,8 +4,8 @@
 the way the API does, starts a real render and returns a request id — or, with a lost-reply fault, accepts and
 bills the request and still answers an error. ``GetDeferredVideo`` answers the request's status from the
 ``JobBook`` (within the same rate when ``rps_polls``). Every call is counted by method and outcome, a call
-refused by the rate also under ``rate_limited``; every accepted request goes into the paid log with the time
-the rate limiter admitted it.
+refused by the rate also under ``rate_limited``, a request given a fault's fate (moderated, failed, expired,
+never) under ``fate``; every accepted request goes into the paid log with the time the rate limiter admitted it.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class VideoService(video_pb2_grpc.VideoServicer):
             at = self._within_rate(key, model_spec(request.model, self.config.catalog).id, method)
             intake = read_request(request, self.config, self._image_dir)
             job = self.jobs.admit(intake, faults.fate(request.prompt), max_pending=self.config.max_concurrent)
+            if job.fate.outcome != "done":
+                self.counter.add("fate", job.fate.outcome)
             lost = faults.submit_reply_lost()
             self.jobs.bill(job, key, at=at, reply_lost=lost is not None)
             if lost is not None:

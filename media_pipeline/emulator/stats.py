@@ -56,7 +56,7 @@ class Paid:
     model: str  # the canonical id, aliases resolved
     key: str  # a short hash of the API key, never the key
     request_id: str
-    usd: float  # what the request is billed: 0 when it is moderated, expires or never finishes
+    usd: float  # what the request is billed: 0 when it is moderated, FAILED, expires or never finishes
     reply_lost: bool = False
     batch_id: str = ""
 

@@ -89,6 +89,20 @@ def test_a_request_that_never_finishes(xai_emulator_factory: EmulatorFactory) ->
     assert [p.usd > 0 for p in emulator.paid_requests] == [False, False, True]
 
 
+def test_failed_first_n_and_marker_end_failed_with_the_apis_error_fields(xai_emulator_factory: EmulatorFactory) -> None:
+    emulator = xai_emulator_factory(failed_first=1)
+    with sdk_client(emulator) as client:
+        replies = [
+            wait_done(client, client.video.start(**video_args(prompt=p)).request_id) for p in ("a", "b", "[fail]")
+        ]
+    assert [r.status for r in replies] == [deferred_pb2.FAILED, deferred_pb2.DONE, deferred_pb2.FAILED]
+    error = replies[0].response.error
+    assert error.code == "internal_error" and "internal error" in error.message
+    assert replies[2].response.error == error and replies[2].response.video.respect_moderation
+    assert emulator.calls[("fate", "failed")] == 2
+    assert [p.usd > 0 for p in emulator.paid_requests] == [False, True, False]
+
+
 def test_download_faults_500_not_a_video_and_gone(xai_emulator_factory: EmulatorFactory, tmp_path: Path) -> None:
     emulator = xai_emulator_factory(download_500_first=2, not_video_first=1)
     with sdk_client(emulator) as client:
@@ -153,9 +167,12 @@ def test_command_line_maps_onto_the_faults() -> None:
             "",
             "--gone-status",
             "404",
+            "--failed-rate",
+            "0.25",
         ]
     )
     faults = config_from_args(args).faults
     assert faults.lose_submit_reply_first == 3 and faults.fail_method == "GetDeferredVideo"
     assert faults.never_finish_rate == 0.5 and faults.not_video_marker is None
     assert faults.gone_status == 404 and faults.gone_marker == "[gone]"
+    assert faults.failed_rate == 0.25 and faults.failed_first == 0 and faults.failed_marker == "[fail]"

@@ -183,6 +183,43 @@ def test_moderation_fails_the_shot_with_its_calls_and_no_second_submit(
     assert ledger.spent(store, "spring") == 0  # a moderated request is not billed
 
 
+def test_failed_fails_its_shot_only_and_a_rerun_submits_it_again(
+    xai_emulator: XaiEmulator, store: LocalMediaStore
+) -> None:
+    shots = [clip_request("s1"), clip_request("s2", prompt="push in [fail]"), clip_request("s3")]
+
+    def run() -> tuple[dict[str, str], ShotFailed]:
+        generator, delivered, failures = xai_generator_for(xai_emulator), {}, []
+        for request in shots:
+            try:
+                delivered[request.shot] = generator.generate(request, store, log).status
+            except ShotFailed as exc:
+                failures.append(exc)
+        assert len(failures) == 1
+        return delivered, failures[0]
+
+    delivered, failed = run()
+    assert delivered == {"s1": "generated", "s3": "generated"}
+    assert str(failed) == (
+        f"campaign 'spring', shot 's2': xAI request {failed.request_id} failed [internal_error]: "
+        "video generation failed: internal error (injected fault)"
+    )
+    for request in (shots[0], shots[2]):
+        assert_plays(store, request)
+    assert not store.exists(shots[1].clip_key) and entry_of(store, shots[1]).status == "failed"
+    assert paid(xai_emulator) == 3 and xai_emulator.count("GenerateVideo", "OK") == 3
+    assert xai_emulator.count("fate", "failed") == 1 and xai_emulator.count("GetDeferredVideo", "FAILED") == 1
+    assert [p.usd for p in xai_emulator.paid_requests] == pytest.approx([CLIP_USD, 0.0, CLIP_USD])
+    assert failed.cost_usd == 0 and ledger.spent(store, "spring") == pytest.approx(2 * CLIP_USD)
+
+    xai_emulator.reset_counts()
+    delivered, again = run()
+    assert delivered == {"s1": "cached", "s3": "cached"}
+    assert again.request_id != failed.request_id and "failed [internal_error]" in str(again)
+    assert [p.request_id for p in xai_emulator.paid_requests] == [again.request_id]  # s2 only, once
+    assert xai_emulator.count("GenerateVideo") == 1 and xai_emulator.count("fate", "failed") == 1
+
+
 def test_expired_is_resubmitted_once(xai_emulator_factory: EmulatorFactory, store: LocalMediaStore) -> None:
     emulator = xai_emulator_factory(expire_first=1)
     assert generate(emulator, clip_request(), store).submits == 2 and paid(emulator) == 2
