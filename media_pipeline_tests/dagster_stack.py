@@ -101,10 +101,11 @@ class DagsterStack:
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def log(self, name: str) -> str:
-        """The end of what the ``code_server`` or the ``daemon`` printed."""
+    def log(self, name: str, skip: tuple[str, ...] = ()) -> str:
+        """The end of what the ``code_server`` or the ``daemon`` printed, without the lines containing ``skip``."""
         path = self.home / f"{name}.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+        return "\n".join(line for line in lines if not any(s in line for s in skip))[-6000:]
 
     def dagster(self, *args: str, timeout: float = 120) -> str:
         """Run a ``dagster`` CLI command against this stack's instance and workspace; its output."""

@@ -34,6 +34,9 @@ pytest_plugins = ["media_pipeline_tests.xai_fixtures"]
 CAMPAIGNS = [f"wave-{n}" for n in range(1, 6)]
 SHOTS = 2
 RUN_LIMIT, POOL_LIMIT = 3, 2
+RETRY_TAGS = ("dagster/parent_run_id", "dagster/retry_number", "dagster/will_retry", "dagster/auto_retry_run_id")
+# the daemon's lines every poll, which would push what matters out of the diagnosis's end of its log
+DAEMON_CHATTER = ("Checking run ", "runs for monitoring", "won't launch more", "Priority sorting", "Launched 0 runs")
 RPS_FIELD = next((f.name for f in dataclasses.fields(EmulatorConfig) if f.name in ("rps", "requests_per_second")), "")
 # the test's timing, not the deployment's: poll and free slots every few seconds instead of every 30
 OVERRIDES = {
@@ -106,12 +109,26 @@ def _wait_until_every_campaign_succeeded(instance: DagsterInstance, deadline: fl
 
 
 def _diagnosis(instance: DagsterInstance, stack) -> str:
-    """Each run's campaign, status and last error, then the daemon's and the code server's logs."""
+    """Each run's campaign, status, last errors and retry tags; for a failed run also its engine events (why the
+    code server or the daemon failed it, whether and why it was not retried); then the daemon's log without its
+    periodic chatter and the code server's log."""
     lines = []
     for run in instance.get_runs():
         failures = instance.all_logs(run.run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE})
+        retry_tags = {k: v for k, v in run.tags.items() if k in RETRY_TAGS}
         lines.append(f"{run.tags.get('dagster/partition')} {run.status.value} {[e.message for e in failures][-2:]}")
-    return "\n".join([*lines, "daemon:", stack.log("daemon"), "code server:", stack.log("code_server")])
+        lines.append(f"  {run.run_id} {retry_tags}")
+        if run.status == DagsterRunStatus.FAILURE:
+            engine = instance.all_logs(run.run_id, of_type=DagsterEventType.ENGINE_EVENT)
+            lines += [f"  engine: {e.message[:300]} {_engine_error(e)}" for e in engine[-6:]]
+    return "\n".join(
+        [*lines, "daemon:", stack.log("daemon", skip=DAEMON_CHATTER), "code server:", stack.log("code_server")]
+    )
+
+
+def _engine_error(entry) -> str:
+    error = getattr(entry.dagster_event.event_specific_data, "error", None)
+    return error.message.strip()[-300:] if error else ""
 
 
 def _intervals(instance: DagsterInstance, starts: dict, ends: dict) -> list[tuple[float, float]]:
