@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -55,3 +56,16 @@ def change_deliverable_spec(folder: Path) -> None:
     deliverable = manifest.setdefault("deliverable", {})
     deliverable["transition_seconds"] = round(deliverable.get("transition_seconds", 0.5) + 0.05, 2)
     path.write_text(yaml.safe_dump(manifest), encoding="utf-8")
+
+
+def local_cli_env(home: Path) -> dict[str, str]:
+    """The environment of a user running ``media-pipeline`` offline with everything under ``home``."""
+    env = dict(
+        os.environ,
+        MEDIA_PIPELINE_HOME=str(home),
+        DAGSTER_HOME=str(home / "dagster"),
+        TMPDIR=str(home),
+        MEDIA_PIPELINE_GENERATOR="local",
+    )
+    env.pop("XAI_API_KEY", None)
+    return env

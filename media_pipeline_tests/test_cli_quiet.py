@@ -8,26 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .builders import SMALL_MANIFEST, write_campaign
-
-
-def _env(home: Path) -> dict[str, str]:
-    env = dict(
-        os.environ,
-        MEDIA_PIPELINE_HOME=str(home),
-        DAGSTER_HOME=str(home / "dagster"),
-        TMPDIR=str(home),
-        MEDIA_PIPELINE_GENERATOR="local",
-    )
-    env.pop("XAI_API_KEY", None)
-    return env
+from .builders import SMALL_MANIFEST, local_cli_env, write_campaign
 
 
 def _run_on_a_terminal(args: list[str], home: Path) -> tuple[str, str]:
     """stdout (piped) and what the terminal on stderr received."""
     leader, follower = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "media_pipeline.cli", *args], env=_env(home), stdout=subprocess.PIPE, stderr=follower
+        [sys.executable, "-m", "media_pipeline.cli", *args],
+        env=local_cli_env(home),
+        stdout=subprocess.PIPE,
+        stderr=follower,
     )
     os.close(follower)
     received = b""
@@ -61,7 +52,7 @@ def test_piped_output_has_no_progress_line_and_no_debug(tmp_path):
     write_campaign(home / "drops", "spring", shots=1, manifest=SMALL_MANIFEST)
     done = subprocess.run(
         [sys.executable, "-m", "media_pipeline.cli", "run", "spring"],
-        env=_env(home),
+        env=local_cli_env(home),
         capture_output=True,
         text=True,
         timeout=300,

@@ -1,27 +1,22 @@
 """``media-pipeline estimate`` is a true dry run: it prices the uncached shots and records nothing (no Dagster run,
 partition or materialization, no key in the store), beside a campaign that already ran and a new one alike."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from dagster import DagsterInstance
 
-from .builders import SMALL_MANIFEST, sample_image, write_campaign
+from .builders import SMALL_MANIFEST, local_cli_env, sample_image, write_campaign
 
 
 def _cli(args, home: Path) -> subprocess.CompletedProcess:
-    env = dict(
-        os.environ,
-        MEDIA_PIPELINE_HOME=str(home),
-        DAGSTER_HOME=str(home / "dagster"),
-        TMPDIR=str(home),
-        MEDIA_PIPELINE_GENERATOR="local",
-    )
-    env.pop("XAI_API_KEY", None)
     return subprocess.run(
-        [sys.executable, "-m", "media_pipeline.cli", *args], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "media_pipeline.cli", *args],
+        env=local_cli_env(home),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
