@@ -29,7 +29,9 @@ MANIFEST_NAME = "campaign.yaml"
 DEFAULT_MODEL = "grok-imagine-video-1.5-preview"
 LAST_FRAME_MODEL_PREFIX = "grok-imagine-video-1.5"
 # the per-shot keys a batch request carries (client.video.prepare); a shot key outside it is refused in batch mode
-BATCH_CARRIES = frozenset({"image", "prompt", "id", "duration", "chain", "end_image"})
+BATCH_CARRIES = frozenset(
+    {"image", "prompt", "id", "duration", "chain", "end_image", "audio", "keyframes", "reference_images"}
+)
 
 Resolution = Literal["480p", "720p", "1080p"]
 AspectRatio = Literal["1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"]
@@ -44,6 +46,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Keyframe(_Strict):
+    """A dropped image pinned ``timestamp`` seconds into the shot's clip (the SDK's ``Keyframe`` fields)."""
+
+    image: str
+    timestamp: float = Field(ge=0)
+
+
 class Shot(_Strict):
     """One image animated into one clip; a chained shot starts from the previous clip instead of an image."""
 
@@ -53,6 +62,9 @@ class Shot(_Strict):
     duration: int | None = Field(default=None, ge=1, le=15)
     chain: bool = False
     end_image: str | None = None
+    audio: bool | None = None  # None: the campaign's ``audio``
+    keyframes: list[Keyframe] = Field(default_factory=list, max_length=4)
+    reference_images: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _source(self) -> Shot:
@@ -108,6 +120,7 @@ class Manifest(_Strict):
     deliverable: DeliverableSpec = Field(default_factory=DeliverableSpec)
     on_failed_shots: Literal["fail", "skip"] = "fail"  # skip: deliver the good shots, list the missing ones
     mode: Literal["sync", "batch"] = "sync"  # batch: the uncached shots go out as xAI batches (see README)
+    audio: bool = True  # false: silent clips (generate_audio=False); a shot's own ``audio`` overrides it
 
     @model_validator(mode="after")
     def _check_shots(self) -> Manifest:
@@ -141,6 +154,9 @@ class ResolvedShot(_Strict):
     duration: int
     chain: bool = False
     end_image: str | None = None
+    audio: bool = True
+    keyframes: list[Keyframe] = Field(default_factory=list)
+    reference_images: list[str] = Field(default_factory=list)
 
 
 class Campaign(_Strict):
@@ -163,8 +179,11 @@ class Campaign(_Strict):
         raise KeyError(f"campaign {self.campaign_id!r} has no shot {shot_id!r}")
 
     def referenced_files(self) -> list[str]:
-        """Every file the campaign reads from its drop folder: images, pinned end images, soundtrack."""
+        """Every file the campaign reads from its drop folder: images, pinned end images, keyframes, reference
+        images, soundtrack."""
         names = [s.image for s in self.shots if s.image] + [s.end_image for s in self.shots if s.end_image]
+        names += [k.image for s in self.shots for k in s.keyframes]
+        names += [r for s in self.shots for r in s.reference_images]
         if self.manifest.deliverable.soundtrack:
             names.append(self.manifest.deliverable.soundtrack)
         return list(dict.fromkeys(names))
@@ -252,6 +271,9 @@ def load_campaign(campaign_id: str, files: Iterable[str], manifest_text: str | N
             duration=shot.duration or manifest.duration,
             chain=shot.chain,
             end_image=shot.end_image,
+            audio=manifest.audio if shot.audio is None else shot.audio,
+            keyframes=shot.keyframes,
+            reference_images=shot.reference_images,
         )
         for index, shot in enumerate(shots)
     ]

@@ -2,16 +2,18 @@
 
 ``load_campaign`` calls ``campaign_problems`` last, so a campaign that would fail only after its clips are paid
 for (two shots sharing one id and so one journal entry, a prompt the API refuses, transitions longer than the
-shots they join, a poster taken from a shot that does not exist) is refused whole, with every problem named.
+shots they join, a poster taken from a shot that does not exist, keyframes or reference images on a model whose
+catalog entry lacks them) is refused whole, with every problem named.
 No Dagster here; the API's limits come from its one table.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from .manifest_yaml import shown
-from .resources.xai.catalog import MAX_PROMPT_CHARS
+from .resources.xai.catalog import MAX_PROMPT_CHARS, UnknownModel, catalog_from_env
 
 if TYPE_CHECKING:
     from .campaign import Campaign, ResolvedShot
@@ -19,7 +21,31 @@ if TYPE_CHECKING:
 
 def campaign_problems(campaign: Campaign) -> list[str]:
     """Every problem found, each naming its shot (and files); empty when the campaign may be paid for."""
-    return _unique_ids(campaign) + _spec_problems(campaign)
+    return _unique_ids(campaign) + _spec_problems(campaign) + _input_problems(campaign)
+
+
+def _input_problems(campaign: Campaign) -> list[str]:
+    """Keyframes and reference images the model cannot take (its catalog entry says), and keyframes outside their
+    shot; an unknown model is refused, naming the known ones, when the generator checks its requests."""
+    shots = [s for s in campaign.shots if s.keyframes or s.reference_images]
+    if not shots:
+        return []
+    try:
+        spec = catalog_from_env(os.environ).get(campaign.manifest.model)
+    except UnknownModel:
+        return []
+    problems = []
+    for shot in shots:
+        if len(shot.keyframes) > spec.max_keyframes:
+            allowed = f"at most {spec.max_keyframes}" if spec.max_keyframes else "none"
+            problems.append(f"shot {shot.shot_id!r}, key 'keyframes': model {spec.id} accepts {allowed}")
+        if shot.reference_images and not spec.reference_images:
+            problems.append(f"shot {shot.shot_id!r}, key 'reference_images': model {spec.id} accepts none")
+        late = [k.timestamp for k in shot.keyframes if k.timestamp >= shot.duration]
+        if late:
+            problems.append(f"shot {shot.shot_id!r}, key 'keyframes': timestamp {late[0]} s is not inside its "
+                            f"{shot.duration} s")  # fmt: skip
+    return problems
 
 
 def _unique_ids(campaign: Campaign) -> list[str]:

@@ -3,8 +3,9 @@
 Shots split into lanes: a shot with ``chain: true`` continues the lane of the shot before it, because it starts
 from that clip's exact last frame; every other shot starts a lane. Lanes run in parallel, the shots of a lane in
 order. A clip's cache key hashes everything that shapes it (generator, source pixels, pinned last frame, full
-prompt with style, model, duration, resolution, aspect ratio), so a key already in the store is never paid for
-again.
+prompt with style, model, duration, resolution, aspect ratio; a silent clip, keyframes and reference images by
+their pixels only when a shot asks for them, so the keys of earlier clips stay valid), so a key already in the
+store is never paid for again.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from ..campaign import Campaign, ResolvedShot
 from ..media.frames import extract_frame
 from ..records import HostedImage, HostedImages, SourceImages
-from ..resources.generator import ClipRequest, ShotFailed, VideoGenerator
+from ..resources.generator import ClipRequest, KeyframeImage, ShotFailed, VideoGenerator
 from ..resources.store import MediaStore
 from ..resources.xai.batch import batch_price_usd
 from ..resources.xai.journal import journal_key, read_entry
@@ -39,10 +40,18 @@ def lanes(shots: list[ResolvedShot]) -> list[list[ResolvedShot]]:
     return grouped
 
 
-def cache_key(generator: str, source_sha: str, end_sha: str | None, prompt: str, campaign: Campaign,
-              shot: ResolvedShot) -> str:
-    """The content address of a clip: same inputs, same key, same stored clip."""
-    parts = {
+def cache_key(
+    generator: str,
+    source_sha: str,
+    end_sha: str | None,
+    prompt: str,
+    campaign: Campaign,
+    shot: ResolvedShot,
+    extras: dict[str, object] | None = None,
+) -> str:
+    """The content address of a clip: same inputs, same key, same stored clip. ``extras``: the options a shot sets
+    beyond the defaults (absent at their defaults, so a default clip keeps its key)."""
+    parts: dict[str, object] = {
         "generator": generator,
         "source": source_sha,
         "end": end_sha,
@@ -51,6 +60,7 @@ def cache_key(generator: str, source_sha: str, end_sha: str | None, prompt: str,
         "duration": shot.duration,
         "resolution": campaign.manifest.resolution,
         "aspect_ratio": campaign.manifest.aspect_ratio,
+        **(extras or {}),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -120,11 +130,20 @@ class ClipPlanner:
         manifest = self.campaign.manifest
         end = self._dropped(shot, shot.end_image) if shot.end_image else None
         prompt = self.campaign.full_prompt(shot)
+        keyframes = [(self._dropped(shot, k.image), k.timestamp) for k in shot.keyframes]
+        references = [self._dropped(shot, name) for name in shot.reference_images]
+        extras: dict[str, object] = {}
+        if not shot.audio:
+            extras["audio"] = False
+        if keyframes:
+            extras["keyframes"] = [[image.sha256, at] for image, at in keyframes]
+        if references:
+            extras["references"] = [image.sha256 for image in references]
         request = ClipRequest(
             campaign=self.campaign.campaign_id,
             shot=shot.shot_id,
             cache_key=cache_key(
-                self.generator.kind, source.sha256, end.sha256 if end else None, prompt, self.campaign, shot
+                self.generator.kind, source.sha256, end.sha256 if end else None, prompt, self.campaign, shot, extras
             ),
             prompt=prompt,
             model=manifest.model,
@@ -134,6 +153,9 @@ class ClipPlanner:
             resolution=manifest.resolution,
             aspect_ratio=manifest.aspect_ratio,
             last_frame_key=end.key if end else None,
+            generate_audio=shot.audio,
+            keyframes=tuple(KeyframeImage(key=image.key, timestamp=at) for image, at in keyframes),
+            reference_keys=tuple(image.key for image in references),
         )
         with self._lock:
             self._requests[(shot.shot_id, source.key)] = request
@@ -147,10 +169,18 @@ class ClipPlanner:
         with self._lock:
             hosted = {h.key: h for h in [*self.hosted.images.values(), *self._frames.values()]}
         last = request.last_frame_key
-        return request.model_copy(update={
-            "image_url": image_url(self.store, hosted[request.image_key], needed_seconds),
-            "last_frame_url": image_url(self.store, hosted[last], needed_seconds) if last else None,
-        })
+
+        def url(key: str) -> str:
+            return image_url(self.store, hosted[key], needed_seconds)
+
+        return request.model_copy(
+            update={
+                "image_url": url(request.image_key),
+                "last_frame_url": url(last) if last else None,
+                "keyframes": tuple(k.model_copy(update={"url": url(k.key)}) for k in request.keyframes),
+                "reference_urls": tuple(url(key) for key in request.reference_keys),
+            }
+        )
 
     def is_cached(self, cache_key_: str) -> bool:
         """True when the clip for this key is already in the store."""
@@ -195,7 +225,18 @@ class ClipPlanner:
     def _placeholder(self, shot: ResolvedShot) -> ClipRequest:
         manifest = self.campaign.manifest
         return ClipRequest(
-            campaign=self.campaign.campaign_id, shot=shot.shot_id, cache_key="", prompt="", model=manifest.model,
-            image_key="", image_url="", duration=shot.duration, resolution=manifest.resolution,
-            aspect_ratio=manifest.aspect_ratio, last_frame_key=shot.end_image,
+            campaign=self.campaign.campaign_id,
+            shot=shot.shot_id,
+            cache_key="",
+            prompt="",
+            model=manifest.model,
+            image_key="",
+            image_url="",
+            duration=shot.duration,
+            resolution=manifest.resolution,
+            aspect_ratio=manifest.aspect_ratio,
+            last_frame_key=shot.end_image,
+            generate_audio=shot.audio,
+            keyframes=tuple(KeyframeImage(key=k.image, timestamp=k.timestamp) for k in shot.keyframes),
+            reference_keys=tuple(shot.reference_images),
         )

@@ -67,6 +67,9 @@ class Intake:
     image: Path
     end_image: Path | None
     cost_ticks: int
+    audio: bool = True  # generate_audio: unset means True, as the SDK documents
+    keyframes: int = 0
+    reference_images: int = 0
 
 
 def model_spec(model: str, catalog: ModelCatalog) -> ModelSpec:
@@ -121,6 +124,9 @@ def read_request(
         image=image,
         end_image=end_image,
         cost_ticks=round(usd / USD_PER_TICK),
+        audio=request.generate_audio if request.HasField("generate_audio") else True,
+        keyframes=len(request.keyframes),
+        reference_images=len(request.reference_images),
     )
 
 

@@ -46,6 +46,7 @@ class Job:
     batch: bool = False
     render: Future[Path] | None = None
     rendered_at: float | None = None
+    inputs: tuple[bool, int, int] = (True, 0, 0)  # what the request asked: audio, keyframes, reference images
 
     def pending(self, now: float) -> bool:
         """Still being "generated": latency not over, its clip not rendered yet, or never to finish."""
@@ -106,6 +107,7 @@ class JobBook:
                     resolution=intake.resolution,
                     aspect_ratio=intake.aspect_ratio,
                     end_image=intake.end_image,
+                    audio=intake.audio,
                 )
             latency = config.latency_seconds
             if batch and config.batch_latency_seconds is not None:
@@ -125,6 +127,7 @@ class JobBook:
                 url_ttl=config.batch_url_ttl_seconds if batch else config.url_ttl_seconds,
                 batch=batch,
                 render=render,
+                inputs=(intake.audio, intake.keyframes, intake.reference_images),
             )
             self._jobs[job.request_id] = job
         if render is not None:
@@ -138,7 +141,10 @@ class JobBook:
         is moderated, FAILED, expires or never finishes."""
         usd = round(job.cost_ticks * USD_PER_TICK, 10) if job.fate.outcome == "done" else 0.0
         when = time.time() if at is None else at
-        self.paid.add(Paid(when, job.model_id, key, job.request_id, usd, reply_lost, batch_id))
+        audio, keyframes, references = job.inputs
+        self.paid.add(
+            Paid(when, job.model_id, key, job.request_id, usd, reply_lost, batch_id, audio, keyframes, references)
+        )
 
     def status(self, job: Job) -> video_pb2.GetDeferredVideoResponse:
         """The job's status the way ``GetDeferredVideo`` answers it."""

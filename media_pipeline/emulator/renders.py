@@ -37,6 +37,7 @@ class RenderPool:
         resolution: str,
         aspect_ratio: str,
         end_image: Path | None = None,
+        audio: bool = True,
     ) -> Future[Path]:
         """A future for the clip of these inputs: done at once on a cache hit."""
         spec = {
@@ -48,6 +49,8 @@ class RenderPool:
             "aspect_ratio": aspect_ratio,
             "fps": self.fps,
         }
+        if not audio:  # only a silent clip differs, so renders cached before stay valid
+            spec["audio"] = False
         key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
         target = self.cache_dir / f"{key}.mp4"
         with self._lock:
@@ -81,6 +84,7 @@ class RenderPool:
                 aspect_ratio=str(spec["aspect_ratio"]),
                 fps=self.fps,
                 end_image=end_image,
+                audio=bool(spec.get("audio", True)),
             )
             os.replace(tmp, target)
         finally:

@@ -59,6 +59,9 @@ class Paid:
     usd: float  # what the request is billed: 0 when it is moderated, FAILED, expires or never finishes
     reply_lost: bool = False
     batch_id: str = ""
+    audio: bool = True  # the request's generate_audio (unset: True)
+    keyframes: int = 0
+    reference_images: int = 0
 
 
 class PaidLog:

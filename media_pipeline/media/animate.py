@@ -191,8 +191,11 @@ def _prefetch(items: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
         worker.join()
 
 
-def _encode(frames: Iterator[bytes], out: Path, size: tuple[int, int], fps: Fraction, count: int, source: Path) -> None:
-    """Encode raw frames and a quiet stereo ambience of exactly ``count / fps`` s to ``out``, atomically."""
+def _encode(
+    frames: Iterator[bytes], out: Path, size: tuple[int, int], fps: Fraction, count: int, source: Path, audio: bool
+) -> None:
+    """Encode raw frames and (``audio``) a quiet stereo ambience of exactly ``count / fps`` s to ``out``,
+    atomically; without ``audio`` the clip has no audio stream (xAI's ``generate_audio=False``)."""
     spec = ConformSpec(width=size[0], height=size[1], fps=fps)
     seconds = spec.seconds(count)
     video = (
@@ -202,20 +205,20 @@ def _encode(frames: Iterator[bytes], out: Path, size: tuple[int, int], fps: Frac
     )
     video = encoder_input(video)
     noise = f"anoisesrc=d={seconds:.6f}:c=pink:r={spec.audio_rate}:a={AMBIENCE_AMPLITUDE}:s=7"
-    audio = (
+    ambience = (
         ffmpeg.input(noise, f="lavfi")
         .filter("lowpass", f=900)
         .filter("afade", t="in", d=min(0.05, seconds / 4))
         .filter("afade", t="out", st=max(0.0, seconds - 0.05), d=min(0.05, seconds / 4))
         .filter("aformat", channel_layouts=spec.layout, sample_rates=spec.audio_rate)
     )
+    streams, audio_args = ([video, ambience], spec.audio_args()) if audio else ([video], {})
     with atomic_path(out) as tmp:
         graph = ffmpeg.output(
-            video,
-            audio,
+            *streams,
             str(tmp),
             **spec.video_args(),
-            **spec.audio_args(),
+            **audio_args,
             **{"frames:v": count, "movflags": "+faststart", "f": "mp4"},
         )
         _feed(ffmpeg_args(graph), frames, source, out)
@@ -258,11 +261,13 @@ def animate_still(
     aspect_ratio: str,
     fps: float | Fraction = FPS,
     end_image: Path | None = None,
+    audio: bool = True,
 ) -> Path:
     """Render ``image`` as an MP4 at ``out`` moving as ``camera_move(prompt)`` names; returns ``out``.
 
     Output: ``frame_size(resolution, aspect_ratio)``, ``round(duration * fps)`` frames at constant ``fps``,
-    encoded exactly as ``ConformSpec`` encodes (+faststart), with AAC 48 kHz stereo ambience as long as the video.
+    encoded exactly as ``ConformSpec`` encodes (+faststart), with AAC 48 kHz stereo ambience as long as the video
+    (none when ``audio`` is False).
     The image is cover-cropped to the aspect ratio and is the first frame; ``end_image`` (cover-cropped likewise) is
     cross-dissolved in over the last second or so, so the last frame is exactly it (xAI's pinned last frame).
     """
@@ -278,5 +283,5 @@ def animate_still(
     end = cover_crop(load_rgb(Path(end_image), max_side=4 * max(size)), size) if end_image else None
     dissolve = max(1, min(round(DISSOLVE_SECONDS * rate), round(0.4 * count)))
     frames = _frames(canvas, _view(move, first), size, count, end, dissolve)
-    _encode(frames, out, size, rate, count, image)
+    _encode(frames, out, size, rate, count, image, audio)
     return out

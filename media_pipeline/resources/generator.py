@@ -24,7 +24,25 @@ from ..media.probe import probe
 from ..records import ClipOutcome
 from .store import MediaStore
 
-__all__ = ["ClipOutcome", "ClipRequest", "GeneratorStopped", "LocalVideoGenerator", "ShotFailed", "VideoGenerator"]
+__all__ = [
+    "ClipOutcome",
+    "ClipRequest",
+    "GeneratorStopped",
+    "KeyframeImage",
+    "LocalVideoGenerator",
+    "ShotFailed",
+    "VideoGenerator",
+]
+
+
+class KeyframeImage(BaseModel):
+    """An image pinned at ``timestamp`` seconds into the clip (the SDK's ``Keyframe``); ``url`` set at submission."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    timestamp: float
+    url: str = ""
 
 
 class ClipRequest(BaseModel):
@@ -44,6 +62,16 @@ class ClipRequest(BaseModel):
     aspect_ratio: str
     last_frame_key: str | None = None
     last_frame_url: str | None = None
+    generate_audio: bool = True  # False: a silent clip (the SDK's generate_audio=False)
+    keyframes: tuple[KeyframeImage, ...] = ()
+    reference_keys: tuple[str, ...] = ()  # reference images (R2V), store keys
+    reference_urls: tuple[str, ...] = ()  # their URLs, set at submission
+
+    @property
+    def input_images(self) -> int:
+        """How many images the request sends (each is priced): first, last, keyframes, references."""
+        last = 1 if self.last_frame_key or self.last_frame_url else 0
+        return 1 + last + len(self.keyframes) + len(self.reference_keys)
 
     @property
     def clip_key(self) -> str:
@@ -132,6 +160,7 @@ class LocalVideoGenerator(VideoGenerator):
                     resolution=request.resolution,
                     aspect_ratio=request.aspect_ratio,
                     end_image=end,
+                    audio=request.generate_audio,
                 )
                 info = probe(clip, request.where)
             except (MediaError, OSError) as exc:  # ffmpeg's or Pillow's own message says what was wrong

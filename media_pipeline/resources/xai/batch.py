@@ -23,6 +23,7 @@ from ..store import MediaStore
 from . import ledger
 from .batch_journal import BatchedClip, BatchEntry, write_batch
 from .batch_results import BatchResults
+from .calls import sdk_arguments
 from .catalog import MAX_MESSAGE_BYTES, ModelCatalog, catalog_from_env
 from .generator import XaiVideoGenerator
 from .journal import JournalEntry, journal_key, now_iso, read_entry, write_entry
@@ -35,8 +36,9 @@ PAGE = 100
 def batch_price_usd(request: ClipRequest, catalog: ModelCatalog | None = None) -> float:
     """What ``request`` costs as a batch request: the catalog's price for its model times the batch factor."""
     spec = (catalog or catalog_from_env(os.environ)).get(request.model)
-    images = 1 + (1 if request.last_frame_key or request.last_frame_url else 0)
-    return spec.price_usd(duration=request.duration, resolution=request.resolution, input_images=images, batch=True)
+    return spec.price_usd(
+        duration=request.duration, resolution=request.resolution, input_images=request.input_images, batch=True
+    )
 
 
 def _chunks(requests: list[batch_pb2.BatchRequest]) -> Iterator[list[batch_pb2.BatchRequest]]:
@@ -93,18 +95,7 @@ class XaiBatches:
                 attempt_key=ledger.open_attempt(self.store, self.campaign, request.shot, request.cache_key, estimate),
             )  # fmt: skip
             entry.requests[clip.batch_request_id] = clip
-            prepared.append(
-                client.video.prepare(
-                    prompt=request.prompt,
-                    model=request.model,
-                    batch_request_id=clip.batch_request_id,
-                    image_url=request.image_url,
-                    last_frame_url=request.last_frame_url,
-                    duration=request.duration,
-                    resolution=request.resolution,  # type: ignore[arg-type] - validated before
-                    aspect_ratio=request.aspect_ratio,  # type: ignore[arg-type]
-                )
-            )
+            prepared.append(client.video.prepare(batch_request_id=clip.batch_request_id, **sdk_arguments(request)))
         write_batch(self.store, entry)  # before the add: a kill from here on is reconciled by ``resume``
         try:
             for group in _chunks(prepared):

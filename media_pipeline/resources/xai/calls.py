@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 import grpc
@@ -40,14 +41,26 @@ def connect(client: Client, timeout: float) -> None:
             grpc.channel_ready_future(channel).result(timeout=timeout)
 
 
+def sdk_arguments(request: ClipRequest) -> dict[str, Any]:
+    """The keyword arguments of ``client.video.start`` / ``prepare`` for ``request``. Options left at their
+    default are not sent, so a default request is the same message it always was."""
+    arguments: dict[str, Any] = {
+        "prompt": request.prompt, "model": request.model, "image_url": request.image_url,
+        "last_frame_url": request.last_frame_url, "duration": request.duration,
+        "resolution": request.resolution, "aspect_ratio": request.aspect_ratio,  # checked by request_problems
+    }  # fmt: skip
+    if not request.generate_audio:
+        arguments["generate_audio"] = False
+    if request.keyframes:
+        arguments["keyframes"] = [{"image_url": k.url, "timestamp": k.timestamp} for k in request.keyframes]
+    if request.reference_urls:
+        arguments["reference_image_urls"] = list(request.reference_urls)
+    return arguments
+
+
 def start(client: Client, request: ClipRequest) -> deferred_pb2.StartDeferredResponse:
     """Submit ``request`` (GenerateVideo); the reply holds its request id."""
-    return client.video.start(
-        prompt=request.prompt, model=request.model, image_url=request.image_url,
-        last_frame_url=request.last_frame_url, duration=request.duration,
-        resolution=request.resolution,  # type: ignore[arg-type] - checked by request_problems
-        aspect_ratio=request.aspect_ratio,  # type: ignore[arg-type]
-    )  # fmt: skip
+    return client.video.start(**sdk_arguments(request))
 
 
 def get(client: Client, request_id: str) -> video_pb2.GetDeferredVideoResponse:
@@ -87,7 +100,14 @@ def request_problems(
     """What the API would refuse of ``request``, each naming the setting; empty when it would take it."""
     problems: list[str] = []
     try:
-        catalog.get(request.model)
+        spec = catalog.get(request.model)
+        if request.keyframes or request.reference_keys:  # inputs a model may lack (the rest checked as before)
+            problems.extend(
+                spec.problems(
+                    duration=request.duration, resolution=request.resolution,
+                    keyframes=len(request.keyframes), reference_images=len(request.reference_keys),
+                )
+            )  # fmt: skip
     except UnknownModel as exc:
         problems.append(str(exc))
     if not 1 <= request.duration <= 15:
@@ -99,6 +119,8 @@ def request_problems(
     if len(request.prompt) > max_prompt_chars:
         problems.append(f"prompt is {len(request.prompt)} characters, over {max_prompt_chars}")
     urls = {"image": request.image_url, "last frame": request.last_frame_url}
+    urls.update({f"keyframe {i + 1}": k.url for i, k in enumerate(request.keyframes)})
+    urls.update({f"reference image {i + 1}": url for i, url in enumerate(request.reference_urls)})
     for what, url in urls.items():
         if url is not None:
             problems.extend(_url_problems(what, url, max_image_bytes))

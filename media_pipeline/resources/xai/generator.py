@@ -90,9 +90,10 @@ class XaiVideoGenerator(VideoGenerator):
 
     def estimate_usd(self, request: ClipRequest) -> float:
         """The catalog's price of the request's model (``MEDIA_PIPELINE_XAI_MODELS`` applied)."""
-        images = 1 + (1 if request.last_frame_key or request.last_frame_url else 0)
         spec = self.catalog().get(request.model)
-        return spec.price_usd(duration=request.duration, resolution=request.resolution, input_images=images)
+        return spec.price_usd(
+            duration=request.duration, resolution=request.resolution, input_images=request.input_images
+        )
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 

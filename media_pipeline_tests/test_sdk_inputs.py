@@ -1,0 +1,97 @@
+"""What SDK 1.21 adds, end to end through the real xai_sdk over gRPC against the emulator on a real Dagster
+instance: silent clips (``audio: false``), keyframes and reference images, and their refusal before paying on a
+model whose catalog entry lacks them.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, materialize
+
+from media_pipeline.assets import campaign_assets
+from media_pipeline.campaign import CampaignError, load_campaign
+from media_pipeline.media.probe import probe
+
+from .builders import write_campaign
+from .conftest import add_campaign_partition
+from .xai_builders import xai_generator_for
+
+pytest_plugins = ["media_pipeline_tests.xai_fixtures"]
+
+BASE = "resolution: 480p\nduration: 1\ndeliverable: {transition: cut}\n"
+
+
+def _clips_by_shot(store: Path, campaign: str) -> dict[str, Path]:
+    journals = [json.loads(p.read_text()) for p in (store / f"jobs/{campaign}").iterdir()]
+    return {j["shot"]: store / f"clips/{j['cache_key']}.mp4" for j in journals}
+
+
+def test_audio_false_makes_silent_clips_and_a_shot_may_keep_its_sound(
+    instance, drops_root, local_resources, xai_emulator
+):
+    manifest = BASE + (
+        "audio: false\n"
+        "shots:\n"
+        "  - {image: shot_1.png, id: quiet}\n"
+        "  - {image: shot_1.png, id: loud, audio: true}\n"  # same image: the audio setting alone splits the clips
+    )
+    write_campaign(drops_root, "hush", shots=1, size=(160, 90), manifest=manifest)
+    add_campaign_partition(instance, "hush")
+    resources = dict(local_resources, generator=xai_generator_for(xai_emulator))
+    result = materialize(campaign_assets, resources=resources, partition_key="hush", instance=instance)
+    assert result.success
+    assert sorted(p.audio for p in xai_emulator.paid_requests) == [False, True]
+    clips = _clips_by_shot(Path(local_resources["store"].root), "hush")
+    assert clips["quiet"] != clips["loud"]
+    assert not probe(clips["quiet"]).has_audio
+    assert probe(clips["loud"]).has_audio
+    assert probe(clips["quiet"]).video_duration == pytest.approx(1.0, abs=0.1)
+
+
+def test_keyframes_and_reference_images_reach_the_api_and_are_billed(
+    instance, drops_root, local_resources, xai_emulator
+):
+    manifest = BASE + (
+        "shots:\n"
+        "  - image: shot_1.png\n"
+        "    keyframes: [{image: shot_2.png, timestamp: 0.5}]\n"
+        "    reference_images: [shot_3.png]\n"
+    )
+    write_campaign(drops_root, "pins", shots=3, size=(160, 90), manifest=manifest)
+    add_campaign_partition(instance, "pins")
+    resources = dict(local_resources, generator=xai_generator_for(xai_emulator))
+    assert materialize(campaign_assets, resources=resources, partition_key="pins", instance=instance).success
+    (paid,) = xai_emulator.paid_requests
+    assert (paid.keyframes, paid.reference_images, paid.audio) == (1, 1, True)
+    assert paid.usd == pytest.approx(0.08 + 3 * 0.01)  # 1 s of 480p and three input images
+    event = instance.get_latest_materialization_event(AssetKey("generated_clips"))
+    assert event.asset_materialization.metadata["xai.cost_usd"].value == pytest.approx(paid.usd)
+
+    # a new keyframe time is a new clip; the same inputs again are a cache hit
+    xai_emulator.reset_counts()
+    assert materialize(campaign_assets, resources=resources, partition_key="pins", instance=instance).success
+    assert xai_emulator.count("GenerateVideo") == 0
+    folder = drops_root / "pins"
+    (folder / "campaign.yaml").write_text(manifest.replace("timestamp: 0.5", "timestamp: 0.25"), encoding="utf-8")
+    assert materialize(campaign_assets, resources=resources, partition_key="pins", instance=instance).success
+    assert xai_emulator.count("GenerateVideo", "OK") == 1
+
+
+def test_keyframes_on_a_model_without_them_are_refused_before_paying():
+    manifest = "model: grok-imagine-video\nshots:\n  - {image: a.png, keyframes: [{image: b.png, timestamp: 1}]}\n"
+    with pytest.raises(CampaignError) as refused:
+        load_campaign("spring", ["a.png", "b.png"], manifest)
+    message = str(refused.value)
+    assert "campaign 'spring'" in message and "shot 'a'" in message and "'keyframes'" in message
+    assert "grok-imagine-video accepts none" in message
+
+
+def test_batch_mode_carries_audio_keyframes_and_reference_images():
+    manifest = (
+        "mode: batch\n"
+        "shots:\n"
+        "  - {image: a.png, audio: false, reference_images: [c.png], keyframes: [{image: b.png, timestamp: 1}]}\n"
+    )
+    (shot,) = load_campaign("spring", ["a.png", "b.png", "c.png"], manifest).shots
+    assert (shot.audio, shot.reference_images, shot.keyframes[0].image) == (False, ["c.png"], "b.png")
