@@ -114,7 +114,7 @@ def main() -> int:
             )
             sampler.start()
             started = time.monotonic()
-            stack.dagster("job", "backfill", "-j", "campaign_job", "--partitions", ",".join(campaigns), "--noprompt")
+            stack.dagster("job", "backfill", "-j", "__ASSET_JOB", "--partitions", ",".join(campaigns), "--noprompt")
             elapsed = (time.monotonic() - started) + _wait_for(instance, len(campaigns), args.timeout)
             sampler.stop()
             succeeded = instance.get_runs_count(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))

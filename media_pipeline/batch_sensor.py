@@ -25,7 +25,7 @@ from dagster import (
 )
 
 from .assets._common import with_resource_keys
-from .partitions import Pipeline
+from .partitions import ASSET_JOB, Pipeline
 from .resources.generator import ShotFailed, VideoGenerator
 from .resources.store import MediaStore
 from .resources.xai.batch import XaiBatches
@@ -36,7 +36,9 @@ IN_PROGRESS = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRun
                DagsterRunStatus.STARTED]  # fmt: skip
 
 
-def batch_tick(context: SensorEvaluationContext, store: MediaStore, generator: VideoGenerator) -> SensorResult:
+def batch_tick(
+    context: SensorEvaluationContext, store: MediaStore, generator: VideoGenerator, pipeline: Pipeline
+) -> SensorResult:
     """One tick: a run request per campaign whose open batch has results the journal has not taken."""
     if not isinstance(generator, XaiVideoGenerator):
         return SensorResult(skip_reason="the generator is not xAI: no batches")
@@ -67,10 +69,8 @@ def batch_tick(context: SensorEvaluationContext, store: MediaStore, generator: V
             ready = str(finished)
         if _run_in_progress(context, entry.campaign):
             continue
-        runs[entry.campaign] = RunRequest(
-            run_key=f"{entry.batch_id}:{ready}",
-            partition_key=entry.campaign,
-            tags={"media_pipeline/batch": entry.batch_id},
+        runs[entry.campaign] = pipeline.run_request(
+            entry.campaign, {"media_pipeline/batch": entry.batch_id}, run_key=f"{entry.batch_id}:{ready}"
         )
     cursor = json.dumps(sorted(closed & set(keys)))
     if not runs:
@@ -89,14 +89,14 @@ def _run_in_progress(context: SensorEvaluationContext, campaign: str) -> bool:
 def build_batch_sensor(
     pipeline: Pipeline, default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED
 ) -> SensorDefinition:
-    """The pipeline's ``xai_batch_sensor``, requesting its campaign job."""
+    """The pipeline's ``xai_batch_sensor``, requesting its campaigns' runs."""
 
     def xai_batch_sensor(context: SensorEvaluationContext, store: MediaStore, generator: VideoGenerator):
-        return batch_tick(context, store, generator)
+        return batch_tick(context, store, generator, pipeline)
 
     return sensor(
         name=pipeline.named("xai_batch_sensor"),
-        job_name=pipeline.job_name,
+        job_name=ASSET_JOB,
         minimum_interval_seconds=60,
         description=__doc__.split("\n\n")[0],
         default_status=default_status,

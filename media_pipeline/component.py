@@ -68,7 +68,9 @@ class MediaPipelineComponent(dg.Component, dg.Model, dg.Resolvable):
     sensor_default_status: Literal["running", "stopped"] = "stopped"
     schedule_default_status: Literal["running", "stopped"] = "stopped"
     executor: Literal["in_process", "multiprocess"] = Field(
-        "in_process", description="in_process: a campaign's steps share the run's process; multiprocess: one each."
+        "in_process",
+        description="The code location's default executor, which runs every campaign run (__ASSET_JOB). in_process: "
+        "a campaign's steps share the run's process; multiprocess: one each. Pipelines in one location must agree.",
     )
 
     def environment(self, project_root: Path) -> dict[str, str]:

@@ -85,16 +85,15 @@ def generator_from_env(environ: Mapping[str, str] = os.environ) -> VideoGenerato
 def build_defs(
     environ: Mapping[str, str] = os.environ, executor: ExecutorDefinition = in_process_executor
 ) -> Definitions:
-    """The code location's definitions for the given environment. ``executor`` runs ``campaign_job`` and is also
-    the location's default, which runs the UI's Materialize (Dagster launches it as ``__ASSET_JOB``)."""
+    """The code location's definitions for the given environment. ``executor`` is the location's default, which
+    runs every campaign run (``__ASSET_JOB``, whether the UI, a sensor, the schedule or the CLI started it)."""
     check_settings(environ)
-    pipeline = build_pipeline_defs(
+    return build_pipeline_defs(
         drops=drops_from_env(environ),
         store=store_from_env(environ),
         generator=generator_from_env(environ),
         executor=executor,
     )
-    return Definitions.merge(pipeline, Definitions(executor=executor))
 
 
 @functools.cache

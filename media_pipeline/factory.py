@@ -1,10 +1,11 @@
 """The code-first factory: the ``Definitions`` of one pipeline, from its name and its three outside systems.
 
 ``build_pipeline_defs("brand_a", drops=..., store=..., generator=...)`` gives the four assets under the key prefix
-``brand_a`` with their checks, ``brand_a_campaign_job``, ``brand_a_image_drop_sensor``,
-``brand_a_nightly_campaign_refresh``, the ``brand_a_campaigns`` partitions and the resources under
-``brand_a_``-prefixed keys, so several pipelines merge into one code location without sharing a name, a partition
-or a drop. The project's own code location (``definitions.py``) and ``MediaPipelineComponent`` are uses of it.
+``brand_a`` with their checks, ``brand_a_image_drop_sensor``, ``brand_a_nightly_campaign_refresh``, the
+``brand_a_campaigns`` partitions and the resources under ``brand_a_``-prefixed keys, so several pipelines merge into
+one code location without sharing a name, a partition or a drop. It defines no job: every run, from the UI, a
+sensor, the schedule or the CLI, is Dagster's implicit asset job (``ASSET_JOB``) over the pipeline's four assets.
+The project's own code location (``definitions.py``) and ``MediaPipelineComponent`` are uses of it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from dagster import (
 
 from .assets import build_campaign_assets
 from .batch_sensor import build_batch_sensor
-from .jobs import build_campaign_job
 from .partitions import Pipeline
 from .resources.drops import DropZone
 from .resources.generator import VideoGenerator
@@ -53,9 +53,10 @@ def build_pipeline_defs(
 ) -> Definitions:
     """One pipeline's definitions. ``name`` prefixes every Dagster name (empty: the plain names, one per location).
 
-    ``executor`` runs the pipeline's job (default: every step in the run's own process; ``None``: the code
-    location's executor). ``settle_seconds`` is how long a drop sits unchanged before the sensor runs it (``None``:
-    ``MEDIA_PIPELINE_SETTLE_SECONDS``, read at each tick).
+    ``executor`` becomes the code location's default executor, which runs ``ASSET_JOB`` (default: every step in the
+    run's own process, as a campaign's chain is sequential; ``None``: leave it to the location). Pipelines merged
+    into one location share it: Dagster refuses to merge two different ones. ``settle_seconds`` is how long a drop
+    sits unchanged before the sensor runs it (``None``: ``MEDIA_PIPELINE_SETTLE_SECONDS``, read at each tick).
     """
     pipeline = Pipeline(name)
     return Definitions(
@@ -64,11 +65,11 @@ def build_pipeline_defs(
             store_kind="s3" if isinstance(store, S3MediaStore) else "filesystem",
             generator_kind="xai" if generator.kind == "xai" else "ffmpeg",  # the local generator animates with ffmpeg
         ),
-        jobs=[build_campaign_job(pipeline, executor)],
         sensors=[
             build_image_drop_sensor(pipeline, settle_seconds, sensor_status),
             build_batch_sensor(pipeline, sensor_status),  # batch mode: a run when an xAI batch has results
         ],
         schedules=[build_nightly_campaign_refresh(pipeline, schedule_status)],
         resources=pipeline_resources(pipeline, drops, store, generator),
+        executor=executor,
     )

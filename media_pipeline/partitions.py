@@ -1,9 +1,10 @@
 """The campaign partitions, and the other names one pipeline gives its Dagster objects.
 
 A code location can hold several pipelines (two brands, two stores). Each is a ``Pipeline``: its name prefixes its
-asset keys and names its partitions, job, sensor, schedule and resource keys, so two pipelines share no Dagster name
+asset keys and names its partitions, sensor, schedule and resource keys, so two pipelines share no Dagster name
 and never see each other's campaigns. The project's own pipeline has the empty name and the plain names
-(``source_images``, ``campaigns``, ``campaign_job``, ``store``...).
+(``source_images``, ``campaigns``, ``store``...). Every run of every pipeline is Dagster's implicit asset job,
+``ASSET_JOB``, selecting the pipeline's four assets (``Pipeline.run_request``).
 
 It lives apart from ``campaign.py`` because that module stays free of Dagster imports.
 """
@@ -11,13 +12,17 @@ It lives apart from ``campaign.py`` because that module stays free of Dagster im
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dagster import AssetKey, DynamicPartitionsDefinition
+from dagster import AssetKey, DynamicPartitionsDefinition, RunRequest
 
 PIPELINE_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 STAGES = ("source_images", "hosted_images", "generated_clips", "deliverable")
 RESOURCES = ("store", "drops", "generator", "records_io_manager")
+ASSET_JOB = "__ASSET_JOB"
+"""The job of every run: the one the UI's Materialize launches from the asset graph, Dagster's implicit asset job.
+Sensors, schedules and the CLI select a pipeline's assets in it, so a run has one job name however it started."""
 
 
 @dataclass(frozen=True)
@@ -57,9 +62,9 @@ class Pipeline:
         """One dynamic partition per campaign id of this pipeline's drop zone."""
         return DynamicPartitionsDefinition(name=self.named("campaigns"))
 
-    @property
-    def job_name(self) -> str:
-        return self.named("campaign_job")
+    def run_request(self, campaign: str, tags: Mapping[str, str], run_key: str | None = None) -> RunRequest:
+        """A run of ``campaign``'s whole chain: this pipeline's four assets (and their checks) in ``ASSET_JOB``."""
+        return RunRequest(run_key=run_key, partition_key=campaign, asset_selection=list(self.asset_keys), tags=tags)
 
     def resource_key(self, resource: str) -> str:
         """The Dagster resource key of one of ``RESOURCES`` in this pipeline."""

@@ -76,7 +76,8 @@ def instance_from_env(home: Path) -> DagsterInstance:
 def _campaign_job(
     defs: Definitions, instance: DagsterInstance, campaign: str, pipeline: Pipeline = PROJECT_PIPELINE
 ) -> JobDefinition:
-    """The campaign job, once the campaign is known to be runnable: a valid id, a drop, a manifest that loads.
+    """``ASSET_JOB``, the job of every run, once the campaign is known to be runnable: a valid id, a drop, a
+    manifest that loads.
 
     The partition is registered only then, so a typo, a broken manifest or a store that refuses our credentials
     leaves no campaign behind for the schedule to visit. Two first runs at once may both add it: the loser finds
@@ -96,7 +97,7 @@ def _campaign_job(
         except Exception:  # a unique-key race with another first run (sqlite, postgres raise different types)
             if not instance.has_dynamic_partition(pipeline.partitions.name, campaign):
                 raise
-    return defs.resolve_job_def(pipeline.job_name)
+    return defs.resolve_implicit_global_asset_job_def()
 
 
 _DOMAIN_ERRORS = {"Failure", "CampaignError", "MediaError", "StoreError", "ShotFailed", "GeneratorStopped"}
@@ -145,6 +146,7 @@ def run_campaign(
         return RunSummary(campaign=campaign, status="failure", error=str(exc))
     result = job.execute_in_process(
         partition_key=campaign,
+        asset_selection=list(pipeline.asset_keys),  # the pipeline's chain and its checks, as its sensor asks
         instance=instance,
         raise_on_error=False,
         tags=tags,

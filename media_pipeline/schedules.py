@@ -17,7 +17,7 @@ from dagster import (
 )
 
 from .assets._common import with_resource_keys
-from .partitions import Pipeline
+from .partitions import ASSET_JOB, Pipeline
 from .resources.drops import DropZone
 from .resources.publish import current_deliverable
 from .resources.store import MediaStore
@@ -41,14 +41,14 @@ def refresh_requests(
             continue
         delivered = last_delivered(store, campaign)
         if delivered is None or delivered < max(f.mtime for f in files):
-            requests.append(RunRequest(partition_key=campaign, tags={"media_pipeline/trigger": "nightly"}))
+            requests.append(pipeline.run_request(campaign, {"media_pipeline/trigger": "nightly"}))
     return requests or SkipReason("every campaign's deliverable is up to date")
 
 
 def build_nightly_campaign_refresh(
     pipeline: Pipeline, default_status: DefaultScheduleStatus = DefaultScheduleStatus.STOPPED
 ) -> ScheduleDefinition:
-    """The pipeline's ``nightly_campaign_refresh``, running its campaign job."""
+    """The pipeline's ``nightly_campaign_refresh``, requesting its campaigns' runs."""
 
     def nightly_campaign_refresh(context: ScheduleEvaluationContext, drops: DropZone, store: MediaStore):
         return refresh_requests(context, drops, store, pipeline)
@@ -56,7 +56,7 @@ def build_nightly_campaign_refresh(
     return schedule(
         name=pipeline.named("nightly_campaign_refresh"),
         cron_schedule="0 2 * * *",
-        job_name=pipeline.job_name,
+        job_name=ASSET_JOB,
         execution_timezone="UTC",
         description=__doc__.split("\n\n")[0],
         default_status=default_status,

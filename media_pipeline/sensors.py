@@ -20,7 +20,6 @@ from dagster import (
     AssetRecordsFilter,
     DagsterInstance,
     DefaultSensorStatus,
-    RunRequest,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
@@ -30,7 +29,7 @@ from dagster import (
 
 from .assets._common import with_resource_keys
 from .campaign import CAMPAIGN_ID_PATTERN, is_campaign_id
-from .partitions import Pipeline
+from .partitions import ASSET_JOB, Pipeline
 from .resources.drops import DropFile, DropZone, drop_fingerprint
 
 DEFAULT_SETTLE_SECONDS = 30.0
@@ -120,7 +119,7 @@ def drop_tick(
     reported = sorted(set(state["reported"]) | set(newly_invalid))
     cursor = json.dumps({"requested": decision.requested, "reported": reported})
     runs = [
-        RunRequest(run_key=f"{campaign}:{current}", partition_key=campaign, tags={"media_pipeline/drop": current})
+        pipeline.run_request(campaign, {"media_pipeline/drop": current}, run_key=f"{campaign}:{current}")
         for campaign, current in decision.runs.items()
     ]
     if not runs:
@@ -153,7 +152,7 @@ def build_image_drop_sensor(
 
     return sensor(
         name=pipeline.named("image_drop_sensor"),
-        job_name=pipeline.job_name,
+        job_name=ASSET_JOB,
         minimum_interval_seconds=30,
         description=__doc__.split("\n\n")[0],
         default_status=default_status,

@@ -64,7 +64,7 @@ def run_in_process(env: dict[str, str], instance, monkeypatch):
         instance.add_dynamic_partitions("campaigns", [CAMPAIGN])
     return (
         build_defs(env)
-        .resolve_job_def("campaign_job")
+        .resolve_implicit_global_asset_job_def()
         .execute_in_process(partition_key=CAMPAIGN, instance=instance, raise_on_error=False)
     )
 

@@ -301,7 +301,7 @@ def test_batch_mode_on_an_s3_store_keeps_its_batch_journal_in_the_bucket(
         monkeypatch.setenv(name, value)
     defs = build_defs(env)
     instance.add_dynamic_partitions("campaigns", ["cloud"])
-    job = defs.resolve_job_def("campaign_job")
+    job = defs.resolve_implicit_global_asset_job_def()
     assert job.execute_in_process(partition_key="cloud", instance=instance).success
     listing = client.list_objects_v2(Bucket=bucket, Prefix="store/batches/cloud/").get("Contents", [])
     assert len(listing) == 1  # the batch journal, in the bucket

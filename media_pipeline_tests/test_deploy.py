@@ -81,7 +81,7 @@ def test_the_kubernetes_location_runs_each_step_in_its_own_pod_and_gives_the_del
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     Definitions.validate_loadable(module.defs)
-    job = module.defs.resolve_job_def("campaign_job")
+    job = module.defs.resolve_implicit_global_asset_job_def()  # the job of every run
     config = job.executor_def.config_schema.resolve_config({}).value["config"]
     assert set(config["per_step_k8s_config"]) <= {node.name for node in job.nodes}
 

@@ -13,20 +13,21 @@ from dagster import (
     AssetRecordsFilter,
     DagsterEventType,
     DagsterInstance,
+    DagsterInvariantViolationError,
     Definitions,
-    JobDefinition,
     SensorResult,
-    build_reconstructable_job,
     build_schedule_context,
     build_sensor_context,
+    definitions,
     execute_job,
     in_process_executor,
     multiprocess_executor,
 )
+from dagster._core.definitions.reconstruct import ReconstructableRepository
 
 from media_pipeline import Pipeline, build_pipeline_defs
 from media_pipeline.definitions import build_defs
-from media_pipeline.partitions import STAGES
+from media_pipeline.partitions import ASSET_JOB, STAGES
 from media_pipeline.resources.drops import LocalDropZone
 from media_pipeline.resources.generator import LocalVideoGenerator
 from media_pipeline.resources.store import LocalMediaStore
@@ -68,20 +69,21 @@ def test_two_pipelines_load_as_one_location_and_share_no_name(two):
     assert {key.to_user_string() for key in two.resolve_all_asset_keys()} == {
         f"{brand}/{stage}" for brand in BRANDS for stage in STAGES
     }
-    assert {job.name for job in repo.get_all_jobs()} == {"__ASSET_JOB", "brand_a_campaign_job", "brand_b_campaign_job"}
+    assert {job.name for job in repo.get_all_jobs()} == {ASSET_JOB}  # the one job every run is, as in the UI
     sensors = {s.name for s in repo.sensor_defs}
     assert {"brand_a_image_drop_sensor", "brand_b_image_drop_sensor"} <= sensors
     assert all(name.startswith(BRANDS) for name in sensors)
     assert {s.name for s in repo.schedule_defs} == {f"{brand}_nightly_campaign_refresh" for brand in BRANDS}
-    for brand in BRANDS:
-        job = two.resolve_job_def(f"{brand}_campaign_job")
+    for brand in BRANDS:  # a run selects one pipeline's assets in it: that pipeline's partitions, assets, checks
+        job = two.resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(Pipeline(brand).asset_keys))
         assert job.partitions_def.name == f"{brand}_campaigns"
         assert set(job.asset_layer.executable_asset_keys) == set(Pipeline(brand).asset_keys)
         assert {check.asset_key for check in job.asset_layer.asset_graph.asset_check_keys} <= set(
             Pipeline(brand).asset_keys
         )
-        assert repo.get_sensor_def(f"{brand}_image_drop_sensor").job_name == job.name
-        assert repo.get_schedule_def(f"{brand}_nightly_campaign_refresh").job_name == job.name
+        for instigator in ("image_drop_sensor", "xai_batch_sensor"):
+            assert repo.get_sensor_def(f"{brand}_{instigator}").job_name == ASSET_JOB
+        assert repo.get_schedule_def(f"{brand}_nightly_campaign_refresh").job_name == ASSET_JOB
         # every resource the pipeline's assets ask for is its own
         for key in Pipeline(brand).asset_keys:
             required = two.resolve_assets_def(key).required_resource_keys - {"io_manager"}
@@ -90,14 +92,15 @@ def test_two_pipelines_load_as_one_location_and_share_no_name(two):
 
 def test_a_campaign_runs_in_one_process_unless_the_deployment_asks_for_isolation(tmp_path):
     default = _pipeline(tmp_path, "brand_a")
-    assert default.resolve_job_def("brand_a_campaign_job").executor_def is in_process_executor
+    assert default.resolve_implicit_global_asset_job_def().executor_def is in_process_executor
     isolated = _pipeline(tmp_path, "brand_b", executor=multiprocess_executor)
-    assert isolated.resolve_job_def("brand_b_campaign_job").executor_def is multiprocess_executor
+    assert isolated.resolve_implicit_global_asset_job_def().executor_def is multiprocess_executor
+    with pytest.raises(DagsterInvariantViolationError, match="both have an executor"):  # one job, one executor
+        Definitions.merge(default, isolated)
     # the project's own location: the same factory with the plain names; its executor also runs the UI's
     # Materialize, which Dagster launches as __ASSET_JOB
     own = build_defs({"MEDIA_PIPELINE_HOME": str(tmp_path / "home"), "MEDIA_PIPELINE_GENERATOR": "local"})
     Definitions.validate_loadable(own)
-    assert own.resolve_job_def("campaign_job").executor_def is in_process_executor
     assert own.resolve_implicit_global_asset_job_def().executor_def is in_process_executor
     assert {key.to_user_string() for key in own.resolve_all_asset_keys()} == set(STAGES)
 
@@ -112,6 +115,7 @@ def test_each_pipelines_sensor_and_schedule_see_only_its_own_drop_zone(two, tmp_
             result = two.get_sensor_def(f"{brand}_image_drop_sensor")(context)
         assert isinstance(result, SensorResult)
         assert [r.partition_key for r in result.run_requests] == campaigns
+        assert all(r.asset_selection == list(Pipeline(brand).asset_keys) for r in result.run_requests)
         (added,) = result.dynamic_partitions_requests
         assert (added.partitions_def_name, list(added.partition_keys)) == (f"{brand}_campaigns", campaigns)
         instance.add_dynamic_partitions(added.partitions_def_name, list(added.partition_keys))
@@ -119,20 +123,23 @@ def test_each_pipelines_sensor_and_schedule_see_only_its_own_drop_zone(two, tmp_
     own = {key: value for key, value in resources.items() if key in ("brand_b_drops", "brand_b_store")}
     requests = schedule(build_schedule_context(instance=instance, resources=own))
     assert sorted(r.partition_key for r in requests) == ["autumn", "winter"]
+    assert all(r.asset_selection == list(Pipeline("brand_b").asset_keys) for r in requests)
 
 
-def campaign_job(home: str) -> JobDefinition:
-    """The project's own campaign job for a pipeline home (a run worker rebuilds it from here)."""
-    environ = {"MEDIA_PIPELINE_HOME": home, "MEDIA_PIPELINE_GENERATOR": "local"}
-    return build_defs(environ).resolve_job_def("campaign_job")
+@definitions
+def own_location() -> Definitions:
+    """The project's own location for the test's pipeline home; a run worker loads it from here, as from a
+    workspace (``__ASSET_JOB`` is Dagster's, so it cannot be handed over as a job of its own)."""
+    return build_defs()
 
 
 @pytest.mark.slow
-def test_a_run_through_the_instance_starts_no_process_per_step(tmp_path, instance: DagsterInstance):
-    home = tmp_path / "home"
+def test_a_run_through_the_instance_starts_no_process_per_step(tmp_path, instance: DagsterInstance, monkeypatch):
+    monkeypatch.setenv("MEDIA_PIPELINE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MEDIA_PIPELINE_GENERATOR", "local")
     _drop(tmp_path, "home", "spring", shots=1)  # <home>/drops, the location's default drop zone
     instance.add_dynamic_partitions("campaigns", ["spring"])
-    job = build_reconstructable_job(__name__, "campaign_job", reconstructable_args=(str(home),))
+    job = ReconstructableRepository.for_module(__name__, "own_location").get_reconstructable_job(ASSET_JOB)
     with execute_job(job, instance, tags={"dagster/partition": "spring"}) as result:
         assert result.success
         events = {e.event_type for e in result.all_events}
@@ -164,7 +171,7 @@ def test_two_pipelines_side_by_side_on_one_instance_deliver_only_their_own_campa
         ).records
         assert [r.partition_key for r in records] == [campaign]
         runs = instance.get_run_records()
-        assert {r.dagster_run.job_name for r in runs} == {"brand_a_campaign_job", "brand_b_campaign_job"}
+        assert {r.dagster_run.job_name for r in runs} == {ASSET_JOB}  # the job a UI launch has
     assert not instance.fetch_materializations(AssetKey("deliverable"), limit=1).records
     # each store holds its own campaign's records and deliverables, nothing of the other's
     for brand, own, other in (("brand_a", "spring", "autumn"), ("brand_b", "autumn", "spring")):

@@ -29,7 +29,7 @@ def _dead_pid() -> int:
 
 
 def _started_run(instance, tags=None) -> DagsterRun:
-    run = instance.add_run(DagsterRun(job_name="campaign_job", run_id=os.urandom(8).hex(), tags=tags or {},
+    run = instance.add_run(DagsterRun(job_name="__ASSET_JOB", run_id=os.urandom(8).hex(), tags=tags or {},
                                       status=DagsterRunStatus.STARTED))  # fmt: skip
     return run
 

@@ -39,8 +39,10 @@ def _environment(server, bucket: str, home: Path, emulator, monkeypatch) -> dict
 def _run(env, instance, campaign):
     if not instance.has_dynamic_partition("campaigns", campaign):
         instance.add_dynamic_partitions("campaigns", [campaign])
-    return build_defs(env).resolve_job_def("campaign_job").execute_in_process(
-        partition_key=campaign, instance=instance, raise_on_error=False
+    return (
+        build_defs(env)
+        .resolve_implicit_global_asset_job_def()
+        .execute_in_process(partition_key=campaign, instance=instance, raise_on_error=False)
     )
 
 
@@ -130,7 +132,7 @@ def test_the_store_going_down_between_stages_is_a_clear_error_and_the_rerun_rege
         _upload_campaign(server.client(), bucket,
                          write_campaign(tmp_path / "local", "outage", shots=2, manifest=SMALL_MANIFEST))
         env = _environment(server, bucket, tmp_path / "home", xai_emulator, monkeypatch)
-        job = build_defs(env).resolve_job_def("campaign_job")
+        job = build_defs(env).resolve_implicit_global_asset_job_def()
         instance.add_dynamic_partitions("campaigns", ["outage"])
         upstream = [AssetKey("source_images"), AssetKey("hosted_images"), AssetKey("generated_clips")]
         assert job.execute_in_process(partition_key="outage", instance=instance, asset_selection=upstream).success
