@@ -87,11 +87,22 @@ def test_keyframes_on_a_model_without_them_are_refused_before_paying():
     assert "grok-imagine-video accepts none" in message
 
 
-def test_batch_mode_carries_audio_keyframes_and_reference_images():
-    manifest = (
+def test_batch_mode_carries_audio_keyframes_and_reference_images(
+    instance, drops_root, local_resources, xai_emulator, monkeypatch
+):
+    monkeypatch.setenv("MEDIA_PIPELINE_BATCH_WAIT_SECONDS", "60")
+    monkeypatch.setenv("MEDIA_PIPELINE_BATCH_POLL_SECONDS", "0.05")
+    manifest = BASE + (
         "mode: batch\n"
         "shots:\n"
-        "  - {image: a.png, audio: false, reference_images: [c.png], keyframes: [{image: b.png, timestamp: 1}]}\n"
+        "  - {image: shot_1.png, audio: false, reference_images: [shot_3.png],"
+        " keyframes: [{image: shot_2.png, timestamp: 0.5}]}\n"
     )
-    (shot,) = load_campaign("spring", ["a.png", "b.png", "c.png"], manifest).shots
-    assert (shot.audio, shot.reference_images, shot.keyframes[0].image) == (False, ["c.png"], "b.png")
+    write_campaign(drops_root, "lot", shots=3, size=(160, 90), manifest=manifest)
+    add_campaign_partition(instance, "lot")
+    resources = dict(local_resources, generator=xai_generator_for(xai_emulator))
+    assert materialize(campaign_assets, resources=resources, partition_key="lot", instance=instance).success
+    (paid,) = xai_emulator.paid_requests
+    assert paid.batch_id and (paid.audio, paid.keyframes, paid.reference_images) == (False, 1, 1)
+    (clip,) = _clips_by_shot(Path(local_resources["store"].root), "lot").values()
+    assert not probe(clip).has_audio
