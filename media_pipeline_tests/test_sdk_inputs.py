@@ -106,3 +106,12 @@ def test_batch_mode_carries_audio_keyframes_and_reference_images(
     assert paid.batch_id and (paid.audio, paid.keyframes, paid.reference_images) == (False, 1, 1)
     (clip,) = _clips_by_shot(Path(local_resources["store"].root), "lot").values()
     assert not probe(clip).has_audio
+
+
+def test_the_local_animator_makes_a_silent_clip_too(instance, drops_root, local_resources):
+    write_campaign(drops_root, "still", shots=1, size=(160, 90), manifest=BASE + "audio: false\n")
+    add_campaign_partition(instance, "still")
+    assert materialize(campaign_assets, resources=local_resources, partition_key="still", instance=instance).success
+    (clip,) = (Path(local_resources["store"].root) / "clips").glob("*.mp4")
+    info = probe(clip)
+    assert not info.has_audio and info.video_duration == pytest.approx(1.0, abs=0.1)
