@@ -76,12 +76,15 @@ def main() -> None:
         os.environ.update(server.env())
         bucket = server.make_bucket("bench-drops")
         keys = [f"drops/c{i % args.campaigns:03}/img{i:06}.png" for i in range(args.objects)]
-        print(f"SeaweedFS up in {server.startup_seconds:.2f} s; put {args.objects} objects in {args.campaigns} "
-              f"campaigns in {fill(server, bucket, keys):.1f} s")
+        print(
+            f"SeaweedFS up in {server.startup_seconds:.2f} s; put {args.objects} objects in {args.campaigns} "
+            f"campaigns in {fill(server, bucket, keys):.1f} s"
+        )
         with tempfile.TemporaryDirectory(prefix="bench-sensor-") as tmp:
             drivers = {
-                "ours (lean listing)": SensorDriver(S3DropZone.from_environment(bucket=bucket, prefix="drops"),
-                                                    Path(tmp) / "ours"),
+                "ours (lean listing)": SensorDriver(
+                    S3DropZone.from_environment(bucket=bucket, prefix="drops"), Path(tmp) / "ours"
+                ),
                 "naive (botocore parser)": SensorDriver(
                     S3DropZone.from_environment(bucket=bucket, prefix="drops", fast_listing=False), Path(tmp) / "naive"
                 ),
@@ -102,9 +105,11 @@ def main() -> None:
             print(f"{name:26}" + "".join(f"{f'{t:6.3f} s {runs:>3} runs':>18}" for t, runs in ticks))
         ours, naive = rows["ours (lean listing)"], rows["naive (botocore parser)"]
         worst = max(t for t, _ in ours)
-        print(f"\nworst tick: ours {worst:.3f} s = {worst / LIMIT_SECONDS:.2f}x the limit; "
-              f"naive/ours after new objects = {naive[2][0] / ours[2][0]:.2f}x; "
-              f"ours later/first = {ours[2][0] / ours[0][0]:.2f}")
+        print(
+            f"\nworst tick: ours {worst:.3f} s = {worst / LIMIT_SECONDS:.2f}x the limit; "
+            f"naive/ours after new objects = {naive[2][0] / ours[2][0]:.2f}x; "
+            f"ours later/first = {ours[2][0] / ours[0][0]:.2f}"
+        )
     finally:
         server.stop()
 

@@ -25,8 +25,9 @@ def sample_image(seed: int, size: tuple[int, int] = (320, 180)) -> Image.Image:
     return image
 
 
-def write_campaign(drops_root: Path, campaign: str, shots: int = 3, manifest: str | None = None,
-                   size: tuple[int, int] = (320, 180)) -> Path:
+def write_campaign(
+    drops_root: Path, campaign: str, shots: int = 3, manifest: str | None = None, size: tuple[int, int] = (320, 180)
+) -> Path:
     """Write ``shots`` PNGs (``shot_1.png`` ...) and an optional manifest into ``<drops_root>/<campaign>``."""
     folder = drops_root / campaign
     folder.mkdir(parents=True, exist_ok=True)

@@ -18,8 +18,9 @@ from .conftest import add_campaign_partition
 
 
 def _materialize(instance, resources, campaign, raise_on_error=True):
-    return materialize(campaign_assets, resources=resources, partition_key=campaign, instance=instance,
-                       raise_on_error=raise_on_error)
+    return materialize(
+        campaign_assets, resources=resources, partition_key=campaign, instance=instance, raise_on_error=raise_on_error
+    )
 
 
 def _metadata(instance, asset: str) -> dict:
@@ -41,8 +42,12 @@ def spring(instance, drops_root):
 def test_three_shot_campaign_is_delivered_then_a_rerun_generates_nothing(instance, local_resources, spring):
     result = _materialize(instance, local_resources, spring)
     assert result.success
-    assert _checks(result) == {"images_valid": True, "first_frames_faithful": True, "deliverable_conformant": True,
-                               "deliverable_complete": True}
+    assert _checks(result) == {
+        "images_valid": True,
+        "first_frames_faithful": True,
+        "deliverable_conformant": True,
+        "deliverable_complete": True,
+    }
     clips = _metadata(instance, "generated_clips")
     assert clips["clips.generated"] == 3 and clips["local.cache_hits"] == 0
 
@@ -131,6 +136,7 @@ class _CountingStore(LocalMediaStore):
 def test_a_rerun_keeps_cached_clips_scores_instead_of_fetching_them_again(instance, tmp_path, local_resources, spring):
     store = _CountingStore(root=str(tmp_path / "counted"))
     resources = dict(local_resources, store=store, records_io_manager=StoreRecordIOManager(store=store))
+
     def scores() -> dict[str, float]:
         record = read_record(store, "generated_clips", spring, GeneratedClips)
         return {c.shot: c.fidelity for c in record.clips}

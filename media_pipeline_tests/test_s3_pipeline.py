@@ -28,9 +28,15 @@ def _upload_campaign(client, bucket: str, folder: Path) -> None:
 
 def _environment(server, bucket: str, home: Path, emulator, monkeypatch) -> dict[str, str]:
     """The environment a user sets for an S3 deployment generating with xAI (here: the emulator)."""
-    env = dict(server.env(), MEDIA_PIPELINE_HOME=str(home), MEDIA_PIPELINE_STORE=f"s3://{bucket}/store",
-               MEDIA_PIPELINE_DROPS=f"s3://{bucket}/drops", XAI_API_KEY=TEST_API_KEY,
-               XAI_API_HOST=emulator.api_host, XAI_USE_INSECURE_CHANNEL="1")
+    env = dict(
+        server.env(),
+        MEDIA_PIPELINE_HOME=str(home),
+        MEDIA_PIPELINE_STORE=f"s3://{bucket}/store",
+        MEDIA_PIPELINE_DROPS=f"s3://{bucket}/drops",
+        XAI_API_KEY=TEST_API_KEY,
+        XAI_API_HOST=emulator.api_host,
+        XAI_USE_INSECURE_CHANNEL="1",
+    )
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
@@ -68,8 +74,9 @@ def test_s3_drops_to_a_deliverable_in_the_bucket_with_nothing_on_local_disk(
     entries = [json.loads(client.get_object(Bucket=bucket, Key=k)["Body"].read()) for k in journal]
     assert sorted((e["shot"], e["status"]) for e in entries) == [("shot_1", "done"), ("shot_2", "done")]
     assert all(k == f"store/jobs/s3camp/{e['cache_key']}.json" for k, e in zip(journal, entries, strict=True))
-    assert {f"store/records/{a}/s3camp.json" for a in ("source_images", "hosted_images", "generated_clips",
-                                                       "deliverable")} <= set(keys)
+    assert {
+        f"store/records/{a}/s3camp.json" for a in ("source_images", "hosted_images", "generated_clips", "deliverable")
+    } <= set(keys)
     hosted = json.loads(client.get_object(Bucket=bucket, Key="store/records/hosted_images/s3camp.json")["Body"].read())
     url = hosted["images"]["shot_1.png"]["url"]
     assert url.startswith(s3_env.endpoint_url) and "X-Amz-Signature=" in url  # the emulator fetched this URL
@@ -129,8 +136,9 @@ def test_the_store_going_down_between_stages_is_a_clear_error_and_the_rerun_rege
     server = start_seaweed(workdir)
     try:
         bucket = server.make_bucket()
-        _upload_campaign(server.client(), bucket,
-                         write_campaign(tmp_path / "local", "outage", shots=2, manifest=SMALL_MANIFEST))
+        _upload_campaign(
+            server.client(), bucket, write_campaign(tmp_path / "local", "outage", shots=2, manifest=SMALL_MANIFEST)
+        )
         env = _environment(server, bucket, tmp_path / "home", xai_emulator, monkeypatch)
         job = build_defs(env).resolve_implicit_global_asset_job_def()
         instance.add_dynamic_partitions("campaigns", ["outage"])
@@ -141,8 +149,9 @@ def test_the_store_going_down_between_stages_is_a_clear_error_and_the_rerun_rege
     finally:
         server.stop()  # the store goes down
 
-    down = job.execute_in_process(partition_key="outage", instance=instance, raise_on_error=False,
-                                  asset_selection=[AssetKey("deliverable")])
+    down = job.execute_in_process(
+        partition_key="outage", instance=instance, raise_on_error=False, asset_selection=[AssetKey("deliverable")]
+    )
     error, chain = down.get_step_failure_events()[0].event_specific_data.error, []
     while error is not None:  # Dagster wraps a failed input load; the store's own error is the cause
         chain.append(error.message)

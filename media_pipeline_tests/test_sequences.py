@@ -48,8 +48,22 @@ def _record(store_root: Path, asset: str, campaign: str, model):
 @pytest.fixture(params=["xai", "local"])
 def sequence_run(request, instance, drops_root, local_resources, xai_emulator_factory):
     folder = write_campaign(drops_root, "saga", shots=3, manifest=SEQUENCE)
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=44100",
-                    "-t", "1.5", "-y", str(folder / "music.wav")], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=330:sample_rate=44100",
+            "-t",
+            "1.5",
+            "-y",
+            str(folder / "music.wav"),
+        ],
+        check=True,
+    )
     add_campaign_partition(instance, "saga")
     resources = dict(local_resources)
     emulator = None

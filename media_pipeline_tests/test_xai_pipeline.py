@@ -24,8 +24,9 @@ pytest_plugins = ["media_pipeline_tests.xai_fixtures"]
 
 
 def _run(instance, resources, campaign, raise_on_error=True):
-    return materialize(campaign_assets, resources=resources, partition_key=campaign, instance=instance,
-                       raise_on_error=raise_on_error)
+    return materialize(
+        campaign_assets, resources=resources, partition_key=campaign, instance=instance, raise_on_error=raise_on_error
+    )
 
 
 def _clip_metadata(instance) -> dict:
@@ -73,8 +74,13 @@ def test_sixteen_shots_through_an_emulator_capped_at_four_are_all_delivered(
     instance, drops_root, local_resources, xai_emulator_factory
 ):
     emulator = xai_emulator_factory(max_concurrent=4, latency_seconds=0.3)
-    write_campaign(drops_root, "sku", shots=16, size=(160, 90),
-                   manifest="resolution: 480p\nduration: 1\ndeliverable: {transition: cut}\n")
+    write_campaign(
+        drops_root,
+        "sku",
+        shots=16,
+        size=(160, 90),
+        manifest="resolution: 480p\nduration: 1\ndeliverable: {transition: cut}\n",
+    )
     add_campaign_partition(instance, "sku")
     # back-off long enough to outlast the emulator's render queue (production: 6 retries capped at 30 s)
     generator = xai_generator_for(emulator, max_concurrent=8, max_retries=200, backoff_cap_seconds=0.5)
@@ -116,20 +122,36 @@ def test_a_budget_below_the_estimate_submits_nothing(instance, drops_root, local
 
 def _cli_env(home: Path, emulator) -> dict:
     (home / "dagster").mkdir(parents=True, exist_ok=True)
-    return dict(os.environ, MEDIA_PIPELINE_HOME=str(home), DAGSTER_HOME=str(home / "dagster"), TMPDIR=str(home),
-                XAI_API_KEY=TEST_API_KEY, XAI_API_HOST=emulator.api_host, XAI_USE_INSECURE_CHANNEL="1")
+    return dict(
+        os.environ,
+        MEDIA_PIPELINE_HOME=str(home),
+        DAGSTER_HOME=str(home / "dagster"),
+        TMPDIR=str(home),
+        XAI_API_KEY=TEST_API_KEY,
+        XAI_API_HOST=emulator.api_host,
+        XAI_USE_INSECURE_CHANNEL="1",
+    )
 
 
 def test_a_run_killed_mid_poll_resumes_its_journaled_requests_without_paying_again(tmp_path, xai_emulator_factory):
     emulator = xai_emulator_factory(latency_seconds=6)
     write_campaign(tmp_path / "drops", "crash", shots=2, manifest=SMALL_MANIFEST)
     env = _cli_env(tmp_path, emulator)
-    estimate = subprocess.run([sys.executable, "-m", "media_pipeline.cli", "estimate", "crash"], env=env,
-                              capture_output=True, text=True, timeout=120)
+    estimate = subprocess.run(
+        [sys.executable, "-m", "media_pipeline.cli", "estimate", "crash"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "2 uncached shot(s), estimated $0.18" in estimate.stdout, estimate.stderr[-2000:]
 
-    first = subprocess.Popen([sys.executable, "-m", "media_pipeline.cli", "run", "crash", "--json"], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "media_pipeline.cli", "run", "crash", "--json"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     jobs = tmp_path / "store" / "jobs" / "crash"
 
     def journaled() -> int:  # entries holding a request id (each is written "submitting" before its call)
@@ -145,8 +167,13 @@ def test_a_run_killed_mid_poll_resumes_its_journaled_requests_without_paying_aga
     submitted = emulator.count("GenerateVideo", "OK")
     assert submitted == 2
 
-    second = subprocess.run([sys.executable, "-m", "media_pipeline.cli", "run", "crash", "--json"], env=env,
-                            capture_output=True, text=True, timeout=300)
+    second = subprocess.run(
+        [sys.executable, "-m", "media_pipeline.cli", "run", "crash", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert second.returncode == 0, second.stderr[-3000:]
     summary = json.loads(second.stdout)
     assert [s["status"] for s in summary["shots"]] == ["generated", "generated"]

@@ -10,7 +10,6 @@ the step, after the lanes in flight have wound down. With ``mode: batch`` the sh
 (``batch_clips``); shots still waiting in a batch leave the asset unmaterialized for the batch sensor.
 """
 
-
 import logging
 import os
 import threading
@@ -177,10 +176,21 @@ def _metadata(record: GeneratedClips, estimate: float, spent: float) -> dict:
         "clips.failed": len(record.failed),
         "clips.healed": sum(1 for c in clips if c.healed),
         "shots": shot_table(
-            [{"shot": c.shot, "status": c.status, "request_id": c.request_id or "", "latency_s": round(c.latency_s, 2),
-              "calls": c.api_calls, "cost_usd": round(c.cost_usd, 4), "healed": "yes" if c.healed else "",
-              "ssim": "" if c.fidelity is None else round(c.fidelity, 3), "clip": c.clip_key or "",
-              "error": c.error or ""} for c in clips]
+            [
+                {
+                    "shot": c.shot,
+                    "status": c.status,
+                    "request_id": c.request_id or "",
+                    "latency_s": round(c.latency_s, 2),
+                    "calls": c.api_calls,
+                    "cost_usd": round(c.cost_usd, 4),
+                    "healed": "yes" if c.healed else "",
+                    "ssim": "" if c.fidelity is None else round(c.fidelity, 3),
+                    "clip": c.clip_key or "",
+                    "error": c.error or "",
+                }
+                for c in clips
+            ]
         ),
     }
 

@@ -5,7 +5,6 @@ expiry, and ``image_url`` re-signs a URL that would expire before it is used ins
 Locally the URL is a ``data:`` URL made at use, so nothing large sits in the record.
 """
 
-
 from datetime import UTC, datetime, timedelta
 
 from dagster import AssetExecutionContext, MaterializeResult
@@ -53,8 +52,10 @@ def hosted_images(
         metadata={
             "hosted": len(images),
             "images": shot_table(
-                [{"file": n, "location": store.uri(h.key), "url_expires": h.expires_at or "at use (data: URL)"}
-                 for n, h in images.items()]
+                [
+                    {"file": n, "location": store.uri(h.key), "url_expires": h.expires_at or "at use (data: URL)"}
+                    for n, h in images.items()
+                ]
             ),
         },
     )
