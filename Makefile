@@ -32,7 +32,8 @@ bench: install  ## benchmarks: ratios measured side by side
 	$(PY) bench/run_all.py
 
 lint: install
-	$(VENV)/bin/ruff check media_pipeline media_pipeline_tests bench
+	$(VENV)/bin/ruff check media_pipeline media_pipeline_tests bench deploy
+	$(VENV)/bin/ruff format --check media_pipeline media_pipeline_tests bench deploy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
