@@ -128,6 +128,7 @@ def deliverable(
         record = reusable_set(store, campaign.campaign_id, inputs)
         if record is not None:
             renditions, poster, sheet = _stored_files(stack, store, record)
+            infos = [probe(path) for path in renditions]
             made: dict[str, object] = {"reused": True}
         else:
             result = assemble(clips, work, spec=assembly, name=campaign.campaign_id, soundtrack=soundtrack)
@@ -153,16 +154,16 @@ def deliverable(
                     inputs=inputs,
                 )
             )
-            renditions, poster, sheet = [r.path for r in result.renditions], result.poster, result.contact_sheet
+            infos, poster, sheet = [r.info for r in result.renditions], result.poster, result.contact_sheet
             made = {
                 "reused": False,
                 "stream_copied": result.stream_copied,
                 "loudness_lufs": result.loudness_lufs if result.loudness_lufs is not None else "silent",
             }
         probes = {}
-        for published_file, path in zip(record.renditions, renditions, strict=True):
+        for published_file, info in zip(record.renditions, infos, strict=True):
             wanted = rendition_size(width, height, published_file.aspect)  # what the spec asks for, not what was made
-            probes[published_file.aspect] = (probe(path), ConformSpec(width=wanted[0], height=wanted[1], fps=spec.fps))
+            probes[published_file.aspect] = (info, ConformSpec(width=wanted[0], height=wanted[1], fps=spec.fps))
         previews = {
             "poster_thumbnail": inline_thumbnail(poster, "poster"),  # shown in place in the UI
             "contact_sheet_thumbnail": inline_thumbnail(sheet, "contact sheet"),
