@@ -182,10 +182,6 @@ class ClipPlanner:
             }
         )
 
-    def is_cached(self, cache_key_: str) -> bool:
-        """True when the clip for this key is already in the store."""
-        return self.store.exists(f"clips/{cache_key_}.mp4")
-
     def already_paid(self, cache_key_: str) -> bool:
         """True when the journal holds a paid request for this clip that a run can finish without paying again."""
         entry = read_entry(self.store, journal_key(self.campaign.campaign_id, cache_key_))
@@ -208,7 +204,7 @@ class ClipPlanner:
                 except ShotFailed:  # fails before submission, costs nothing
                     previous = None
                     continue
-                previous = request.clip_key if self.is_cached(request.cache_key) else None
+                previous = request.clip_key if self.store.exists(request.clip_key) else None
                 if previous is None and request.cache_key not in planned:
                     planned.add(request.cache_key)
                     if not self.already_paid(request.cache_key):
