@@ -80,14 +80,7 @@ class S3MediaStore(MediaStore, S3Location):
         return self._uri_of(self._obj(key))
 
     def exists(self, key: str) -> bool:
-        with s3_errors(self.uri(key), "HEAD"):
-            try:
-                self.client.head_object(Bucket=self.bucket, Key=self._obj(key))
-            except Exception as exc:
-                if is_missing(exc):
-                    return False
-                raise
-        return True
+        return self.size(key) is not None
 
     def put_file(self, key: str, path: Path, *, skip_if_exists: bool = False) -> bool:
         if skip_if_exists and self.exists(key):
