@@ -31,13 +31,14 @@ from .assets._common import with_resource_keys
 from .campaign import CAMPAIGN_ID_PATTERN, is_campaign_id
 from .partitions import ASSET_JOB, Pipeline
 from .resources.drops import DropFile, DropZone, drop_fingerprint
+from .settings import number
 
 DEFAULT_SETTLE_SECONDS = 30.0
 
 
 def settle_seconds() -> float:
     """How long a drop must sit unchanged before it runs (``MEDIA_PIPELINE_SETTLE_SECONDS``, default 30)."""
-    return float(os.environ.get("MEDIA_PIPELINE_SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS))
+    return number(os.environ, "MEDIA_PIPELINE_SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS, float, 0.0)
 
 
 @dataclass

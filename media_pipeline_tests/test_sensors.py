@@ -84,3 +84,12 @@ def test_a_folder_whose_name_only_starts_like_a_campaign_id_is_skipped(instance,
     result = _tick(instance, drops_root)
     assert [r.partition_key for r in result.run_requests] == ["good"]
     assert instance.get_dynamic_partitions("campaigns") == ["good"]
+
+
+def test_an_empty_settle_setting_means_the_default_as_the_startup_check_reads_it(monkeypatch):
+    from media_pipeline.sensors import DEFAULT_SETTLE_SECONDS, settle_seconds
+
+    monkeypatch.setenv("MEDIA_PIPELINE_SETTLE_SECONDS", "")
+    assert settle_seconds() == DEFAULT_SETTLE_SECONDS
+    monkeypatch.setenv("MEDIA_PIPELINE_SETTLE_SECONDS", "2.5")
+    assert settle_seconds() == 2.5
