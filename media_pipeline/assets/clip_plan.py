@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from ..campaign import Campaign, ResolvedShot
+from ..media.files import file_digest
 from ..media.frames import extract_frame
 from ..records import HostedImage, HostedImages, SourceImages
 from ..resources.generator import ClipRequest, KeyframeImage, ShotFailed, VideoGenerator
@@ -24,7 +25,6 @@ from ..resources.store import MediaStore
 from ..resources.xai.batch import batch_price_usd
 from ..resources.xai.journal import journal_key, read_entry
 from .hosting import image_url, sign
-from .metadata import file_sha256
 
 QUEUE_SECONDS = 3600  # a hosted URL must stay valid this long after submission: queue plus generation
 
@@ -104,7 +104,7 @@ class ClipPlanner:
                 return self._frames[clip_key]
         with tempfile.TemporaryDirectory(prefix="chain-") as tmp, self.store.local_file(clip_key) as clip:
             frame = extract_frame(clip, Path(tmp) / "last.png", which="last")
-            sha = file_sha256(frame)
+            sha = file_digest(frame)
             key = f"sources/{sha}.png"
             if not self.dry_run:
                 self.store.put_file(key, frame, skip_if_exists=True)

@@ -21,6 +21,7 @@ from ..checks import DELIVERABLE_COMPLETE, DELIVERABLE_CONFORMANT, deliverable_c
 from ..media.assemble import AssemblySpec, assemble
 from ..media.conform import ConformSpec
 from ..media.ffmpeg import ffmpeg_runs
+from ..media.files import file_digest
 from ..media.formats import frame_size
 from ..media.probe import probe
 from ..media.renditions import rendition_size
@@ -29,7 +30,7 @@ from ..resources.publish import pointer_key, publishing, stable_key
 from ..resources.store import MediaStore
 from ._common import campaign_asset
 from .delivery_reuse import inputs_key, reusable_set
-from .metadata import file_sha256, inline_thumbnail
+from .metadata import inline_thumbnail
 
 
 def _shots_to_deliver(clips: GeneratedClips, on_failed_shots: str) -> tuple[list[ShotClip], dict[str, str]]:
@@ -148,7 +149,7 @@ def deliverable(
                     poster_key=poster_key,
                     contact_sheet_key=sheet_key,
                     duration=result.duration,
-                    sha256=file_sha256(result.renditions[0].path),
+                    sha256=file_digest(result.renditions[0].path),
                     shot_offsets=result.shot_offsets,
                     skipped_shots=skipped,
                     inputs=inputs,

@@ -15,10 +15,10 @@ import hashlib
 from pathlib import Path
 
 from ..media.assemble import AssemblySpec
+from ..media.files import file_digest
 from ..records import Deliverable
 from ..resources.publish import current_deliverable
 from ..resources.store import MediaStore
-from .metadata import file_sha256
 
 
 def inputs_key(
@@ -34,7 +34,7 @@ def inputs_key(
         spec.model_dump_json(exclude={"cache_dir"}),
         f"soundtrack {soundtrack_sha256 or '-'}",
         f"skipped {','.join(sorted(skipped))}",
-        *(f"clip {shot} {file_sha256(path)}" for shot, path in clips),
+        *(f"clip {shot} {file_digest(path)}" for shot, path in clips),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 

@@ -32,12 +32,6 @@ def digest(parts: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, streamed (a deliverable or soundtrack need not fit in memory)."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 SHOT_DONE = re.compile(
     r"^campaign '(?P<campaign>[^']+)', shot '(?P<shot>[^']+)': (?P<status>\w+), \$(?P<cost>[0-9.]+)$"
 )

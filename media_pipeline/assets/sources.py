@@ -25,6 +25,7 @@ from PIL import Image
 from ..campaign import IMAGE_EXTENSIONS, Campaign, CampaignError, is_image_name, load_campaign
 from ..checks import IMAGES_VALID, images_valid
 from ..media.errors import MediaError
+from ..media.files import file_digest
 from ..media.images import normalize_image
 from ..media.probe import probe
 from ..records import SourceFile, SourceImages
@@ -32,7 +33,7 @@ from ..resources.drops import DropRefused, DropZone, drop_fingerprint
 from ..resources.store import MediaStore
 from ..resources.xai.catalog import MAX_IMAGE_BYTES
 from ._common import campaign_asset
-from .metadata import digest, file_sha256, shot_table
+from .metadata import digest, shot_table
 
 STORE_RETRY = RetryPolicy(max_retries=2, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.FULL)
 MIB = 1 << 20
@@ -94,7 +95,7 @@ def _store_soundtrack(drops: DropZone, store: MediaStore, campaign: str, name: s
         problem = f"is not decodable audio ({_problem(exc, raw, name)})"
     if problem:
         raise CampaignError(f"campaign {campaign!r}, file {name}: the soundtrack {problem}")
-    sha = file_sha256(raw)
+    sha = file_digest(raw)
     key = f"sources/{sha}{suffix}"
     store.put_file(key, raw, skip_if_exists=True)
     return SourceFile(file=name, key=key, sha256=sha)
