@@ -151,6 +151,10 @@ def test_five_drops_through_the_queue_and_the_pool_survive_a_killed_worker_and_p
     stack = start_stack(home, port, env)
     try:
         time.sleep(1.5)  # the drops settle (MEDIA_PIPELINE_SETTLE_SECONDS=1)
+        with DagsterInstance.from_config(str(home)) as instance:
+            # the pool is set up before the first runs, as the README's deployment steps do: Dagster 1.13 creates a
+            # pool from default_limit lazily, and two runs doing so at once on PostgreSQL fail one of them
+            instance.event_log_storage.set_concurrency_slots("xai_video", POOL_LIMIT)
         stack.dagster("sensor", "start", "image_drop_sensor")
         with DagsterInstance.from_config(str(home)) as instance:
             deadline = time.monotonic() + 420
