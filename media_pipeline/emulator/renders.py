@@ -3,6 +3,12 @@
 Renders run in the background so polls never wait on an encode, at most ``concurrency`` at once (encodes are
 CPU-bound). Identical requests (same image bytes, end image, prompt, duration, resolution, aspect ratio) share
 one render, kept on disk in ``cache_dir``, so a benchmark of many shots measures the client, not ffmpeg.
+
+A render has a look and a variant, decided per request by the faults (``faults.RequestFate``): a clean take; a
+*drift* that starts on another picture (the source upside down, colour-inverted, under a coarse checkerboard:
+first-frame SSIM well under 0.5 even on a flat product shot); or a *freeze* that holds the frame at
+``FREEZE_FROM`` of the clip to its end. Variant N > 0 is the same clip a few per cent brighter or darker and
+warmer or cooler, the way a stochastic model's takes differ without being worse. Each is its own cache entry.
 """
 
 from __future__ import annotations
@@ -14,6 +20,15 @@ import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+LOOKS = ("clean", "drift", "freeze")
+FREEZE_FROM = 0.15  # a frozen take moves for its first 15 % and holds that frame to the end
+CHECKER_CELLS = 6  # squares across the short side of a drifted take's checkerboard: coarser than SSIM's window
+VARIANT_GAIN = 0.02  # brightness step between variants: visible side by side, far from a colour defect
+VARIANT_TINT = 0.01  # and a warm (odd) or cool (even) tint of this much on red against blue
 
 
 class RenderPool:
@@ -38,8 +53,13 @@ class RenderPool:
         aspect_ratio: str,
         end_image: Path | None = None,
         audio: bool = True,
+        look: str = "clean",
+        variant: int = 0,
     ) -> Future[Path]:
-        """A future for the clip of these inputs: done at once on a cache hit."""
+        """A future for the clip of these inputs, ``look`` (one of ``LOOKS``) and ``variant`` (0: the plain take):
+        done at once on a cache hit."""
+        if look not in LOOKS:
+            raise ValueError(f"unknown render look {look!r}; expected one of {LOOKS}")
         spec = {
             "image": image.name,  # image files are named by their sha256
             "end": end_image.name if end_image else None,
@@ -51,6 +71,10 @@ class RenderPool:
         }
         if not audio:  # only a silent clip differs, so renders cached before stay valid
             spec["audio"] = False
+        if look != "clean":  # likewise a drifted or frozen take, and a variant
+            spec["look"] = look
+        if variant:
+            spec["variant"] = variant
         key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
         target = self.cache_dir / f"{key}.mp4"
         with self._lock:
@@ -71,13 +95,17 @@ class RenderPool:
 
     def _render(self, image: Path, target: Path, spec: dict[str, object], end_image: Path | None) -> Path:
         from ..media.animate import animate_still  # imported here so the emulator loads without ffmpeg until used
+        from ..media.images import load_rgb
 
-        fd, tmp = tempfile.mkstemp(prefix=".render-", suffix=".mp4", dir=self.cache_dir)
-        os.close(fd)
-        try:
+        look, variant = str(spec.get("look", "clean")), int(spec.get("variant", 0))  # type: ignore[call-overload]
+        with tempfile.TemporaryDirectory(prefix=".render-", dir=self.cache_dir) as tmp:
+            picture, clip = image, Path(tmp) / "clip.mp4"
+            if look == "drift" or variant:
+                picture = Path(tmp) / "picture.png"
+                take_picture(load_rgb(image), look=look, variant=variant).save(picture)
             animate_still(
-                image,
-                Path(tmp),
+                picture,
+                clip,
                 prompt=str(spec["prompt"]),
                 duration=float(spec["duration"]),  # type: ignore[arg-type]
                 resolution=str(spec["resolution"]),
@@ -86,9 +114,9 @@ class RenderPool:
                 end_image=end_image,
                 audio=bool(spec.get("audio", True)),
             )
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+            if look == "freeze":
+                clip = freeze_clip(clip, Path(tmp) / "frozen.mp4")
+            os.replace(clip, target)
         with self._lock:
             self.renders += 1
         return target
@@ -96,3 +124,51 @@ class RenderPool:
     def close(self) -> None:
         """Stop accepting renders; running ones finish."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def take_picture(image: Image.Image, *, look: str = "clean", variant: int = 0) -> Image.Image:
+    """The picture a take animates: ``image`` itself, or for a drift another picture (upside down, inverted,
+    under a checkerboard), in variant ``variant``'s brightness and tint (0: unchanged)."""
+    picture = image.convert("RGB")
+    if look == "drift":
+        cell = max(1, min(picture.size) // CHECKER_CELLS)
+        rows, columns = np.indices((picture.height, picture.width)) // cell
+        shade = np.where((rows + columns) % 2, 1.0, 0.25)[..., None]  # dark and light squares
+        inverted = np.asarray(ImageOps.invert(ImageOps.flip(picture)), dtype=np.float32)
+        picture = Image.fromarray((inverted * shade).astype(np.uint8))
+    if variant:
+        step = (variant + 1) // 2 * (1 if variant % 2 else -1)
+        gain = 1 + VARIANT_GAIN * step
+        tint = VARIANT_TINT * (1 if variant % 2 else -1)
+        red, green, blue = picture.split()
+        picture = Image.merge(
+            "RGB",
+            [
+                red.point(lambda v: min(255, round(v * gain * (1 + tint)))),
+                green.point(lambda v: min(255, round(v * gain))),
+                blue.point(lambda v: min(255, round(v * gain * (1 - tint)))),
+            ],
+        )
+    return picture
+
+
+def freeze_clip(clip: Path, out: Path) -> Path:
+    """``clip`` re-encoded (as ``animate_still`` encodes) with the frame at ``FREEZE_FROM`` held to the end;
+    its audio is copied."""
+    import ffmpeg
+
+    from ..media.conform import ConformSpec, encoder_input, exact_rate
+    from ..media.ffmpeg import run_ffmpeg
+    from ..media.probe import probe
+
+    info = probe(clip)
+    held = min(info.frame_count - 1, round(FREEZE_FROM * info.frame_count))
+    source = ffmpeg.input(str(clip))
+    split = source.video.filter_multi_output("split")
+    frozen = ffmpeg.filter([split[0], split[1]], "freezeframes", first=held, last=info.frame_count - 1, replace=held)
+    spec = ConformSpec(width=info.width, height=info.height, fps=exact_rate(info.fps))
+    streams = [encoder_input(frozen), source.audio] if info.has_audio else [encoder_input(frozen)]
+    audio = {"c:a": "copy"} if info.has_audio else {}
+    graph = ffmpeg.output(*streams, str(out), **spec.video_args(), **audio, movflags="+faststart", f="mp4")
+    run_ffmpeg(graph, what=f"{clip}: freezing the emulator's take")
+    return out
