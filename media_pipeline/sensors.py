@@ -5,18 +5,25 @@ and the S3 one behave the same. A drop runs once its newest file is ``settle_sec
 campaign plus a fingerprint of its files, so an unchanged drop never runs twice and any added, removed or rewritten
 file runs it again. The cursor keeps the fingerprint last requested per campaign.
 
+A catalog drop's rows are campaigns too (``DropZone.list_drops``): each row runs when its own fingerprint (its
+rendered manifest and its images) changes, once its whole drop has settled; all new partitions of a tick are added
+in one request (a 500-row catalog registers in one tick). A drop's problems are logged once while they last; a
+removed row is logged and observed on its partition (``catalog_row_removed``), and its published files are kept.
+
 A campaign the cursor does not know yet (the sensor was just turned on, or its cursor was reset) is compared with
 the instance instead: ``source_images`` records the fingerprint of the drop it read, and when ``deliverable`` was
 materialized after it, that run completed on that drop. So turning the sensor on over up-to-date campaigns
 requests no run, and a drop changed while the sensor was off runs once.
 """
 
+import hashlib
 import json
 import os
 import time
 from dataclasses import dataclass, field
 
 from dagster import (
+    AssetObservation,
     AssetRecordsFilter,
     DagsterInstance,
     DefaultSensorStatus,
@@ -30,7 +37,7 @@ from dagster import (
 from .assets._common import with_resource_keys
 from .campaign import CAMPAIGN_ID_PATTERN, is_campaign_id
 from .partitions import ASSET_JOB, Pipeline
-from .resources.drops import DropFile, DropZone, drop_fingerprint
+from .resources.drops import DropFile, DropListing, DropZone, drop_fingerprint
 from .settings import number
 
 DEFAULT_SETTLE_SECONDS = 30.0
@@ -58,8 +65,10 @@ def evaluate_drops(
     known_partitions: set[str],
     now: float,
     settle: float,
+    changed_at: dict[str, float] | None = None,
 ) -> DropDecision:
-    """Apply the drop rules to a listing; ``requested`` maps campaigns to the fingerprint last run."""
+    """Apply the drop rules to a listing; ``requested`` maps campaigns to the fingerprint last run. ``changed_at``
+    is when each campaign's drop last changed (a catalog row's: its whole catalog drop), else its newest file."""
     decision = DropDecision(requested=dict(requested))
     for campaign, files in sorted(listing.items()):
         if not is_campaign_id(campaign):
@@ -70,7 +79,8 @@ def evaluate_drops(
         current = drop_fingerprint(files)
         if requested.get(campaign) == current:
             continue
-        if now - max(f.mtime for f in files) < settle:
+        newest = (changed_at or {}).get(campaign, max(f.mtime for f in files))
+        if now - newest < settle:
             decision.unsettled.append(campaign)
             continue
         decision.runs[campaign] = current
@@ -98,30 +108,80 @@ def delivered_drops(instance: DagsterInstance, pipeline: Pipeline, campaigns: li
 
 
 def _load_cursor(cursor: str | None) -> dict:
-    return json.loads(cursor) if cursor else {"requested": {}, "reported": []}
+    state = json.loads(cursor) if cursor else {}
+    return {"requested": {}, "reported": [], "problems": [], "catalogs": {}, **state}
+
+
+def _short(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def removed_rows(listing: DropListing, before: dict[str, list[str]]) -> dict[str, str]:
+    """Campaigns whose catalog row is gone since the last tick, with their drop; a drop whose catalog cannot be
+    read right now (``listing.broken``) keeps its rows until it can."""
+    removed = {}
+    for drop, campaigns in before.items():
+        if drop in listing.broken:
+            continue
+        now = set(listing.catalogs.get(drop, []))
+        removed.update({campaign: drop for campaign in campaigns if campaign not in now})
+    return removed
+
+
+def _catalog_report(
+    context: SensorEvaluationContext, listing: DropListing, state: dict, removed: dict[str, str]
+) -> dict:
+    """Log each catalog problem once while it lasts, and each removed row once (its published files are kept);
+    returns the cursor's catalog part."""
+    for problem in listing.problems:
+        if _short(problem) not in state["problems"]:
+            context.log.warning(problem)
+    catalogs = {drop: state["catalogs"][drop] for drop in listing.broken if drop in state["catalogs"]}
+    catalogs.update(listing.catalogs)
+    for campaign, drop in removed.items():
+        context.log.warning(
+            f"catalog drop {drop!r}: the row of campaign {campaign!r} was removed; its partition and published "
+            "files are kept"
+        )
+    return {"problems": [_short(p) for p in listing.problems], "catalogs": catalogs}
 
 
 def drop_tick(
     context: SensorEvaluationContext, drops: DropZone, pipeline: Pipeline, settle: float
 ) -> SensorResult | SkipReason:
-    """One tick: adds the partition for each new campaign and requests one run per settled, changed drop."""
+    """One tick: adds the partitions of new campaigns (in one request) and requests one run per settled, changed
+    drop; catalog rows are campaigns like folders, and their drops' problems and removed rows are reported."""
     state = _load_cursor(context.cursor)
     known = set(context.instance.get_dynamic_partitions(pipeline.partitions.name))
-    listing = drops.list_campaigns()
-    unseen = [c for c in listing if c in known and c not in state["requested"]]
+    listing = drops.list_drops()
+    unseen = [c for c in listing.campaigns if c in known and c not in state["requested"]]
     requested = {**delivered_drops(context.instance, pipeline, unseen), **state["requested"]}
-    decision = evaluate_drops(listing, requested, known, time.time(), settle)
+    decision = evaluate_drops(listing.campaigns, requested, known, time.time(), settle, listing.changed_at)
     newly_invalid = [c for c in decision.invalid if c not in state["reported"]]
     for campaign in newly_invalid:
         context.log.warning(
             f"drop folder {drops.location(campaign)!r} skipped: campaign ids must match {CAMPAIGN_ID_PATTERN.pattern} "
             "as a whole"
         )
+    removed = removed_rows(listing, state["catalogs"])
+    catalog_state = _catalog_report(context, listing, state, removed)
     reported = sorted(set(state["reported"]) | set(newly_invalid))
-    cursor = json.dumps({"requested": decision.requested, "reported": reported})
+    cursor = json.dumps({"requested": decision.requested, "reported": reported, **catalog_state})
+    catalog_tags = {c: {"media_pipeline/catalog": drop} for drop, cs in listing.catalogs.items() for c in cs}
     runs = [
-        pipeline.run_request(campaign, {"media_pipeline/drop": current}, run_key=f"{campaign}:{current}")
+        pipeline.run_request(
+            campaign,
+            {"media_pipeline/drop": current, **catalog_tags.get(campaign, {})},
+            run_key=f"{campaign}:{current}",
+        )
         for campaign, current in decision.runs.items()
+    ]
+    observations = [
+        AssetObservation(
+            pipeline.asset_key("source_images"), partition=campaign, metadata={"catalog_row_removed": drop}
+        )
+        for campaign, drop in removed.items()
+        if campaign in known
     ]
     if not runs:
         waiting = f"; waiting for {', '.join(decision.unsettled)} to settle" if decision.unsettled else ""
@@ -131,12 +191,15 @@ def drop_tick(
             if decision.invalid
             else ""
         )
-        return SensorResult(skip_reason=f"no new settled drops{waiting}{invalid}", cursor=cursor)
+        gone = f"; catalog rows removed: {', '.join(removed)}" if removed else ""
+        return SensorResult(skip_reason=f"no new settled drops{waiting}{invalid}{gone}", cursor=cursor,
+                            asset_events=observations)  # fmt: skip
     return SensorResult(
         run_requests=runs,
         dynamic_partitions_requests=(
             [pipeline.partitions.build_add_request(decision.new_partitions)] if decision.new_partitions else []
         ),
+        asset_events=observations,
         cursor=cursor,
     )
 

@@ -4,7 +4,9 @@ Normalizing (EXIF orientation, sRGB 8-bit, bounded size) happens once here, so t
 pixels the generator sees are the same whatever camera or editor made the file. Everything knowable before paying
 is settled here: a shot image that is not one the pipeline takes (format, decodability, the API's size limit once
 hosted, a symlink out of the drop) is recorded with its error and the other shots go on; a soundtrack that is not
-decodable audio refuses the whole campaign, since no deliverable could be made from it.
+decodable audio refuses the whole campaign, since no deliverable could be made from it. A catalog row's campaign
+(``catalog_feed.py``) is read the same way through the drop zone; a refused row, or a refused image of a row, fails
+its run alone with the catalog's row and column named, and its metadata names the catalog, row and sku.
 """
 
 import tempfile
@@ -131,14 +133,21 @@ def source_images(context: AssetExecutionContext, drops: DropZone, store: MediaS
     """The campaign's manifest, validated, and every image it names, normalized and stored by content hash."""
     campaign_id = context.partition_key
     try:
+        sku = drops.sku_drop(campaign_id)
         dropped = drops.list_files(campaign_id)
         campaign = load_campaign(campaign_id, [f.name for f in dropped], drops.read_manifest(campaign_id))
         files = store_sources(drops, store, campaign)
     except CampaignError as exc:  # bad input: retrying cannot help, and the message says what to fix
         raise Failure(description=str(exc), allow_retries=False) from None
-    for name, refused in files.items():
-        if refused.error:
-            context.log.error(f"campaign {campaign_id!r}, file {drops.location(campaign_id, name)}: {refused.error}")
+    refused = [
+        f"campaign {campaign_id!r}, file {drops.location(campaign_id, name)}: {f.error}"
+        for name, f in files.items()
+        if f.error
+    ]
+    for message in refused:
+        context.log.error(message)
+    if refused and sku is not None:  # a catalog row's images are all it has: say which row and column at once
+        raise Failure(description="; ".join(refused), allow_retries=False)
     record = SourceImages(campaign=campaign, files=files)
     return MaterializeResult(
         value=record,
@@ -153,6 +162,15 @@ def source_images(context: AssetExecutionContext, drops: DropZone, store: MediaS
                     for f in files.values()
                 ]
             ),
-            "refused": sum(1 for f in files.values() if f.error),
+            "refused": len(refused),
+            **(
+                {
+                    "catalog": drops.file_location(sku.drop, sku.catalog.name),
+                    "catalog_row": sku.row.number,
+                    "sku": sku.row.sku,
+                }
+                if sku
+                else {}
+            ),
         },
     )

@@ -2,9 +2,12 @@
 
 ``DropZone`` lists what is there and fetches files; the rules for when a drop is new, changed or settled live
 once, in ``sensors.py``, and work on the listing alone, so the folder and the bucket behave the same.
-``S3DropZone`` lives in ``s3/drops.py``. What is read from a drop is bounded: the manifest to
-``MAX_MANIFEST_BYTES``, and a local file only if its real path stays inside the drop zone (a symlink to
-``/etc/passwd`` or another team's folder is refused by name).
+``S3DropZone`` lives in ``s3/drops.py``. A backend lists and reads folders; the campaign methods of ``DropZone``
+turn each row of a catalog drop (``catalog_feed.py``) into a campaign of its own, with ``campaign.yaml`` rendered
+from the template and the row's images, so every later stage reads a row's campaign like a folder. What is read
+from a drop is bounded: the manifest to ``MAX_MANIFEST_BYTES``, a catalog to ``MAX_CATALOG_BYTES``, a row's URL
+image to ``MAX_CATALOG_IMAGE_BYTES``, and a local file only if its real path stays inside the drop zone (a symlink
+to ``/etc/passwd`` or another team's folder is refused by name).
 """
 
 from __future__ import annotations
@@ -12,14 +15,21 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import NamedTuple
 
 from dagster import ConfigurableResource
 
-from ..campaign import MANIFEST_NAME, CampaignError
+from ..campaign import MANIFEST_NAME, CampaignError, is_campaign_id
+from ..catalog_feed import MAX_CATALOG_BYTES, Catalog, CatalogProblem, CatalogRow, catalog_name, parse_catalog
 from ..manifest_yaml import MAX_MANIFEST_BYTES, ManifestSyntaxError, decode_manifest
+from .http import DownloadError, RetryableDownloadError, check_url, describe_url, download_to_store
+from .store import LocalMediaStore
+
+MAX_CATALOG_IMAGE_BYTES = 50 << 20
+IMAGE_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
 
 
 class DropRefused(CampaignError):
@@ -46,38 +56,202 @@ def drop_fingerprint(files: list[DropFile]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+class DropListing(NamedTuple):
+    """One listing of the drop zone as campaigns: folders and catalog rows alike."""
+
+    campaigns: dict[str, list[DropFile]]  # every campaign (valid id or not) with the files its run reads
+    changed_at: dict[str, float]  # the newest change behind each: its folder, or its whole catalog drop
+    catalogs: dict[str, list[str]]  # catalog drop -> the campaigns of its rows
+    problems: list[str]  # catalog drops and rows that register nothing, each with its reason
+    broken: list[str]  # catalog drops whose catalog or template cannot be read now (their rows are kept)
+
+
+class SkuDrop(NamedTuple):
+    """Where a catalog row's campaign comes from: its drop folder, the parsed catalog and the row."""
+
+    drop: str
+    files: list[DropFile]
+    catalog: Catalog
+    row: CatalogRow
+
+
+def _url_problem(url: str) -> str | None:
+    try:
+        check_url(url)
+    except DownloadError as exc:
+        return str(exc)
+    return None
+
+
+def _content_etag(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _row_files(row: CatalogRow, files: list[DropFile]) -> list[DropFile]:
+    """A row's campaign as its run sees it: ``campaign.yaml`` (the rendered template, or the row's error) and its
+    images; changing any of them, and nothing else, changes the campaign's fingerprint."""
+    text = row.manifest if row.manifest is not None else row.error or ""
+    listed = [DropFile(MANIFEST_NAME, len(text.encode()), 0.0, _content_etag(text))]
+    by_name = {f.name: f for f in files}
+    for image in row.images:
+        dropped = by_name.get(image.file or "")
+        listed.append(
+            dropped._replace(name=image.name)
+            if dropped
+            else DropFile(image.name, 0, 0.0, _content_etag(image.url or ""))
+        )
+    return sorted(listed)
+
+
 class DropZone(ConfigurableResource, ABC):
-    """Abstract drop zone. Campaign folders hold images and an optional ``campaign.yaml``."""
+    """Abstract drop zone. Campaign folders hold images and an optional ``campaign.yaml``; a catalog drop's folder
+    holds ``catalog.csv`` (or ``.jsonl``), a template ``campaign.yaml`` and images, and each of its rows is a campaign
+    (``catalog_feed.py``). Backends list and read folders; the campaign methods here resolve both kinds."""
 
     @abstractmethod
+    def list_folders(self) -> dict[str, list[DropFile]]:
+        """Every drop folder (valid id or not) with its files, sorted by name."""
+
+    @abstractmethod
+    def list_folder(self, folder: str) -> list[DropFile]:
+        """The files of one folder, sorted by name; empty when there is no such folder."""
+
+    @abstractmethod
+    def fetch_file(self, folder: str, name: str, dest: Path) -> Path:
+        """Copy ``<folder>/<name>`` to the local file ``dest`` and return it."""
+
+    @abstractmethod
+    def read_file(self, folder: str, name: str, limit: int | None = None) -> bytes | None:
+        """At most ``limit`` bytes of ``<folder>/<name>`` (all without a limit), or None when it is absent."""
+
+    @abstractmethod
+    def file_location(self, folder: str, name: str = "") -> str:
+        """Where a person finds the file (a path or an ``s3://`` URI), for messages."""
+
+    def _catalog(self, drop: str, files: list[DropFile]) -> Catalog | None:
+        """The parsed catalog of a drop folder, None for a plain folder; ``CatalogProblem`` when it is unusable."""
+        names = {f.name for f in files}
+        name = catalog_name(names)
+        if name is None:
+            return None
+        data = self.read_file(drop, name, MAX_CATALOG_BYTES + 1) or b""
+        template = self.read_file(drop, MANIFEST_NAME, MAX_MANIFEST_BYTES + 1)
+        return parse_catalog(drop, name, data, template, names, _url_problem)
+
+    def list_drops(self) -> DropListing:
+        """Every campaign from one listing of the drop zone; a catalog drop's rows share its newest change."""
+        listing = DropListing({}, {}, {}, [], [])
+        catalogs = []
+        for folder, files in self.list_folders().items():
+            if is_campaign_id(folder) and catalog_name({f.name for f in files}):
+                catalogs.append((folder, files))
+                continue
+            listing.campaigns[folder] = files
+            if files:
+                listing.changed_at[folder] = max(f.mtime for f in files)
+        for drop, files in catalogs:
+            try:
+                catalog = self._catalog(drop, files)
+            except CatalogProblem as exc:
+                listing.problems.append(str(exc))
+                listing.broken.append(drop)
+                continue
+            assert catalog is not None
+            listing.problems.extend(catalog.unnamed)
+            listing.catalogs[drop] = []
+            for campaign, row in catalog.rows.items():
+                if campaign in listing.campaigns:
+                    listing.problems.append(
+                        f"catalog drop {drop!r}, file {catalog.name}, row {row.number}: campaign id {campaign!r} "
+                        "is taken by another drop; the row is skipped"
+                    )
+                    continue
+                listing.campaigns[campaign] = _row_files(row, files)
+                listing.changed_at[campaign] = max(f.mtime for f in files)
+                listing.catalogs[drop].append(campaign)
+        return listing
+
     def list_campaigns(self) -> dict[str, list[DropFile]]:
-        """Every campaign folder (valid id or not) with its files, sorted by name."""
+        """Every campaign (valid id or not) with the files its run reads, sorted by name."""
+        return self.list_drops().campaigns
 
-    @abstractmethod
+    def sku_drop(self, campaign: str) -> SkuDrop | None:
+        """The catalog row behind ``campaign``, or None for a campaign folder or an unknown campaign. Among catalog
+        drops, the shortest name that has the row wins, as in ``list_drops`` (which reports the clash)."""
+        files = self.list_folder(campaign)
+        if files and not catalog_name({f.name for f in files}):
+            return None
+        for cut in (i for i, char in enumerate(campaign) if char == "-"):
+            drop = campaign[:cut]
+            files = self.list_folder(drop)
+            try:
+                catalog = self._catalog(drop, files)
+            except CatalogProblem as exc:
+                raise CampaignError(f"campaign {campaign!r}: {exc}") from None
+            if catalog is not None and campaign in catalog.rows:
+                return SkuDrop(drop, files, catalog, catalog.rows[campaign])
+        return None
+
     def list_files(self, campaign: str) -> list[DropFile]:
-        """The files of one campaign, sorted by name; empty when the campaign has no folder."""
+        """The files a campaign's run reads, sorted by name; empty when nothing was dropped for it."""
+        sku = self.sku_drop(campaign)
+        if sku is not None:
+            return _row_files(sku.row, sku.files)
+        files = self.list_folder(campaign)
+        return [] if catalog_name({f.name for f in files}) else files
 
-    @abstractmethod
     def fetch(self, campaign: str, name: str, dest: Path) -> Path:
-        """Copy ``<campaign>/<name>`` to the local file ``dest`` and return it."""
+        """Copy a campaign's file to the local file ``dest``; a catalog row's URL image is downloaded with the
+        rules of result downloads (https only, a size cap, an image content type)."""
+        sku = self.sku_drop(campaign)
+        if sku is None:
+            return self.fetch_file(campaign, name, dest)
+        image = next((i for i in sku.row.images if i.name == name), None)
+        if image is None:
+            raise FileNotFoundError(f"campaign {campaign!r} has no file {name}")
+        if image.file:
+            return self.fetch_file(sku.drop, image.file, dest)
+        where = self.location(campaign, name)
+        try:
+            download_to_store(image.url or "", LocalMediaStore(root=str(dest.parent)), dest.name,
+                              max_bytes=MAX_CATALOG_IMAGE_BYTES, content_types=IMAGE_CONTENT_TYPES)  # fmt: skip
+        except RetryableDownloadError as exc:
+            raise RetryableDownloadError(f"campaign {campaign!r}, {where}: {exc}") from None
+        except DownloadError as exc:
+            raise CampaignError(f"campaign {campaign!r}, {where}: {exc}") from None
+        return dest
 
-    @abstractmethod
     def read_bytes(self, campaign: str, name: str, limit: int | None = None) -> bytes | None:
-        """At most ``limit`` bytes of ``<campaign>/<name>`` (all without a limit), or None when it is absent."""
+        """At most ``limit`` bytes of a campaign's file (all without a limit), or None when it has no such file."""
+        sku = self.sku_drop(campaign)
+        if sku is None:
+            return self.read_file(campaign, name, limit)
+        image = next((i for i in sku.row.images if i.name == name), None)
+        if name == MANIFEST_NAME and sku.row.manifest is not None:
+            data = sku.row.manifest.encode()
+        elif image is not None and image.file:
+            return self.read_file(sku.drop, image.file, limit)
+        elif image is not None:
+            with tempfile.TemporaryDirectory(prefix="drop-") as tmp:
+                data = self.fetch(campaign, name, Path(tmp) / name).read_bytes()
+        else:
+            return None
+        return data if limit is None else data[:limit]
 
     def read_text(self, campaign: str, name: str) -> str | None:
-        """The UTF-8 text of ``<campaign>/<name>``, or None when it is absent."""
+        """The UTF-8 text of a campaign's file, or None when it has no such file."""
         data = self.read_bytes(campaign, name)
         return None if data is None else data.decode("utf-8")
 
-    @abstractmethod
-    def location(self, campaign: str, name: str = "") -> str:
-        """Where a person finds the file (a path or an ``s3://`` URI), for messages."""
-
     def read_manifest(self, campaign: str) -> str | None:
-        """The campaign's ``campaign.yaml`` text, or None without one; ``CampaignError`` when too large or not
-        UTF-8 (one byte past the cap is read, never the whole of a huge file)."""
-        data = self.read_bytes(campaign, MANIFEST_NAME, MAX_MANIFEST_BYTES + 1)
+        """The campaign's ``campaign.yaml`` text (a catalog row's: the template rendered with the row), or None
+        without one; ``CampaignError`` when too large, not UTF-8 or the row is refused (with its row and column)."""
+        sku = self.sku_drop(campaign)
+        if sku is not None:
+            if sku.row.error:
+                raise CampaignError(f"campaign {campaign!r}: {sku.row.error}")
+            return sku.row.manifest
+        data = self.read_file(campaign, MANIFEST_NAME, MAX_MANIFEST_BYTES + 1)
         if data is None:
             return None
         try:
@@ -85,26 +259,42 @@ class DropZone(ConfigurableResource, ABC):
         except ManifestSyntaxError as exc:
             raise CampaignError(f"campaign {campaign!r}, file {MANIFEST_NAME}: {exc}") from None
 
+    def location(self, campaign: str, name: str = "") -> str:
+        """Where a person finds a campaign's file, for messages: a path or ``s3://`` URI, and for a catalog row's
+        file its catalog, row and column."""
+        try:
+            sku = self.sku_drop(campaign)
+        except CampaignError:
+            sku = None
+        if sku is None:
+            return self.file_location(campaign, name)
+        image = next((i for i in sku.row.images if i.name == name), None)
+        where = f"{self.file_location(sku.drop, sku.catalog.name)}, row {sku.row.number}"
+        if image is None:
+            return where
+        source = image.file or describe_url(image.url or "")
+        return f"{where}, column {image.column!r} ({source})"
+
 
 class LocalDropZone(DropZone):
     """Drops in a local folder: ``<root>/<campaign>/<files>``; hidden files and subfolders are ignored."""
 
     root: str
 
-    def list_campaigns(self) -> dict[str, list[DropFile]]:
+    def list_folders(self) -> dict[str, list[DropFile]]:
         root = Path(self.root)
         if not root.is_dir():
             return {}
         with os.scandir(root) as entries:
             names = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
-        return {name: self.list_files(name) for name in names}
+        return {name: self.list_folder(name) for name in names}
 
-    def list_files(self, campaign: str) -> list[DropFile]:
-        folder = Path(self.root) / campaign
-        if not folder.is_dir():
+    def list_folder(self, folder: str) -> list[DropFile]:
+        path = Path(self.root) / folder
+        if not path.is_dir():
             return []
         files = []
-        with os.scandir(folder) as entries:
+        with os.scandir(path) as entries:
             for entry in entries:
                 if entry.name.startswith(".") or not entry.is_file():
                     continue
@@ -123,16 +313,16 @@ class LocalDropZone(DropZone):
             )
         return path
 
-    def fetch(self, campaign: str, name: str, dest: Path) -> Path:
-        shutil.copyfile(self._inside(campaign, name), dest)
+    def fetch_file(self, folder: str, name: str, dest: Path) -> Path:
+        shutil.copyfile(self._inside(folder, name), dest)
         return dest
 
-    def read_bytes(self, campaign: str, name: str, limit: int | None = None) -> bytes | None:
-        path = Path(self.root) / campaign / name
+    def read_file(self, folder: str, name: str, limit: int | None = None) -> bytes | None:
+        path = Path(self.root) / folder / name
         if not path.is_file():
             return None
-        with self._inside(campaign, name).open("rb") as file:
+        with self._inside(folder, name).open("rb") as file:
             return file.read(-1 if limit is None else limit)
 
-    def location(self, campaign: str, name: str = "") -> str:
-        return os.path.abspath(Path(self.root) / campaign / name)  # not resolved: a symlink is named as dropped
+    def file_location(self, folder: str, name: str = "") -> str:
+        return os.path.abspath(Path(self.root) / folder / name)  # not resolved: a symlink is named as dropped

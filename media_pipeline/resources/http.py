@@ -111,8 +111,11 @@ def _body(response: requests.Response, url: str, expected: int | None) -> Iterat
         )
 
 
-def download_to_store(url: str, store: MediaStore, key: str, *, max_bytes: int) -> int:
-    """Stream ``url`` into ``store`` at ``key`` (visible only when complete) and return its size.
+def download_to_store(
+    url: str, store: MediaStore, key: str, *, max_bytes: int, content_types: tuple[str, ...] = ()
+) -> int:
+    """Stream ``url`` into ``store`` at ``key`` (visible only when complete) and return its size; with
+    ``content_types``, a response of another ``Content-Type`` is refused before its body is read.
 
     Raises ``RetryableDownloadError`` for a 5xx, a dropped connection or a truncated body,
     ``GoneDownloadError`` for 404 / 410, and ``DownloadError`` for anything else a retry cannot fix.
@@ -125,6 +128,10 @@ def download_to_store(url: str, store: MediaStore, key: str, *, max_bytes: int) 
         response.close()
         error = GoneDownloadError if response.status_code in (404, 410) else DownloadError
         raise error(f"{describe_url(url)}: HTTP {response.status_code}")
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if content_types and kind not in content_types:
+        response.close()
+        raise DownloadError(f"{describe_url(url)}: content type {kind or 'none'!r}, not {' or '.join(content_types)}")
     length = response.headers.get("Content-Length")
     expected = int(length) if length and length.isdigit() else None
     if expected is not None and expected > max_bytes:

@@ -1,4 +1,4 @@
-"""``S3DropZone``: drops under an S3 prefix, ``s3://bucket/prefix/<campaign>/<file>``, via dagster-aws.
+"""``S3DropZone``: drops under an S3 prefix, ``s3://bucket/prefix/<folder>/<file>``, via dagster-aws.
 
 S3 has no "modified since" listing, so noticing a change costs a listing of the prefix: ListObjectsV2 pages of
 1,000 keys (10,100 objects = 11 requests), parsed by a lean lister (``s3_listing``) rather than botocore. The
@@ -21,7 +21,8 @@ from .location import S3Location, is_missing, join_key, s3_errors
 
 
 class S3DropZone(DropZone, S3Location):
-    """Drops in ``s3://<bucket>/<prefix>/<campaign>/<file>``; hidden files and deeper keys are ignored."""
+    """Drops in ``s3://<bucket>/<prefix>/<folder>/<file>`` (a campaign or a catalog drop); hidden files and deeper
+    keys are ignored."""
 
     page_size: int = Field(default=1000, description="Keys per ListObjectsV2 request (S3 maximum 1000).")
     fast_listing: bool = Field(
@@ -39,11 +40,11 @@ class S3DropZone(DropZone, S3Location):
     def _root(self) -> str:
         return join_key(self.prefix, "")
 
-    def _key(self, campaign: str, name: str = "") -> str:
-        return join_key(self.prefix, f"{campaign}/{name}")
+    def _key(self, folder: str, name: str = "") -> str:
+        return join_key(self.prefix, f"{folder}/{name}")
 
-    def location(self, campaign: str, name: str = "") -> str:
-        return self._uri_of(self._key(campaign, name))
+    def file_location(self, folder: str, name: str = "") -> str:
+        return self._uri_of(self._key(folder, name))
 
     def _objects(self, prefix: str, delimiter: str = "") -> Iterator[dict[str, Any]]:
         """Every page of ListObjectsV2 under ``prefix`` (``page_size`` keys a request)."""
@@ -66,36 +67,36 @@ class S3DropZone(DropZone, S3Location):
         etag = str(obj.get("ETag", "")).strip('"')
         return DropFile(name, int(obj["Size"]), obj["LastModified"].timestamp(), etag)
 
-    def list_campaigns(self) -> dict[str, list[DropFile]]:
-        """Every campaign with its files from one paginated listing of the whole prefix."""
+    def list_folders(self) -> dict[str, list[DropFile]]:
+        """Every folder with its files from one paginated listing of the whole prefix."""
         root = self._root()
-        campaigns: dict[str, list[DropFile]] = {}
+        folders: dict[str, list[DropFile]] = {}
         for page in self._objects(root):
             for obj in page.get("Contents", ()):
-                campaign, sep, name = obj["Key"][len(root) :].partition("/")
-                if not sep or not campaign or campaign.startswith("."):
+                folder, sep, name = obj["Key"][len(root) :].partition("/")
+                if not sep or not folder or folder.startswith("."):
                     continue  # a file at the root, or a hidden folder
-                files = campaigns.setdefault(campaign, [])  # "<campaign>/" alone marks an empty folder
+                files = folders.setdefault(folder, [])  # "<folder>/" alone marks an empty folder
                 if name and "/" not in name and not name.startswith("."):
                     files.append(self._drop_file(name, obj))
-        return {c: sorted(files) for c, files in sorted(campaigns.items())}
+        return {f: sorted(files) for f, files in sorted(folders.items())}
 
-    def list_files(self, campaign: str) -> list[DropFile]:
-        folder = self._key(campaign)
+    def list_folder(self, folder: str) -> list[DropFile]:
+        prefix = self._key(folder)
         files = [
-            self._drop_file(obj["Key"][len(folder) :], obj)
-            for page in self._objects(folder, "/")
+            self._drop_file(obj["Key"][len(prefix) :], obj)
+            for page in self._objects(prefix, "/")
             for obj in page.get("Contents", ())
         ]
         return sorted(f for f in files if f.name and not f.name.startswith("."))
 
-    def fetch(self, campaign: str, name: str, dest: Path) -> Path:
-        if not self._download(self._key(campaign, name), dest):
-            raise FileNotFoundError(f"no drop file {self.location(campaign, name)}")
+    def fetch_file(self, folder: str, name: str, dest: Path) -> Path:
+        if not self._download(self._key(folder, name), dest):
+            raise FileNotFoundError(f"no drop file {self.file_location(folder, name)}")
         return dest
 
-    def read_bytes(self, campaign: str, name: str, limit: int | None = None) -> bytes | None:
-        key = self._key(campaign, name)
+    def read_file(self, folder: str, name: str, limit: int | None = None) -> bytes | None:
+        key = self._key(folder, name)
         with s3_errors(self._uri_of(key), "GET"):
             try:
                 body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
