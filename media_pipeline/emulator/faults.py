@@ -5,13 +5,21 @@ Every fault is either a fraction of calls (drawn from one seeded RNG, so a run i
 reply, a failed or bad download) count calls; faults of a *request* (moderated, FAILED with an internal error,
 expired, never finishing, a result that is gone for good) are drawn once when the request is accepted, and a
 prompt marker makes them certain. ``FaultState`` makes the draws, under a lock, for the gRPC and HTTP threads alike.
+
+A request that renders also gets a *look* (``renders.LOOKS``): clean, ``drift`` (the clip starts on another
+picture) or ``freeze`` (it stops moving early). The API has no seed, so the takes of one shot are identical
+requests; the emulator counts them (same image, last frame, prompt, duration, resolution, aspect ratio and audio,
+whatever the model) from when the faults were set, and ``drift_repeats=(2,)`` makes every shot's second request
+drift. Rates, "first N" and markers work as for the other faults. With ``repeat_variants`` > 1 identical requests
+cycle through that many slightly different clean renders, as a stochastic model's takes differ.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field, replace
 
 import grpc
 
@@ -51,6 +59,15 @@ class Faults:
     gone_first: int = 0
     gone_marker: str | None = "[gone]"
     gone_status: int = 410
+    drift_rate: float = 0.0  # rendered requests whose clip starts on another picture
+    drift_first: int = 0
+    drift_marker: str | None = "[drift]"
+    drift_repeats: tuple[int, ...] = ()  # the N-th identical requests (1-based) that drift: (2,) = every 2nd take
+    freeze_rate: float = 0.0  # rendered requests whose clip freezes early
+    freeze_first: int = 0
+    freeze_marker: str | None = "[freeze]"
+    freeze_repeats: tuple[int, ...] = ()
+    repeat_variants: int = 1  # identical requests cycle through this many renders (1: they share one)
     seed: int = 0
 
     def __post_init__(self) -> None:  # reject bad settings when configured, not on the first call
@@ -65,6 +82,12 @@ class Faults:
                 raise ValueError(f"{name} must be between 0 and 1")
             if name.endswith("_first") and value < 0:
                 raise ValueError(f"{name} must not be negative")
+            if name.endswith("_repeats"):
+                object.__setattr__(self, name, tuple(int(n) for n in value))  # a list from JSON or the CLI
+                if any(n < 1 for n in value):
+                    raise ValueError(f"{name} counts identical requests from 1, got {value}")
+        if self.repeat_variants < 1:
+            raise ValueError(f"repeat_variants must be at least 1, got {self.repeat_variants}")
 
 
 def status_code(name: str) -> grpc.StatusCode:
@@ -82,6 +105,16 @@ class RequestFate:
     outcome: str = "done"  # done | moderated | failed | expired | never
     gone: bool = False
     not_video: bool = False
+    look: str = "clean"  # clean | drift | freeze: how a done request's clip comes out
+    variant: int = 0  # which of the ``repeat_variants`` renders (0: the plain one)
+    repeat: int = 0  # this is the N-th identical request (0: not admitted yet)
+    prompt: str = ""
+    state: FaultState | None = field(default=None, compare=False, repr=False)  # the draws it came from
+
+    def admitted(self, inputs: str) -> RequestFate:
+        """This fate once the request is accepted; ``inputs`` names what makes requests identical (see
+        ``jobs.request_inputs``): its repeat number, look and variant are decided now."""
+        return self if self.state is None else self.state.take(self, inputs)
 
 
 class FaultState:
@@ -91,6 +124,7 @@ class FaultState:
         self.faults = faults
         self._rng = random.Random(faults.seed)
         self._seen: dict[str, int] = {}
+        self._repeats: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def _draw(self, kind: str) -> bool:
@@ -127,7 +161,24 @@ class FaultState:
         elif self._draw("never_finish") or self._marked(f.never_finish_marker, prompt):
             outcome = "never"
         gone = outcome == "done" and (self._draw("gone") or self._marked(f.gone_marker, prompt))
-        return RequestFate(outcome, gone, self._marked(f.not_video_marker, prompt))
+        return RequestFate(outcome, gone, self._marked(f.not_video_marker, prompt), prompt=prompt, state=self)
+
+    def take(self, fate: RequestFate, inputs: str) -> RequestFate:
+        """``fate`` of an accepted request with ``inputs``: counted among identical requests, given its look (a
+        drift before a freeze) and its variant."""
+        f = self.faults
+        with self._lock:
+            self._repeats[inputs] += 1
+            repeat = self._repeats[inputs]
+        look = "clean"
+        if fate.outcome == "done":
+            for kind in ("drift", "freeze"):
+                repeats: tuple[int, ...] = getattr(f, f"{kind}_repeats")
+                marker: str | None = getattr(f, f"{kind}_marker")
+                if self._draw(kind) or repeat in repeats or self._marked(marker, fate.prompt):
+                    look = kind
+                    break
+        return replace(fate, look=look, variant=(repeat - 1) % f.repeat_variants, repeat=repeat, state=None)
 
     def download_fails(self) -> bool:
         """True when this download is to be answered with HTTP 500."""

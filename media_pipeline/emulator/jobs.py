@@ -4,11 +4,15 @@
 answers their status as the API does (PENDING with progress, DONE with a result URL and the cost in usd ticks,
 FAILED, EXPIRED) and tells the file server what a download of a result gets (the clip, gone for good, or an
 expired URL). A job's latency is fixed + per second of video, +/- a seeded jitter; its URL lives ``url_ttl``
-seconds from when the clip is ready. Shared by the sync ``Video`` service and the batch service.
+seconds from when the clip is ready. A job's fate is settled when it is admitted (past the capacity check): which
+identical request it is, and so how its take looks (``faults.FaultState.take``). Shared by the sync ``Video``
+service and the batch service.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import threading
 import time
@@ -88,7 +92,8 @@ class JobBook:
         return self._jobs.get(request_id)
 
     def admit(self, intake: Intake, fate: RequestFate, *, max_pending: int | None = None, batch: bool = False) -> Job:
-        """Start a job; RESOURCE_EXHAUSTED when ``max_pending`` sync jobs are already PENDING."""
+        """Start a job with ``fate`` (``RequestFate.admitted`` settles it here); RESOURCE_EXHAUSTED when
+        ``max_pending`` sync jobs are already PENDING."""
         config = self.config
         render = None
         with self._lock:
@@ -99,6 +104,7 @@ class JobBook:
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
                     f"too many concurrent video requests (limit {max_pending})",
                 )
+            fate = fate.admitted(request_inputs(intake))
             if fate.outcome == "done":
                 render = self._renders.submit(
                     intake.image,
@@ -108,6 +114,8 @@ class JobBook:
                     aspect_ratio=intake.aspect_ratio,
                     end_image=intake.end_image,
                     audio=intake.audio,
+                    look=fate.look,
+                    variant=fate.variant,
                 )
             latency = config.latency_seconds
             if batch and config.batch_latency_seconds is not None:
@@ -143,7 +151,20 @@ class JobBook:
         when = time.time() if at is None else at
         audio, keyframes, references = job.inputs
         self.paid.add(
-            Paid(when, job.model_id, key, job.request_id, usd, reply_lost, batch_id, audio, keyframes, references)
+            Paid(
+                when,
+                job.model_id,
+                key,
+                job.request_id,
+                usd,
+                reply_lost,
+                batch_id,
+                audio,
+                keyframes,
+                references,
+                look=job.fate.look,
+                repeat=job.fate.repeat,
+            )
         )
 
     def status(self, job: Job) -> video_pb2.GetDeferredVideoResponse:
@@ -192,6 +213,14 @@ class JobBook:
         if job.url_lapsed(time.monotonic()):
             return Download("expired")
         return Download("ok", job.render.result(), job.fate.not_video)
+
+
+def request_inputs(intake: Intake) -> str:
+    """What makes two requests identical takes of one shot: image, last frame, prompt, duration, resolution,
+    aspect ratio and audio (images are stored under their content hash), whatever the model."""
+    end = intake.end_image.name if intake.end_image else None
+    inputs = [intake.image.name, end, intake.prompt, intake.duration, intake.resolution, intake.aspect_ratio]
+    return hashlib.sha256(json.dumps([*inputs, intake.audio]).encode()).hexdigest()[:32]
 
 
 def _failed(job: Job, code: str, message: str, respect_moderation: bool) -> video_pb2.GetDeferredVideoResponse:

@@ -27,6 +27,8 @@ DRAWN_FAULTS = {
     "truncate": "downloads cut short",
     "not-video": "downloads answered 200 with a body that is not a video",
     "gone": "requests whose result URL answers --gone-status for good",
+    "drift": "rendered requests whose clip starts on another picture",
+    "freeze": "rendered requests whose clip freezes early",
 }
 MARKERS = {
     "moderation": "prompts containing this FAIL moderation",
@@ -35,6 +37,8 @@ MARKERS = {
     "never-finish": "prompts containing this stay PENDING for ever",
     "not-video": "every download of such a prompt's result is not a video",
     "gone": "such a prompt's result URL answers --gone-status for good",
+    "drift": "such a prompt's clip starts on another picture",
+    "freeze": "such a prompt's clip freezes early",
 }
 
 
@@ -70,8 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--lose-submit-reply-code", default="DEADLINE_EXCEEDED", help="code a lost reply shows")
     faults.add_argument("--gone-status", type=int, default=410, choices=(404, 410), help="HTTP status of gone")
     faults.add_argument("--slow-poll", type=float, default=0.0, help="seconds every GetDeferredVideo sleeps")
+    for kind in ("drift", "freeze"):
+        faults.add_argument(
+            f"--{kind}-repeats", type=_counts, default=(), help=f"e.g. 2,3: the 2nd and 3rd identical requests {kind}"
+        )
+    faults.add_argument("--repeat-variants", type=int, default=1, help="identical requests cycle through N renders")
     faults.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
     return p
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    """``"2,3"`` -> ``(2, 3)``."""
+    return tuple(int(part) for part in text.split(",") if part.strip())
 
 
 def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> EmulatorConfig:

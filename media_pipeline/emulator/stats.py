@@ -3,7 +3,8 @@
 ``CallCounter`` is shared by the gRPC services and the file server. ``PaidLog`` keeps one ``Paid`` per request
 the emulator accepted — including a submit whose reply was lost, and each request of a batch — with the server's
 wall-clock time, so a test can check the spacing of submits and the money billed per model. ``stats_json`` is the
-``/_stats`` document: ``{method: {outcome: n}, ..., "paid": {...}, "submits": [...]}``.
+``/_stats`` document: ``{method: {outcome: n}, ..., "paid": {...}, "submits": [...]}``; ``paid.looks`` counts the
+drifted and frozen takes.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class Paid:
     audio: bool = True  # the request's generate_audio (unset: True)
     keyframes: int = 0
     reference_images: int = 0
+    look: str = "clean"  # how its take comes out: clean, drift or freeze (faults.RequestFate.look)
+    repeat: int = 1  # the N-th identical request (the N-th take of a shot)
 
 
 class PaidLog:
@@ -107,6 +110,7 @@ class PaidLog:
             "replies_lost": sum(1 for e in entries if e.reply_lost),
             "usd": round(sum(e.usd for e in entries), 10),
             "by_model": by_model,
+            "looks": dict(Counter(e.look for e in entries if e.look != "clean")),
         }
 
 
