@@ -121,6 +121,7 @@ class Manifest(_Strict):
     on_failed_shots: Literal["fail", "skip"] = "fail"  # skip: deliver the good shots, list the missing ones
     mode: Literal["sync", "batch"] = "sync"  # batch: the uncached shots go out as xAI batches (see README)
     audio: bool = True  # false: silent clips (generate_audio=False); a shot's own ``audio`` overrides it
+    hosting: Literal["url", "xai_files"] = "url"  # xai_files: images go to the API as xAI files (private stores)
 
     @model_validator(mode="after")
     def _check_shots(self) -> Manifest:

@@ -27,6 +27,7 @@ from .resources.drops import DropZone
 from .resources.io_manager import read_record, record_key
 from .resources.publish import current_deliverable, stable_key
 from .resources.store import LocalMediaStore, MediaStore, StoreError
+from .resources.xai.batch_journal import read_batches
 from .settings import ConfigurationError
 
 
@@ -46,7 +47,7 @@ class RunSummary(BaseModel):
     """The object ``media-pipeline run --json`` prints."""
 
     campaign: str
-    status: str
+    status: str  # success | failure | waiting (batch mode: shots wait in an open xAI batch; a later run finishes)
     run_id: str | None = None
     error: str | None = None
     shots: list[ShotSummary] = []
@@ -161,6 +162,9 @@ def run_campaign(
         error=_errors(result),
     )
     store = _store(defs, pipeline)
+    if result.success and pipeline.asset_key("generated_clips") not in materialized:
+        summary.shots = waiting_shots(store, campaign)  # batch mode: shots still in an open xAI batch
+        summary.status = "waiting" if summary.shots else summary.status
     if pipeline.asset_key("generated_clips") in materialized:
         clips = read_record(store, "generated_clips", campaign, GeneratedClips)
         summary.shots = [
@@ -181,6 +185,13 @@ def run_campaign(
     if delivered:  # the files of the set the pointer names, by their stable names
         summary.deliverables = [store.stable_uri(stable_key(campaign, k)) for k in delivered.keys]
     return summary
+
+
+def waiting_shots(store: MediaStore, campaign: str) -> list[ShotSummary]:
+    """The shots of ``campaign`` whose requests wait in an open xAI batch (its journals), one line each: ``waiting``
+    with the batch request id (a chained shot waiting for one of them goes out in the next batch)."""
+    pending = [clip for entry in read_batches(store, campaign) if entry.status != "closed" for clip in entry.pending()]
+    return [ShotSummary(shot=c.shot, status="waiting", request_id=c.batch_request_id) for c in pending]
 
 
 def _store(defs: Definitions, pipeline: Pipeline = PROJECT_PIPELINE) -> MediaStore:

@@ -3,8 +3,9 @@
 Batches belong to the API key that created them. ``AddBatchRequests`` takes video requests (``client.video
 .prepare``): each is checked, priced at the catalog's batch price, rendered and billed like a sync request, but
 neither rate nor capacity limited, with its own latency (``batch_latency_seconds``) and a result URL that lives
-``batch_url_ttl_seconds``; a request the API would refuse becomes a failed result. Results are listed in the
-order they finished, paged by an offset token. Every call is counted by method and outcome.
+``batch_url_ttl_seconds``; a request the API would refuse becomes a failed result; its images may be the caller's
+xAI files. Results are listed in the order they finished, paged by an offset token. Every call is counted by method
+and outcome.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .faults import FaultState
 from .intake import Rejected, caller_key, read_request
 from .jobs import JobBook
 from .stats import CallCounter
+from .uploads import FileBook, ImageInputs
 
 T = TypeVar("T")
 DEFAULT_PAGE = 100
@@ -41,10 +43,12 @@ class BatchService(batch_pb2_grpc.BatchMgmtServicer):
         image_dir: Path,
         counter: CallCounter,
         faults: Callable[[], FaultState],
+        files: FileBook,
     ) -> None:
         self.config = config
         self.jobs = jobs
         self.counter = counter
+        self.files = files
         self._image_dir = image_dir
         self._faults = faults
         self._batches: dict[str, Batch] = {}
@@ -52,10 +56,12 @@ class BatchService(batch_pb2_grpc.BatchMgmtServicer):
 
     def CreateBatch(self, request: batch_pb2.CreateBatchRequest, context: grpc.ServicerContext) -> batch_pb2.Batch:  # noqa: N802
         def create(key: str) -> batch_pb2.Batch:
-            if request.input_file_id:
+            if request.input_file_id:  # the caller's file, but its JSONL request format is not in the SDK's protos
+                self.files.get(key, request.input_file_id)
                 raise Rejected(
                     grpc.StatusCode.INVALID_ARGUMENT,
-                    "input_file_id: the emulator has no Files service; add requests with AddBatchRequests",
+                    "input_file_id: batches from an uploaded JSONL file are not emulated; add requests with "
+                    "AddBatchRequests (their video requests may name xAI files)",
                 )
             batch = Batch(f"batch_{uuid.uuid4().hex}", request.name, key, time.time())
             with self._lock:
@@ -175,7 +181,8 @@ class BatchService(batch_pb2_grpc.BatchMgmtServicer):
     def _entry(self, batch: Batch, key: str, request_id: str, item: batch_pb2.BatchRequest) -> Entry:
         entry = Entry(request_id, item, time.time())
         try:
-            intake = read_request(item.video_request, self.config, self._image_dir, batch=True)
+            inputs = ImageInputs(self.files, self.counter, self._image_dir, self.config.max_image_bytes, key)
+            intake = read_request(item.video_request, self.config, inputs, batch=True)
         except Rejected as refused:
             entry.error = (refused.code.value[0], str(refused))
             return entry

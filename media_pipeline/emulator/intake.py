@@ -2,7 +2,8 @@
 
 ``model_spec`` finds the requested model in the catalog (NOT_FOUND naming the known ones); ``read_request``
 validates a request against that model's capabilities (duration, resolution, last frame, keyframes, reference
-images), fetches its images (data: URLs and loopback http only), prices it from the catalog and returns an
+images), gets its images (``uploads.ImageInputs``: the caller's xAI files, or data: URLs and loopback http
+fetched here), prices it from the catalog and returns an
 ``Intake``; anything wrong is a ``Rejected`` with the gRPC code and message the API would answer. Keyframes and
 reference images are fetched, checked and priced, but the render follows only the first and last frames.
 Shared by the sync ``Video`` service and the batch service.
@@ -18,12 +19,13 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import grpc
 from PIL import Image
 from xai_sdk.cost import USD_PER_TICK
-from xai_sdk.proto import image_pb2, video_pb2
+from xai_sdk.proto import video_pb2
 
 from ..resources.http import is_loopback_host
 from ..resources.xai.catalog import (
@@ -36,6 +38,9 @@ from ..resources.xai.catalog import (
     UnknownModel,
 )
 from .config import EmulatorConfig
+
+if TYPE_CHECKING:
+    from .uploads import ImageInputs
 
 
 class Rejected(Exception):
@@ -81,9 +86,10 @@ def model_spec(model: str, catalog: ModelCatalog) -> ModelSpec:
 
 
 def read_request(
-    request: video_pb2.GenerateVideoRequest, config: EmulatorConfig, image_dir: Path, *, batch: bool = False
+    request: video_pb2.GenerateVideoRequest, config: EmulatorConfig, inputs: ImageInputs, *, batch: bool = False
 ) -> Intake:
-    """Validate like the API, fetch the images and price the request; ``Rejected`` when it is refused."""
+    """Validate like the API, get the images (``inputs``: files or URLs) and price the request; ``Rejected`` when
+    it is refused."""
     invalid = grpc.StatusCode.INVALID_ARGUMENT
     spec = model_spec(request.model, config.catalog)
     if len(request.prompt) > MAX_PROMPT_CHARS:
@@ -92,7 +98,7 @@ def read_request(
     resolution = RESOLUTION_NAMES.get(request.resolution, "480p") if request.HasField("resolution") else "480p"
     aspect = ASPECT_RATIO_NAMES.get(request.aspect_ratio, "16:9") if request.HasField("aspect_ratio") else "16:9"
     if not request.HasField("image"):
-        raise Rejected(invalid, "the emulator serves image-to-video only: set image_url")
+        raise Rejected(invalid, "the emulator serves image-to-video only: set image_url or image_file_id")
     has_last = request.HasField("last_frame")
     problems = spec.problems(
         duration=duration,
@@ -103,15 +109,12 @@ def read_request(
     )
     if problems:
         raise Rejected(invalid, problems[0])
-    limit = config.max_image_bytes
-    image = fetch_image(_url_of(request.image, "image"), "image", limit, image_dir)
-    end_image = (
-        fetch_image(_url_of(request.last_frame, "last_frame"), "last_frame", limit, image_dir) if has_last else None
-    )
+    image = inputs.path(request.image, "image")
+    end_image = inputs.path(request.last_frame, "last_frame") if has_last else None
     for i, keyframe in enumerate(request.keyframes):
-        fetch_image(_url_of(keyframe.image, f"keyframes[{i}]"), f"keyframes[{i}]", limit, image_dir)
+        inputs.path(keyframe.image, f"keyframes[{i}]")
     for i, reference in enumerate(request.reference_images):
-        fetch_image(_url_of(reference, f"reference_images[{i}]"), f"reference_images[{i}]", limit, image_dir)
+        inputs.path(reference, f"reference_images[{i}]")
     images = 1 + int(has_last) + len(request.keyframes) + len(request.reference_images)
     usd = spec.price_usd(duration=duration, resolution=resolution, input_images=images, batch=batch)
     return Intake(
@@ -128,12 +131,6 @@ def read_request(
         keyframes=len(request.keyframes),
         reference_images=len(request.reference_images),
     )
-
-
-def _url_of(image: image_pb2.ImageUrlContent, what: str) -> str:
-    if not image.image_url:
-        raise Rejected(grpc.StatusCode.INVALID_ARGUMENT, f"{what}: the emulator takes image_url only (no file ids)")
-    return image.image_url
 
 
 def fetch_image(url: str, what: str, limit: int, image_dir: Path) -> Path:
@@ -158,15 +155,20 @@ def fetch_image(url: str, what: str, limit: int, image_dir: Path) -> Path:
             raise Rejected(invalid, f"{what}: could not fetch image URL: {exc}") from None
     if len(data) > limit:
         raise Rejected(invalid, f"{what}: image larger than {limit} bytes")
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.verify()
-            ext = (img.format or "png").lower()
-    except Exception:
-        raise Rejected(invalid, f"{what}: image could not be decoded") from None
+    ext = check_image(data, what)
     path = image_dir / f"{hashlib.sha256(data).hexdigest()}.{ext}"
     if not path.exists():
         tmp = path.with_suffix(f".{uuid.uuid4().hex}.part")
         tmp.write_bytes(data)
         tmp.replace(path)
     return path
+
+
+def check_image(data: bytes, what: str) -> str:
+    """The image format's extension (``png``); INVALID_ARGUMENT when ``data`` does not decode as an image."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.verify()
+            return (img.format or "png").lower()
+    except Exception:
+        raise Rejected(grpc.StatusCode.INVALID_ARGUMENT, f"{what}: image could not be decoded") from None

@@ -1,4 +1,4 @@
-"""``XaiEmulator``: the emulated xAI video API (gRPC ``Video`` and ``BatchMgmt``) plus its result-file server,
+"""``XaiEmulator``: the emulated xAI video API (gRPC ``Video``, ``BatchMgmt``, ``Files``) plus its result-file server,
 both on 127.0.0.1.
 
 The real ``xai_sdk.Client`` talks to it with ``api_host=emulator.api_host, use_insecure_channel=True``.
@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 import grpc
-from xai_sdk.proto import batch_pb2_grpc, video_pb2_grpc
+from xai_sdk.proto import batch_pb2_grpc, files_pb2_grpc, video_pb2_grpc
 
 from ..resources.xai.catalog import MAX_MESSAGE_BYTES
 from .batch import BatchService
@@ -30,6 +30,7 @@ from .options import build_parser, config_from_args
 from .renders import RenderPool
 from .service import EmulatorConfig, VideoService
 from .stats import CallCounter, Paid, PaidLog, stats_json
+from .uploads import FileBook, FilesService
 
 GRPC_WORKERS = 64
 
@@ -56,6 +57,7 @@ class XaiEmulator:
         self.service: VideoService | None = None
         self.jobs: JobBook | None = None
         self.batches: BatchService | None = None
+        self.files: FileBook | None = None  # uploads of the Files service
         self.counter = CallCounter()
         self.paid = PaidLog()
         self.grpc_port = 0
@@ -72,7 +74,9 @@ class XaiEmulator:
             self._renders = RenderPool(cache, self.config.render_concurrency, self.config.fps)
             self.counter, self.paid = CallCounter(), PaidLog()
             self.jobs = JobBook(self.config, self._renders, self.paid, lambda: self.http_base)
-            self.service = VideoService(self.config, self.jobs, images, self.counter)
+            self.files = FileBook(self._workdir / "files")
+            self.files.folder.mkdir()
+            self.service = VideoService(self.config, self.jobs, images, self.counter, self.files)
             self._files = FileServer(
                 self.jobs.download,
                 lambda: self.service.fault_state,
@@ -86,8 +90,12 @@ class XaiEmulator:
                 options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)],
             )
             video_pb2_grpc.add_VideoServicer_to_server(self.service, self._grpc)
-            self.batches = BatchService(self.config, self.jobs, images, self.counter, lambda: self.service.fault_state)
+            self.batches = BatchService(
+                self.config, self.jobs, images, self.counter, lambda: self.service.fault_state, self.files
+            )
             batch_pb2_grpc.add_BatchMgmtServicer_to_server(self.batches, self._grpc)
+            uploads = FilesService(self.files, self.counter, lambda: self.config.require_key)
+            files_pb2_grpc.add_FilesServicer_to_server(uploads, self._grpc)
             self.grpc_port = self._grpc.add_insecure_port(f"127.0.0.1:{self._port}")  # raises when taken
             self._grpc.start()
             self._files.start()

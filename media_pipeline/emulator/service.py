@@ -22,6 +22,7 @@ from .intake import Rejected, caller_key, model_spec, read_request
 from .jobs import JobBook
 from .limits import RateLimiter
 from .stats import CallCounter
+from .uploads import FileBook, ImageInputs
 
 __all__ = ["EmulatorConfig", "VideoService"]
 
@@ -29,10 +30,13 @@ __all__ = ["EmulatorConfig", "VideoService"]
 class VideoService(video_pb2_grpc.VideoServicer):
     """The servicer: the jobs, the faults and the counters."""
 
-    def __init__(self, config: EmulatorConfig, jobs: JobBook, image_dir: Path, counter: CallCounter) -> None:
+    def __init__(
+        self, config: EmulatorConfig, jobs: JobBook, image_dir: Path, counter: CallCounter, files: FileBook
+    ) -> None:
         self.config = config
         self.jobs = jobs
         self.counter = counter
+        self.files = files
         self._image_dir = image_dir
         self._limiter = RateLimiter(config.rps) if config.rps is not None else None
         self.fault_state = FaultState(config.faults)
@@ -50,7 +54,8 @@ class VideoService(video_pb2_grpc.VideoServicer):
             faults = self.fault_state
             self._injected(faults, method)
             at = self._within_rate(key, model_spec(request.model, self.config.catalog).id, method)
-            intake = read_request(request, self.config, self._image_dir)
+            inputs = ImageInputs(self.files, self.counter, self._image_dir, self.config.max_image_bytes, key)
+            intake = read_request(request, self.config, inputs)
             job = self.jobs.admit(intake, faults.fate(request.prompt), max_pending=self.config.max_concurrent)
             if job.fate.outcome != "done":
                 self.counter.add("fate", job.fate.outcome)

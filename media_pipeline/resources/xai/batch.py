@@ -18,24 +18,23 @@ from typing import TypeVar
 
 from xai_sdk.proto import batch_pb2
 
-from ..generator import ClipRequest, ShotFailed
+from ..generator import ClipRequest, ClipSpec, ShotFailed
 from ..store import MediaStore
 from . import ledger
 from .batch_journal import BatchedClip, BatchEntry, write_batch
 from .batch_results import BatchResults
-from .calls import sdk_arguments
+from .calls import Tally, sdk_arguments
 from .catalog import MAX_MESSAGE_BYTES, ModelCatalog, catalog_from_env
 from .generator import XaiVideoGenerator
 from .journal import JournalEntry, journal_key, now_iso, read_entry, write_entry
-from .shot import Tally
 
 T = TypeVar("T")
 PAGE = 100
 
 
-def batch_price_usd(request: ClipRequest, catalog: ModelCatalog | None = None) -> float:
+def batch_price_usd(request: ClipSpec, catalog: ModelCatalog | None = None) -> float:
     """What ``request`` costs as a batch request: the catalog's price for its model times the batch factor."""
-    spec = (catalog or catalog_from_env(os.environ)).get(request.model)
+    spec = (catalog or catalog_from_env(os.environ)).get(request.model)  # parsed once per process
     return spec.price_usd(
         duration=request.duration, resolution=request.resolution, input_images=request.input_images, batch=True
     )
@@ -68,7 +67,7 @@ class XaiBatches:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.g, self.store, self.campaign, self.log = generator, store, campaign, log
-        self.catalog = catalog_from_env(os.environ if environ is None else environ)
+        self.catalog = generator.catalog() if environ is None else catalog_from_env(environ)
         self.tally = Tally()
         self.where = f"campaign {campaign!r}"
         self.add_error: str | None = None  # why the last ``submit`` could not add every request
@@ -84,6 +83,11 @@ class XaiBatches:
         client = self.g.client()
         model = requests[0].model
         self.add_error = None
+        files = {  # hosting: xai_files: every image uploaded (or known) before the batch exists
+            r.cache_key: self.g.file_ids(r, self.store, self.tally, self.log)
+            for r in requests
+            if r.hosting == "xai_files"
+        }
         batch = self.call("CreateBatch", lambda: client.batch.create(f"{self.campaign} {now_iso()}"))
         entry = BatchEntry(batch_id=batch.batch_id, campaign=self.campaign, model=model, created_at=now_iso())
         prepared = []
@@ -95,7 +99,8 @@ class XaiBatches:
                 attempt_key=ledger.open_attempt(self.store, self.campaign, request.shot, request.cache_key, estimate),
             )  # fmt: skip
             entry.requests[clip.batch_request_id] = clip
-            prepared.append(client.video.prepare(batch_request_id=clip.batch_request_id, **sdk_arguments(request)))
+            arguments = sdk_arguments(request, files.get(request.cache_key))
+            prepared.append(client.video.prepare(batch_request_id=clip.batch_request_id, **arguments))
         write_batch(self.store, entry)  # before the add: a kill from here on is reconciled by ``resume``
         try:
             for group in _chunks(prepared):

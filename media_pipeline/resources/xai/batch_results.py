@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 
 from xai_sdk.batch import BatchResult
 
-from ...media.probe import probe
-from ..http import DownloadError, GoneDownloadError, RetryableDownloadError, download_to_store
+from ...clip_request import clip_key
+from ..http import DownloadError, GoneDownloadError, RetryableDownloadError
 from .batch_journal import BatchedClip, BatchEntry, write_batch
 from .catalog import BATCH_RESULT_URL_SECONDS
 from .journal import now_iso
+from .results import fetch_clip
 
 if TYPE_CHECKING:
     from .batch import XaiBatches
@@ -114,29 +115,26 @@ class BatchResults:
         return self._download(model, clip, where)
 
     def _download(self, model: str, clip: BatchedClip, where: str) -> BatchedClip:
-        """The result copied into the store and probed: ``done``; ``lapsed`` when its URL is over; ``pending``
-        (the paid result kept, retried by the next collect) after repeated 5xx or truncated downloads."""
-        clip_key = f"clips/{clip.cache_key}.mp4"
-        for attempt in range(self.b.g.download_attempts):
-            try:
-                download_to_store(clip.result_url or "", self.b.store, clip_key, max_bytes=self.b.g.max_download_bytes)
-                with self.b.store.local_file(clip_key) as path:
-                    info = probe(path, where)
-                if not info.video_codec or info.duration <= 0:
-                    raise DownloadError("no video stream")
-                self.b.journal(model, clip, status="done", clip_key=clip_key, finished_at=now_iso())
-                return clip.model_copy(update={"status": "done", "error": None})
-            except RetryableDownloadError as exc:
-                self.b.log.warning("%s: download attempt %d failed (%s)", where, attempt + 1, exc)
-                time.sleep(self.b.g.backoff(attempt))
-            except DownloadError as exc:
-                self.b.store.delete(clip_key)
-                if isinstance(exc, GoneDownloadError) or str(exc).endswith(LAPSED_HTTP):
-                    error = f"the result URL of batch request {clip.batch_request_id} lapsed before download ({exc})"
-                    self.b.log.warning("%s: %s; it goes out again in a new batch", where, error)
-                    self.b.journal(model, clip, status="failed", error=error)
-                    return clip.model_copy(update={"status": "lapsed", "error": error})
-                error = f"the clip of xAI batch request {clip.batch_request_id} is not usable: {exc}"
+        """The result copied into the store and probed (``results.fetch_clip``): ``done``; ``lapsed`` when its URL
+        is over; ``pending`` (the paid result kept, retried by the next collect) after repeated 5xx or truncated
+        downloads."""
+        key, g = clip_key(clip.cache_key), self.b.g
+        try:
+            fetch_clip(
+                clip.result_url or "", self.b.store, key, where, attempts=g.download_attempts,
+                max_bytes=g.max_download_bytes, backoff=g.backoff, log=self.b.log,
+            )  # fmt: skip
+        except RetryableDownloadError:
+            return clip.model_copy(update={"status": "pending", "error": "download kept failing; retried next time"})
+        except DownloadError as exc:
+            self.b.store.delete(key)
+            if isinstance(exc, GoneDownloadError) or str(exc).endswith(LAPSED_HTTP):
+                error = f"the result URL of batch request {clip.batch_request_id} lapsed before download ({exc})"
+                self.b.log.warning("%s: %s; it goes out again in a new batch", where, error)
                 self.b.journal(model, clip, status="failed", error=error)
-                return clip.model_copy(update={"status": "failed", "error": error})
-        return clip.model_copy(update={"status": "pending", "error": "download kept failing; retried next time"})
+                return clip.model_copy(update={"status": "lapsed", "error": error})
+            error = f"the clip of xAI batch request {clip.batch_request_id} is not usable: {exc}"
+            self.b.journal(model, clip, status="failed", error=error)
+            return clip.model_copy(update={"status": "failed", "error": error})
+        self.b.journal(model, clip, status="done", clip_key=key, finished_at=now_iso())
+        return clip.model_copy(update={"status": "done", "error": None})

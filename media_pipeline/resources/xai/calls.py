@@ -1,8 +1,10 @@
 """The xAI video calls we make, as thin typed wrappers over the SDK, and what their errors mean.
 
-``start`` and ``get`` are ``client.video.start`` / ``client.video.get`` with our ``ClipRequest``; ``rpc_error`` reads
-a gRPC error's code and (redacted) details, and the code sets say which are worth a retry (``RETRYABLE``) and which
-mean the key itself is refused (``CREDENTIALS``). ``failure`` says why a finished request has no clip, and
+``start`` and ``get`` are ``client.video.start`` / ``client.video.get`` with our ``ClipRequest`` (its images as URLs
+or as xAI file ids); ``rpc_error`` reads a gRPC error's code and (redacted) details, and the code sets say which are
+worth a retry (``RETRYABLE``), which may have landed (``AMBIGUOUS``) and which mean the key itself is refused
+(``CREDENTIALS``); ``call`` makes one call with pacing, back-off and that mapping; ``Gone`` is an id the API no longer
+knows, ``Tally`` what a shot's calls spent. ``failure`` says why a finished request has no clip, and
 ``request_problems`` lists what the API would refuse of a request, so it is refused before anything is paid.
 Nothing here holds the API key in a message: gRPC errors can echo request metadata, so every text is redacted.
 """
@@ -11,7 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Any
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import grpc
@@ -19,14 +24,19 @@ from xai_sdk import Client
 from xai_sdk.proto import deferred_pb2, video_pb2
 from xai_sdk.types.video import VideoAspectRatioMap, VideoResolutionMap
 
-from ..generator import ClipRequest
+from ..generator import ClipRequest, GeneratorStopped, ShotFailed
 from ..http import describe_url
 from .catalog import MAX_MESSAGE_BYTES, RESOLUTIONS, ModelCatalog, UnknownModel
 
+if TYPE_CHECKING:
+    from .generator import XaiVideoGenerator
+
+T = TypeVar("T")
 RETRYABLE = frozenset(
     {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 )
 CREDENTIALS = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
+AMBIGUOUS = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})  # a submit may have landed
 MIB = 1 << 20
 _BEARER = re.compile(r"(?i)bearer\s+\S+")
 
@@ -41,26 +51,96 @@ def connect(client: Client, timeout: float) -> None:
             grpc.channel_ready_future(channel).result(timeout=timeout)
 
 
-def sdk_arguments(request: ClipRequest) -> dict[str, Any]:
-    """The keyword arguments of ``client.video.start`` / ``prepare`` for ``request``. Options left at their
-    default are not sent, so a default request is the same message it always was."""
+class Gone(Exception):
+    """The API no longer knows a journaled id (NOT_FOUND): a request to submit anew, a file to upload again."""
+
+
+@dataclass
+class Tally:
+    """What one shot's attempt (or one campaign's batch step) spent in this run."""
+
+    api_calls: int = 0
+    submits: int = 0
+    uncertain_submits: int = 0
+    cost_usd: float = 0.0
+    request_id: str | None = None
+
+
+def sdk_arguments(request: ClipRequest, file_ids: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The keyword arguments of ``client.video.start`` / ``prepare`` for ``request``: its images as URLs, or as
+    xAI files when ``file_ids`` (by store key) is given. Options left at their default are not sent, so a default
+    request is the same message it always was."""
     arguments: dict[str, Any] = {
-        "prompt": request.prompt, "model": request.model, "image_url": request.image_url,
-        "last_frame_url": request.last_frame_url, "duration": request.duration,
+        "prompt": request.prompt, "model": request.model, "duration": request.duration,
         "resolution": request.resolution, "aspect_ratio": request.aspect_ratio,  # checked by request_problems
     }  # fmt: skip
+    last = request.last_frame_key
+    if file_ids is None:
+        arguments.update(image_url=request.image_url, last_frame_url=request.last_frame_url)
+        keyframes = [{"image_url": k.url, "timestamp": k.timestamp} for k in request.keyframes]
+        references = {"reference_image_urls": list(request.reference_urls)}
+    else:
+        arguments.update(image_file_id=file_ids[request.image_key], last_frame_file_id=file_ids[last] if last else None)
+        keyframes = [{"image_file_id": file_ids[k.key], "timestamp": k.timestamp} for k in request.keyframes]
+        references = {"reference_image_file_ids": [file_ids[key] for key in request.reference_keys]}
     if not request.generate_audio:
         arguments["generate_audio"] = False
-    if request.keyframes:
-        arguments["keyframes"] = [{"image_url": k.url, "timestamp": k.timestamp} for k in request.keyframes]
-    if request.reference_urls:
-        arguments["reference_image_urls"] = list(request.reference_urls)
+    if keyframes:
+        arguments["keyframes"] = keyframes
+    if next(iter(references.values())):
+        arguments.update(references)
     return arguments
 
 
-def start(client: Client, request: ClipRequest) -> deferred_pb2.StartDeferredResponse:
-    """Submit ``request`` (GenerateVideo); the reply holds its request id."""
-    return client.video.start(**sdk_arguments(request))
+def call(
+    g: XaiVideoGenerator,
+    where: str,
+    tally: Tally,
+    method: str,
+    fn: Callable[[], T],
+    *,
+    on_error: Callable[[grpc.StatusCode | None], None] | None = None,
+    not_found_is_gone: bool = False,
+    model: str | None = None,
+) -> T:
+    """Make one API call through ``g`` with back-off on the retryable codes; map the rest to our exceptions.
+
+    Each attempt first waits for ``model``'s request budget (``Budgets.paced``). ``on_error`` sees the code of every
+    failed attempt (the submit uses it to keep ambiguous ones in the ledger); ``Gone`` for NOT_FOUND when
+    ``not_found_is_gone``; a refused key stops every thread of ``g`` (``GeneratorStopped``).
+    """
+    attempt = 0
+    while True:
+        g.check_running()
+        try:
+            with g.budgets().paced(model, method):
+                g.check_running()
+                tally.api_calls += 1
+                return fn()
+        except grpc.RpcError as exc:
+            code, details = rpc_error(exc, g.api_key)
+        if on_error is not None:
+            on_error(code)
+        name = code.name if code else "UNKNOWN"
+        if code in CREDENTIALS:
+            raise GeneratorStopped(g.stop(name)) from None
+        retryable = code in RETRYABLE and "larger than max" not in details  # too big stays too big
+        if retryable and attempt < g.max_retries:
+            time.sleep(g.backoff(attempt))
+            attempt += 1
+            continue
+        if code == grpc.StatusCode.NOT_FOUND and not_found_is_gone:
+            raise Gone()
+        if retryable:
+            raise ShotFailed(f"{where}: xAI {method} still {name} after {attempt + 1} attempts: {details}")
+        raise ShotFailed(f"{where}: xAI {method} failed with {name}: {details}")
+
+
+def start(
+    client: Client, request: ClipRequest, file_ids: Mapping[str, str] | None = None
+) -> deferred_pb2.StartDeferredResponse:
+    """Submit ``request`` (GenerateVideo), its images as files when ``file_ids``; the reply holds its request id."""
+    return client.video.start(**sdk_arguments(request, file_ids))
 
 
 def get(client: Client, request_id: str) -> video_pb2.GetDeferredVideoResponse:
@@ -118,6 +198,8 @@ def request_problems(
         problems.append(f"aspect ratio {request.aspect_ratio!r} is not one of {list(VideoAspectRatioMap)}")
     if len(request.prompt) > max_prompt_chars:
         problems.append(f"prompt is {len(request.prompt)} characters, over {max_prompt_chars}")
+    if request.hosting == "xai_files":  # uploaded, not sent inside the request
+        return problems
     urls = {"image": request.image_url, "last frame": request.last_frame_url}
     urls.update({f"keyframe {i + 1}": k.url for i, k in enumerate(request.keyframes)})
     urls.update({f"reference image {i + 1}": url for i, url in enumerate(request.reference_urls)})

@@ -11,6 +11,7 @@ add a new one, and ``catalog_from_env`` reads them as JSON from ``MEDIA_PIPELINE
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
@@ -192,8 +193,13 @@ def default_catalog() -> ModelCatalog:
 
 
 def catalog_from_env(environ: Mapping[str, str]) -> ModelCatalog:
-    """The built-in models with ``MEDIA_PIPELINE_XAI_MODELS`` (a JSON object ``{id: {field: value}}``) applied."""
-    raw = environ.get(MODELS_ENV, "").strip()
+    """The built-in models with ``MEDIA_PIPELINE_XAI_MODELS`` (a JSON object ``{id: {field: value}}``) applied;
+    each value of the variable is parsed once per process (estimates and batches ask per shot)."""
+    return _parsed(environ.get(MODELS_ENV, "").strip())
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(raw: str) -> ModelCatalog:
     if not raw:
         return default_catalog()
     try:

@@ -12,16 +12,13 @@ key stops every thread (``GeneratorStopped``). The API key never appears in a me
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import random
 import threading
-import time
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import grpc
 from dagster import InitResourceContext
 from pydantic import Field, PrivateAttr
 from xai_sdk import Client
@@ -30,9 +27,12 @@ from ..claims import ClaimFailed, acquire
 from ..generator import ClipOutcome, ClipRequest, GeneratorStopped, ShotFailed, VideoGenerator
 from ..store import MediaStore
 from . import calls
+from .budget import Budgets
+from .calls import Tally
 from .catalog import MAX_IMAGE_BYTES, MAX_PROMPT_CHARS, ModelCatalog, catalog_from_env
-from .pacing import MARGIN_MS, Pacer, PollSchedule, budget_name, pacing_url
-from .shot import Gone, ShotRun, Tally
+from .files import XaiFiles, owner_of
+from .pacing import MARGIN_MS, pacing_url
+from .shot import ShotRun
 
 T = TypeVar("T")
 
@@ -74,11 +74,10 @@ class XaiVideoGenerator(VideoGenerator):
     _client: Client | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _stopped: str | None = PrivateAttr(default=None)
-    _pacer: Pacer | None = PrivateAttr(default=None)
+    _budgets: Budgets | None = PrivateAttr(default=None)
     _instance_pacing_url: str = PrivateAttr(default="")
-    _schedules: dict[str, PollSchedule] = PrivateAttr(default_factory=dict)
     _catalog: ModelCatalog | None = PrivateAttr(default=None)
-    _submits_waiting: int = PrivateAttr(default=0)
+    _files: XaiFiles | None = PrivateAttr(default=None)
 
     @property
     def kind(self) -> str:
@@ -112,9 +111,8 @@ class XaiVideoGenerator(VideoGenerator):
             if self._client is not None:
                 self._client.close()
                 self._client = None
-            if self._pacer is not None:
-                self._pacer.close()
-                self._pacer = None
+            if self._budgets is not None:
+                self._budgets.close()
 
     def client(self) -> Client:
         """The one client (and gRPC channel) all threads share, built on first use: an unused resource is free."""
@@ -141,7 +139,7 @@ class XaiVideoGenerator(VideoGenerator):
 
         A clip another run is making is waited for, not paid for again: it comes back ``cached``.
         """
-        self._check_running()
+        self.check_running()
         self._validate(request)
         shot = ShotRun(self, request, store, log)
         try:
@@ -149,7 +147,7 @@ class XaiVideoGenerator(VideoGenerator):
                 store, request.cache_key, campaign=request.campaign, shot=request.shot, journal_key=shot.key,
                 lease_seconds=self.claim_lease_seconds, poll_seconds=self.poll_interval_seconds,
                 patience_seconds=self.timeout_seconds, clip_ready=lambda: store.exists(request.clip_key),
-                check=self._check_running, log=log, where=request.where,
+                check=self.check_running, log=log, where=request.where,
             )  # fmt: skip
         except ClaimFailed as exc:
             raise shot.failed(f"{request.where}: {exc} (reported by the run that holds this clip)") from None
@@ -171,14 +169,10 @@ class XaiVideoGenerator(VideoGenerator):
             try:
                 claim.release(error)
             except Exception as exc:  # noqa: BLE001 - the claim lapses with its lease; the outcome stands
-                log.warning(
-                    "%s: could not release the claim (%s); it lapses in %.0f s",
-                    request.where,
-                    exc,
-                    self.claim_lease_seconds,
-                )
+                log.warning("%s: could not release the claim (%s); it lapses in %.0f s", request.where, exc,
+                            self.claim_lease_seconds)  # fmt: skip
 
-    # -- pacing ---------------------------------------------------------------------------------------------
+    # -- the catalog, the budgets and the files -------------------------------------------------------------
 
     def catalog(self) -> ModelCatalog:
         """The model catalog (``MEDIA_PIPELINE_XAI_MODELS`` applied), read once."""
@@ -186,96 +180,26 @@ class XaiVideoGenerator(VideoGenerator):
             self._catalog = catalog_from_env(os.environ)
         return self._catalog
 
-    @contextlib.contextmanager
-    def paced(self, model: str | None, method: str) -> Iterator[None]:
-        """Make the request inside the block once it has a slot of ``model``'s request budget, shared with every run
-        on the instance (a poll only when ``pace_polls``; nothing without a model)."""
-        submit = method == "GenerateVideo"
-        if model is None or not (submit or self.pace_polls):
-            yield
-            return
-        spec = self.catalog().get(model)
+    def budgets(self) -> Budgets:
+        """The models' request budgets and poll schedules (``budget.py``), shared by this process's threads."""
         with self._lock:
-            if self._pacer is None:
-                url = self.pacing_url or self._instance_pacing_url or pacing_url(os.environ)
-                self._pacer = Pacer(url, margin_ms=self.pacing_margin_ms)
-            pacer = self._pacer
-        with contextlib.ExitStack() as held:
-            with self._submits_first(submit):
-                budget = budget_name(self.api_host, self.api_key, spec.id, "requests")
-                held.enter_context(pacer.slot(budget, self.rps or spec.rps))
-            yield
+            if self._budgets is None:
+                self._budgets = Budgets(
+                    self.api_host, self.api_key, self.catalog, rps=self.rps, pace_polls=self.pace_polls,
+                    url=self.pacing_url or self._instance_pacing_url, margin_ms=self.pacing_margin_ms,
+                    poll_interval_seconds=self.poll_interval_seconds, first_poll_seconds=self.first_poll_seconds,
+                )  # fmt: skip
+            return self._budgets
 
-    @contextlib.contextmanager
-    def _submits_first(self, submit: bool) -> Iterator[None]:
-        """Within this process a poll waits while a submit waits: a campaign ends one latency after its last
-        submit, whenever its polls happen."""
+    def file_ids(self, request: ClipRequest, store: MediaStore, tally: Tally, log: logging.Logger) -> dict[str, str]:
+        """The xAI file id of every image of ``request`` (``hosting: xai_files``), uploading what xAI lacks."""
         with self._lock:
-            self._submits_waiting += submit
-        try:
-            while not submit and self._submits_waiting:
-                time.sleep(0.05)
-            yield
-        finally:
-            with self._lock:
-                self._submits_waiting -= submit
+            files = self._files = self._files or XaiFiles(owner_of(self.api_host, self.api_key))
+        return files.ids(self, request, store, tally, log)
 
-    def poll_schedule(self, model: str) -> PollSchedule:
-        """When to poll ``model``'s requests, learnt across this process's shots."""
-        spec = self.catalog().get(model)
-        with self._lock:
-            if spec.id not in self._schedules:
-                self._schedules[spec.id] = PollSchedule(
-                    spec.seconds_per_video_second,
-                    min_interval=self.poll_interval_seconds,
-                    fixed_first=self.first_poll_seconds,
-                )
-            return self._schedules[spec.id]
-
-    # -- API calls ------------------------------------------------------------------------------------------
-
-    def call(
-        self,
-        where: str,
-        tally: Tally,
-        method: str,
-        fn: Callable[[], T],
-        *,
-        on_error: Callable[[grpc.StatusCode | None], None] | None = None,
-        not_found_is_gone: bool = False,
-        model: str | None = None,
-    ) -> T:
-        """Make one API call with back-off on the retryable codes; map the rest to our exceptions.
-
-        Each attempt first waits for ``model``'s request budget (``paced``). ``on_error`` sees the code of every
-        failed attempt (the submit uses it to keep ambiguous ones in the ledger); ``Gone`` for NOT_FOUND when
-        ``not_found_is_gone``.
-        """
-        attempt = 0
-        while True:
-            self._check_running()
-            try:
-                with self.paced(model, method):
-                    self._check_running()
-                    tally.api_calls += 1
-                    return fn()
-            except grpc.RpcError as exc:
-                code, details = calls.rpc_error(exc, self.api_key)
-            if on_error is not None:
-                on_error(code)
-            name = code.name if code else "UNKNOWN"
-            if code in calls.CREDENTIALS:
-                raise GeneratorStopped(self._stop(name)) from None
-            retryable = code in calls.RETRYABLE and "larger than max" not in details  # too big stays too big
-            if retryable and attempt < self.max_retries:
-                time.sleep(self.backoff(attempt))
-                attempt += 1
-                continue
-            if code == grpc.StatusCode.NOT_FOUND and not_found_is_gone:
-                raise Gone()
-            if retryable:
-                raise ShotFailed(f"{where}: xAI {method} still {name} after {attempt + 1} attempts: {details}")
-            raise ShotFailed(f"{where}: xAI {method} failed with {name}: {details}")
+    def call(self, where: str, tally: Tally, method: str, fn: Callable[[], T], **options: Any) -> T:
+        """One API call, paced, with back-off and our error mapping (``calls.call``)."""
+        return calls.call(self, where, tally, method, fn, **options)
 
     # -- helpers --------------------------------------------------------------------------------------------
 
@@ -283,11 +207,11 @@ class XaiVideoGenerator(VideoGenerator):
         """Full jitter: uniform(0, min(cap, base * 2**attempt))."""
         return random.uniform(0.0, min(self.backoff_cap_seconds, self.backoff_base_seconds * 2**attempt))
 
-    def _check_running(self) -> None:
+    def check_running(self) -> None:
         if self._stopped is not None:
             raise GeneratorStopped(self._stopped)
 
-    def _stop(self, code: str) -> str:
+    def stop(self, code: str) -> str:
         """Stop every thread: later calls raise ``GeneratorStopped`` without calling the API."""
         with self._lock:
             if self._stopped is None:

@@ -8,47 +8,32 @@ a live result URL downloads from it. Every submit is in the spend ledger (``ledg
 What costs a second payment, and only once per run: the API forgets a journaled id (NOT_FOUND), a request comes back
 EXPIRED, the result URL answers 404 / 410 or is past its 24 h life. A 5xx or truncated download keeps the paid
 result for the next run. A result that is not a video after two downloads marks the request failed.
+Polling is ``polling.py``'s job, the download ``results.py``'s. Under ``hosting: xai_files`` the request's images
+are uploaded (``files.py``) before the journal says ``submitting``: an upload costs nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import grpc
-from xai_sdk.cost import cost_usd_from_usage
-from xai_sdk.proto import deferred_pb2, video_pb2
+from xai_sdk.proto import deferred_pb2
 
-from ...media.probe import probe
 from ..generator import ClipOutcome, ClipRequest, ShotFailed
-from ..http import DownloadError, GoneDownloadError, RetryableDownloadError, download_to_store
+from ..http import DownloadError, GoneDownloadError, RetryableDownloadError
 from ..store import MediaStore
-from . import calls, ledger
-from .journal import RESULT_URL_LIFE, JournalEntry, journal_key, now_iso, read_entry, write_entry
+from . import calls, ledger, polling
+from .calls import AMBIGUOUS, Gone, Tally
+from .journal import JournalEntry, journal_key, now_iso, read_entry, write_entry
+from .results import NotPlayable, fetch_clip
 
 if TYPE_CHECKING:
     from ..claims import Claim
     from .generator import XaiVideoGenerator
 
 MAX_ROUNDS = 4  # a journaled request the API forgot, then a fresh one, then one resubmission: 3 are ever needed
-AMBIGUOUS = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
-
-
-class Gone(Exception):
-    """The API no longer knows a journaled request id (NOT_FOUND): submit anew."""
-
-
-@dataclass
-class Tally:
-    """What one shot's attempt spent in this run."""
-
-    api_calls: int = 0
-    submits: int = 0
-    uncertain_submits: int = 0
-    cost_usd: float = 0.0
-    request_id: str | None = None
 
 
 class ShotRun:
@@ -88,7 +73,7 @@ class ShotRun:
                 entry = theirs
         return entry if entry is None or entry.cache_key == self.request.cache_key else None
 
-    def _save(self, entry: JournalEntry, **changes: object) -> JournalEntry:
+    def save(self, entry: JournalEntry, **changes: object) -> JournalEntry:
         entry = entry.model_copy(update=changes)
         write_entry(self.store, self.key, entry)
         return entry
@@ -112,10 +97,10 @@ class ShotRun:
                 assert entry.request_id is not None
                 self.tally.request_id = entry.request_id
                 try:
-                    entry = self._wait(entry, resumed=not fresh)
+                    entry = polling.wait(self, entry, resumed=not fresh)
                 except Gone:
                     self.log.warning("%s: journaled request %s is unknown to the API", self.where, entry.request_id)
-                    entry = self._save(entry, status="failed", error="unknown to the API")
+                    entry = self.save(entry, status="failed", error="unknown to the API")
                     continue
                 if entry.status == "failed":  # EXPIRED
                     if fresh and second_chances == 0:
@@ -134,7 +119,7 @@ class ShotRun:
                         "again after one resubmission"
                     ) from None
                 second_chances -= 1 if fresh else 0
-                entry = self._save(entry, status="failed", error=f"result gone: {exc}")
+                entry = self.save(entry, status="failed", error=f"result gone: {exc}")
         raise self.failed(f"{self.where}: no clip after {MAX_ROUNDS} rounds of submit, wait and download")
 
     def _explain_resubmit(self, entry: JournalEntry | None) -> None:
@@ -160,6 +145,7 @@ class ShotRun:
         """Journal ``submitting``, open a ledger attempt, submit, then journal the request id."""
         request, tally = self.request, self.tally
         estimate = self.g.estimate_usd(request)
+        file_ids = self.g.file_ids(request, self.store, tally, self.log) if request.hosting == "xai_files" else None
         entry = JournalEntry(
             cache_key=request.cache_key,
             campaign=request.campaign,
@@ -177,7 +163,7 @@ class ShotRun:
                 attempt[0] = ledger.open_attempt(
                     self.store, request.campaign, request.shot, request.cache_key, estimate
                 )
-            return calls.start(client, request)
+            return calls.start(client, request, file_ids)
 
         def on_error(code: grpc.StatusCode | None) -> None:
             if code in AMBIGUOUS:  # the API may have accepted it: its ledger entry stays, unconfirmed
@@ -190,7 +176,7 @@ class ShotRun:
             if attempt[0] is not None:  # refused outright: it cost nothing
                 ledger.discard(self.store, attempt[0])
             if tally.uncertain_submits:  # some attempt may exist: say so in the journal
-                self._save(entry, status="failed", error=str(exc).removeprefix(f"{self.where}: "))
+                self.save(entry, status="failed", error=str(exc).removeprefix(f"{self.where}: "))
             else:  # nothing was accepted: nothing to journal
                 self.store.delete(self.key)
             raise
@@ -207,122 +193,42 @@ class ShotRun:
         )  # before the writes: a failed write never hides it
         assert attempt[0] is not None
         ledger.confirm(self.store, attempt[0], request.campaign, request.shot, request.cache_key, request_id, estimate)
-        return self._save(entry, status="submitted", request_id=request_id)
-
-    def _wait(self, entry: JournalEntry, *, resumed: bool) -> JournalEntry:
-        """Poll on the model's ``PollSchedule`` until the request settles, then journal how: DONE with a URL becomes
-        ``ready`` (URL, its expiry, cost), EXPIRED ``failed`` for the caller to resubmit; FAILED, or DONE without a
-        clip, raises. ``ShotFailed`` past ``timeout_seconds``; a journaled (``resumed``) request is polled at once,
-        and ``Gone`` if the API no longer knows it.
-        """
-        request_id = entry.request_id
-        assert request_id is not None
-        client, schedule = self.g.client(), self.g.poll_schedule(self.request.model)
-        submitted, deadline = time.monotonic(), self.started + self.g.timeout_seconds
-        wait = 0.0 if resumed else schedule.first_poll(self.request.duration)
-        while (remaining := deadline - time.monotonic()) > 0:
-            time.sleep(min(wait, remaining))
-            reply = self.g.call(
-                self.where, self.tally, "GetDeferredVideo", lambda: calls.get(client, request_id),
-                not_found_is_gone=resumed, model=self.request.model,
-            )  # fmt: skip
-            age = time.monotonic() - submitted
-            response = reply.response if reply.HasField("response") else None
-            match reply.status:
-                case deferred_pb2.PENDING | deferred_pb2.INVALID_DEFERRED_STATUS:
-                    wait = schedule.next_poll(age)
-                    continue
-                case deferred_pb2.DONE if response is not None and response.video.url:
-                    cost = self._book(request_id, reply, resumed=resumed, age=age)
-                    return self._save(
-                        entry, status="ready", result_url=response.video.url, cost_usd=cost,
-                        url_expires_at=now_iso(RESULT_URL_LIFE),
-                    )  # fmt: skip
-                case deferred_pb2.EXPIRED:
-                    self._book(request_id, reply, resumed=resumed, age=age)
-                    return self._save(entry, status="failed", error="EXPIRED", finished_at=now_iso())
-                case _:  # FAILED, or DONE without a clip (moderation)
-                    self._book(request_id, reply, resumed=resumed, age=age)
-                    message = calls.failure(request_id, reply, self.g.api_key)
-                    self._save(entry, status="failed", error=message, finished_at=now_iso())
-                    raise self.failed(f"{self.where}: {message}")
-        raise self.failed(
-            f"{self.where}: xAI request {request_id} still pending after {self.g.timeout_seconds:.0f} s; "
-            "it stays journaled: the next run resumes it at no cost"
-        )
-
-    def _book(
-        self, request_id: str, reply: video_pb2.GetDeferredVideoResponse, *, resumed: bool, age: float
-    ) -> float | None:
-        """A settled request: its cost (the estimate when DONE reports none) in the ledger and the tally, and its
-        latency in the model's poll schedule."""
-        if not resumed:
-            self.g.poll_schedule(self.request.model).finished(age)
-        response = reply.response if reply.HasField("response") else None
-        cost = cost_usd_from_usage(response.usage) if response is not None and response.HasField("usage") else None
-        if reply.status == deferred_pb2.DONE and cost is None:
-            cost = self.g.estimate_usd(self.request)
-            self.log.warning("%s: the API reported no cost for %s; using the estimate", self.where, request_id)
-        request = self.request
-        ledger.record(
-            self.store, request.campaign, request.shot, request.cache_key, request_id, cost or 0.0, final=True
-        )
-        self.tally.cost_usd += cost or 0.0
-        return cost
+        return self.save(entry, status="submitted", request_id=request_id)
 
     # -- the result -----------------------------------------------------------------------------------------
 
     def _deliver(self, entry: JournalEntry) -> ClipOutcome:
-        """Copy the result into the store and probe it; keeps the paid result when a retry may still get it."""
+        """Copy the result into the store and probe it (``results.fetch_clip``); keeps the paid result when a
+        retry may still get it, and downloads once more a body that does not play."""
         assert entry.result_url is not None
-        request_id, clip_key = entry.request_id, self.request.clip_key
+        request_id, clip_key, g = entry.request_id, self.request.clip_key, self.g
         self.tally.request_id = request_id
         for reading in (1, 2):  # a bad object from the CDN gets one more download
-            self._download(entry)
             try:
-                with self.store.local_file(clip_key) as path:
-                    info = probe(path, self.where)
-                if not info.video_codec or info.duration <= 0:
-                    raise ValueError("no video stream")
+                info = fetch_clip(
+                    entry.result_url, self.store, clip_key, self.where, attempts=g.download_attempts,
+                    max_bytes=g.max_download_bytes, backoff=g.backoff, log=self.log,
+                )  # fmt: skip
                 break
-            except Exception as exc:  # noqa: BLE001 - any reason it does not play
-                self.store.delete(clip_key)
+            except NotPlayable as exc:
                 if reading == 2:
                     error = f"the clip of xAI request {request_id} is not a playable video ({exc})"
-                    self._save(entry, status="failed", error=error)
+                    self.save(entry, status="failed", error=error)
                     raise self.failed(f"{self.where}: {error}; the next run submits anew") from None
-        self._save(entry, status="done", clip_key=clip_key, finished_at=now_iso())
-        self.log.info(
-            "%s: clip from xAI request %s stored at %s ($%.2f this run, %d API calls)",
-            self.where,
-            request_id,
-            clip_key,
-            self.tally.cost_usd,
-            self.tally.api_calls,
-        )
-        return self.outcome("generated", video_seconds=info.duration)
-
-    def _download(self, entry: JournalEntry) -> None:
-        """Stream the result into the store, retrying 5xx, dropped and truncated downloads; ``GoneDownloadError``
-        for 404 / 410 (the caller submits anew)."""
-        attempts = self.g.download_attempts
-        for attempt in range(attempts):
-            try:
-                download_to_store(
-                    entry.result_url or "", self.store, self.request.clip_key, max_bytes=self.g.max_download_bytes
-                )
-                return
             except RetryableDownloadError as exc:
-                if attempt + 1 >= attempts:
-                    raise self.failed(
-                        f"{self.where}: download of xAI request {entry.request_id}'s result failed {attempts} times "
-                        f"({exc}); the paid result is kept: the next run downloads it again, without a new "
-                        f"request, until {entry.url_expires_at}"
-                    ) from None
-                self.log.warning("%s: download attempt %d failed (%s); retrying", self.where, attempt + 1, exc)
-                time.sleep(self.g.backoff(attempt))
+                raise self.failed(
+                    f"{self.where}: download of xAI request {request_id}'s result failed {g.download_attempts} "
+                    f"times ({exc}); the paid result is kept: the next run downloads it again, without a new "
+                    f"request, until {entry.url_expires_at}"
+                ) from None
             except GoneDownloadError:
                 raise
             except DownloadError as exc:
-                self._save(entry, status="failed", error=str(exc))
+                self.save(entry, status="failed", error=str(exc))
                 raise self.failed(f"{self.where}: cannot download the clip: {exc}") from None
+        self.save(entry, status="done", clip_key=clip_key, finished_at=now_iso())
+        self.log.info(
+            "%s: clip from xAI request %s stored at %s ($%.2f this run, %d API calls)",
+            self.where, request_id, clip_key, self.tally.cost_usd, self.tally.api_calls,
+        )  # fmt: skip
+        return self.outcome("generated", video_seconds=info.duration)
