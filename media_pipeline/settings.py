@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from .resources.xai.catalog import catalog_from_env
+
 
 class ConfigurationError(ValueError):
     """An environment variable the pipeline cannot use; the message names it and what it accepts."""
@@ -47,6 +49,13 @@ def check_api_key(key: str) -> None:
 
 
 def check_settings(environ: Mapping[str, str] = os.environ) -> None:
-    """The numeric settings read elsewhere (the sensor, the xAI pacing), checked where the environment is read."""
+    """The settings read elsewhere (the sensor, the xAI pacing, batch mode, the model catalog), checked when the
+    definitions load, each error naming its variable."""
     number(environ, "MEDIA_PIPELINE_SETTLE_SECONDS", 0.0, float, 0.0)
     number(environ, "MEDIA_PIPELINE_XAI_RPS", 1.0, float, 0.001)
+    number(environ, "MEDIA_PIPELINE_BATCH_WAIT_SECONDS", 60.0, float, 0.0)  # batch mode (assets/batch_clips.py)
+    number(environ, "MEDIA_PIPELINE_BATCH_POLL_SECONDS", 10.0, float, 0.01)
+    try:
+        catalog_from_env(environ)  # MEDIA_PIPELINE_XAI_MODELS, parsed once here and kept
+    except ValueError as exc:  # names the variable, the entry and the field
+        raise ConfigurationError(str(exc)) from None
