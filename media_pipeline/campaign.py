@@ -116,6 +116,7 @@ class Manifest(_Strict):
     aspect_ratio: AspectRatio = "16:9"
     style: str = ""
     budget_usd: float | None = Field(default=None, ge=0)
+    review: Literal["none", "required"] = "none"  # required: a draft, published once approved (resources/review)
     shots: list[Shot] | None = None
     deliverable: DeliverableSpec = Field(default_factory=DeliverableSpec)
     on_failed_shots: Literal["fail", "skip"] = "fail"  # skip: deliver the good shots, list the missing ones

@@ -1,4 +1,5 @@
-"""The ``media-pipeline`` command: ``demo``, ``run CAMPAIGN [--json]``, ``estimate CAMPAIGN``, ``xai-emulator``.
+"""The ``media-pipeline`` command: ``demo``, ``run CAMPAIGN [--json]``, ``estimate CAMPAIGN``, ``review CAMPAIGN``,
+``approve CAMPAIGN... [--json]``, ``xai-emulator``.
 
 What the user can fix reaches them as one clear message and exit status 1, not a traceback: a bad setting
 (naming the variable), a store that refuses us, a campaign that cannot run. With ``--json`` the message is the
@@ -36,6 +37,8 @@ def _print_summary(summary: RunSummary, as_json: bool) -> None:
         print(summary.error, file=sys.stderr)
     for path in summary.deliverables:
         print(f"  -> {path}")
+    if summary.review:
+        print(f"{summary.review.status}: {summary.review.detail}")
     print(f"api calls {summary.api_calls}, cost ${summary.cost_usd:.2f}")
 
 
@@ -93,6 +96,50 @@ def _estimate(campaign: str) -> int:
     return 0
 
 
+def _review(campaign: str, as_json: bool) -> int:
+    from .campaign import check_campaign_id
+    from .definitions import build_defs
+    from .resources.review import current_review
+
+    review = current_review(build_defs().resources["store"], check_campaign_id(campaign))
+    if review is None:
+        raise CampaignError(f"campaign {campaign!r}: nothing was drafted or published yet")
+    if as_json:
+        print(review.model_dump_json(indent=2))
+        return 0
+    print(f"{review.status}: {review.detail}")
+    for where in review.preview:
+        print(f"  preview {where}")
+    return 0
+
+
+def _approve(campaigns: list[str], version: str, as_json: bool) -> int:
+    from .definitions import build_defs, home
+    from .review_cli import approve_campaigns
+    from .runner import instance_from_env
+
+    if version and len(campaigns) > 1:
+        raise CampaignError(f"--version names one campaign's draft; {len(campaigns)} campaigns were given")
+    defs = build_defs()
+    with instance_from_env(home()) as instance:
+        summary = approve_campaigns(defs, instance, campaigns, version)
+    if as_json:
+        print(summary.model_dump_json(indent=2))
+    for approval in summary.approvals if not as_json else []:
+        if approval.error:
+            print(approval.error, file=sys.stderr)
+            continue
+        print(f"campaign {approval.campaign}: version {approval.version} approved and published")
+        for path in approval.deliverables:
+            print(f"  -> {path}")
+    return 0 if summary.status == "success" else 1
+
+
+def _named(args: argparse.Namespace) -> str:
+    """The campaign (or campaigns, for ``approve``) a command was given, for its failure object."""
+    return getattr(args, "campaign", None) or " ".join(getattr(args, "campaigns", []))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``media-pipeline`` console script."""
     parser = argparse.ArgumentParser(prog="media-pipeline", description=__doc__)
@@ -104,6 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--verbose", action="store_true", help="also print Dagster's event log (the UI keeps it anyway)")
     estimate = commands.add_parser("estimate", help="dry-run cost of a campaign's uncached shots")
     estimate.add_argument("campaign")
+    review = commands.add_parser("review", help="the review status of a campaign's set and where to preview it")
+    review.add_argument("campaign")
+    review.add_argument("--json", action="store_true", help="print one JSON object")
+    approve = commands.add_parser("approve", help="approve campaigns' drafts (review: required) and publish them")
+    approve.add_argument("campaigns", nargs="+", metavar="CAMPAIGN")
+    approve.add_argument("--version", default="", help="the draft version you previewed (one campaign)")
+    approve.add_argument("--json", action="store_true", help="print one JSON object")
     commands.add_parser("xai-emulator", help="serve the xAI video API emulator on loopback", add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "xai-emulator":
@@ -117,10 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo()
         if args.command == "run":
             return _run(args.campaign, args.json, args.verbose)
+        if args.command == "review":
+            return _review(args.campaign, args.json)
+        if args.command == "approve":
+            return _approve(args.campaigns, args.version, args.json)
         return _estimate(args.campaign)
     except USER_ERRORS as exc:
         if getattr(args, "json", False):
-            _print_summary(RunSummary(campaign=args.campaign, status="failure", error=str(exc)), as_json=True)
+            _print_summary(RunSummary(campaign=_named(args), status="failure", error=str(exc)), as_json=True)
         else:
             print(exc, file=sys.stderr)
         return 1
@@ -129,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         traceback.print_exc()
         error = f"internal error: {type(exc).__name__}: {exc}"
-        _print_summary(RunSummary(campaign=args.campaign, status="failure", error=error), as_json=True)
+        _print_summary(RunSummary(campaign=_named(args), status="failure", error=error), as_json=True)
         return 1
 
 

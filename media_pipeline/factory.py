@@ -3,8 +3,9 @@
 ``build_pipeline_defs("brand_a", drops=..., store=..., generator=...)`` gives the four assets under the key prefix
 ``brand_a`` with their checks, ``brand_a_image_drop_sensor``, ``brand_a_nightly_campaign_refresh``, the
 ``brand_a_campaigns`` partitions and the resources under ``brand_a_``-prefixed keys, so several pipelines merge into
-one code location without sharing a name, a partition or a drop. It defines no job: every run, from the UI, a
-sensor, the schedule or the CLI, is Dagster's implicit asset job (``ASSET_JOB``) over the pipeline's four assets.
+one code location without sharing a name, a partition or a drop. Every run that materializes, from the UI, a
+sensor, the schedule or the CLI, is Dagster's implicit asset job (``ASSET_JOB``) over the pipeline's four assets;
+the one job of its own, ``brand_a_approve_deliverable``, only approves a draft (``approval.py``).
 The project's own code location (``definitions.py``) and ``MediaPipelineComponent`` are uses of it.
 """
 
@@ -18,6 +19,7 @@ from dagster import (
     in_process_executor,
 )
 
+from .approval import build_approval_job
 from .assets import build_campaign_assets
 from .batch_sensor import build_batch_sensor
 from .partitions import Pipeline
@@ -70,6 +72,7 @@ def build_pipeline_defs(
             build_batch_sensor(pipeline, sensor_status),  # batch mode: a run when an xAI batch has results
         ],
         schedules=[build_nightly_campaign_refresh(pipeline, schedule_status)],
+        jobs=[build_approval_job(pipeline)],  # review: required; never run by a sensor or the schedule
         resources=pipeline_resources(pipeline, drops, store, generator),
         executor=executor,
     )

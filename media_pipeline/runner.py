@@ -26,6 +26,7 @@ from .records import GeneratedClips, HostedImage, HostedImages, SourceImages
 from .resources.drops import DropZone
 from .resources.io_manager import read_record, record_key
 from .resources.publish import current_deliverable, stable_key
+from .resources.review import ReviewSummary, current_review
 from .resources.store import LocalMediaStore, MediaStore, StoreError
 from .resources.xai.batch_journal import read_batches
 from .settings import ConfigurationError
@@ -54,6 +55,7 @@ class RunSummary(BaseModel):
     deliverables: list[str] = []
     api_calls: int = 0
     cost_usd: float = 0.0
+    review: ReviewSummary | None = None  # review: required: the draft awaiting approval, or the approved set
 
 
 def instance_from_env(home: Path) -> DagsterInstance:
@@ -184,6 +186,9 @@ def run_campaign(
     delivered = current_deliverable(store, campaign) if pipeline.asset_key("deliverable") in materialized else None
     if delivered:  # the files of the set the pointer names, by their stable names
         summary.deliverables = [store.stable_uri(stable_key(campaign, k)) for k in delivered.keys]
+    review = current_review(store, campaign) if pipeline.asset_key("deliverable") in materialized else None
+    if review and review.status in ("awaiting approval", "approved"):
+        summary.review = review
     return summary
 
 

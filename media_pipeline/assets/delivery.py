@@ -16,6 +16,7 @@ from pathlib import Path
 from dagster import AssetExecutionContext, DataVersion, Failure, MaterializeResult, MetadataValue
 from PIL import Image
 
+from ..approval import DELIVERABLE_APPROVED, ReviewGate
 from ..campaign import DeliverableSpec
 from ..checks import DELIVERABLE_COMPLETE, DELIVERABLE_CONFORMANT, deliverable_complete, deliverable_conformant
 from ..media.assemble import AssemblySpec, assemble
@@ -26,7 +27,7 @@ from ..media.formats import frame_size
 from ..media.probe import probe
 from ..media.renditions import rendition_size
 from ..records import Deliverable, DeliverableFile, GeneratedClips, ShotClip, SourceImages
-from ..resources.publish import pointer_key, publishing, stable_key
+from ..resources.publish import publishing, stable_key
 from ..resources.store import MediaStore
 from ._common import campaign_asset
 from .delivery_reuse import inputs_key, reusable_set
@@ -97,19 +98,21 @@ def _campaign_totals(clips: GeneratedClips) -> dict[str, float | int]:
 @campaign_asset(
     kinds={"ffmpeg"},
     code_version=CODE_VERSION,
-    check_specs=[DELIVERABLE_CONFORMANT, DELIVERABLE_COMPLETE],
+    check_specs=[DELIVERABLE_CONFORMANT, DELIVERABLE_COMPLETE, DELIVERABLE_APPROVED],
 )
 def deliverable(
     context: AssetExecutionContext, source_images: SourceImages, generated_clips: GeneratedClips, store: MediaStore
 ):  # -> MaterializeResult[Deliverable]; with check specs Dagster rejects a return annotation
     """The campaign's finished video: renditions, poster and contact sheet, published to the store.
 
-    A set made from the same inputs is already published when nothing changed: it is taken as it is.
+    A set made from the same inputs is already published when nothing changed: it is taken as it is. Under
+    ``review: required`` the set is a draft until approved (``approval.ReviewGate``).
     """
     campaign = source_images.campaign
     delivered, skipped = _shots_to_deliver(generated_clips, campaign.manifest.on_failed_shots)
     spec = campaign.manifest.deliverable
     spec = _poster_on_a_delivered_shot(spec, skipped)
+    gate = ReviewGate(store, campaign, delivered)
     width, height = frame_size(campaign.manifest.resolution, campaign.manifest.aspect_ratio)
     runs_before = ffmpeg_runs()
     with contextlib.ExitStack() as stack:
@@ -126,14 +129,14 @@ def deliverable(
             cache_dir=Path(tempfile.gettempdir()) / "media_pipeline-segments",
         )
         inputs = inputs_key(CODE_VERSION, assembly, clips, soundtrack_sha, list(skipped))
-        record = reusable_set(store, campaign.campaign_id, inputs)
+        record = reusable_set(store, campaign.campaign_id, inputs) or gate.reusable_draft(inputs)
         if record is not None:
             renditions, poster, sheet = _stored_files(stack, store, record)
             infos = [probe(path) for path in renditions]
             made: dict[str, object] = {"reused": True}
         else:
             result = assemble(clips, work, spec=assembly, name=campaign.campaign_id, soundtrack=soundtrack)
-            upload = stack.enter_context(publishing(store, campaign.campaign_id))
+            upload = stack.enter_context(publishing(store, campaign.campaign_id, gate.made_from))
             published = [
                 DeliverableFile(
                     aspect=r.aspect, key=upload.put(r.path), width=r.width, height=r.height, duration=r.duration
@@ -171,22 +174,26 @@ def deliverable(
             "poster_preview": _thumbnail(poster),  # larger, one click away
             "contact_sheet_preview": _thumbnail(sheet, 640),
         }
-    stable_master = stable_key(campaign.campaign_id, record.master_key)
+    review = gate.settle(record)
     context.log.info(
-        "campaign %r delivered: %s (version %s%s)",
+        "campaign %r %s: %s (version %s%s)",
         campaign.campaign_id,
-        store.uri(stable_master),
+        "delivered" if review.published else "drafted, awaiting approval",
+        store.uri(stable_key(campaign.campaign_id, record.master_key) if review.published else record.master_key),
         record.version,
         ", unchanged inputs: reused" if made["reused"] else "",
     )
     return MaterializeResult(
         value=record,
         data_version=DataVersion(record.sha256[:16]),
-        check_results=[deliverable_conformant(campaign.campaign_id, probes), deliverable_complete(record)],
+        check_results=[
+            deliverable_conformant(campaign.campaign_id, probes),
+            deliverable_complete(record),
+            gate.check(review),
+        ],
         metadata={
-            "path": MetadataValue.path(store.uri(stable_master)),
+            **gate.metadata(record, review),  # path, pointer: the stable names once published, else the draft
             "version": record.version,
-            "pointer": MetadataValue.path(store.uri(pointer_key(campaign.campaign_id))),
             "duration_s": round(record.duration, 3),
             "renditions": MetadataValue.md(
                 "\n".join(
