@@ -20,6 +20,7 @@ from media_pipeline.campaign import CampaignError, load_campaign
 from media_pipeline.media.probe import probe
 from media_pipeline.resources.generator import KeyframeImage
 from media_pipeline.resources.store import LocalMediaStore
+from media_pipeline.runner import cause_message
 
 from .builders import write_campaign
 from .conftest import add_campaign_partition
@@ -172,7 +173,7 @@ def test_xai_files_with_the_local_generator_is_refused_before_anything_is_made(i
     )
     assert not result.success
     (failure,) = result.get_step_failure_events()
-    message = failure.event_specific_data.error.message
+    message = cause_message(failure.event_specific_data.error)
     assert "campaign 'offline'" in message and "key 'hosting'" in message and "'local'" in message
     assert not (Path(local_resources["store"].root) / "clips").exists()
 

@@ -52,7 +52,8 @@ def hosted_images(
         raise Failure(
             description=f"campaign {campaign.campaign_id!r}, file {MANIFEST_NAME}, key 'hosting': xai_files sends "
             f"images to xAI as files, but the generator is {generator.kind!r}; use hosting: url or "
-            "MEDIA_PIPELINE_GENERATOR=xai"
+            "MEDIA_PIPELINE_GENERATOR=xai",
+            allow_retries=False,  # a setting, not a passing fault of the store
         )
     images = {
         name: HostedImage(key=f.key, sha256=f.sha256) if as_files else sign(store, f.key, f.sha256)
