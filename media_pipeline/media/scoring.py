@@ -19,6 +19,7 @@ says why in words a producer reads. No Dagster and no manifest type here: paths 
 
 from __future__ import annotations
 
+import functools
 import re
 import tempfile
 from collections.abc import Sequence
@@ -238,8 +239,17 @@ def _fidelity(frame: np.ndarray, image: Path | None) -> float | None:
     """SSIM of ``frame`` against ``image`` cover-cropped to the frame's size; None without an image."""
     if image is None:
         return None
+    stat = Path(image).stat()
     height, width = frame.shape[:2]
-    return round(ssim(frame, np.asarray(cover_crop(load_rgb(Path(image)), (width, height)))), 4)
+    return round(ssim(frame, _expected(str(image), (stat.st_mtime_ns, stat.st_size), (width, height))), 4)
+
+
+@functools.lru_cache(maxsize=32)
+def _expected(image: str, stamp: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """``image`` cover-cropped to ``size``, kept for the next take of the same shot (decoding a large source PNG
+    costs more than the take's whole ffmpeg pass); ``stamp`` (mtime, size) keeps a changed file from matching."""
+    picture = load_rgb(Path(image), max_side=4 * max(size))  # a large JPEG shrinks as it decodes
+    return np.asarray(cover_crop(picture, size))
 
 
 def _ssim_factor(value: float | None) -> float:
