@@ -207,7 +207,7 @@ def _analyse(clip: Path, count: int, size: tuple[int, int], tmp: Path, what: str
     chain = (
         f"freezedetect=n={FREEZE_NOISE}:d={FREEZE_MIN_SECONDS},"
         f"blackdetect=d={BLACK_MIN_SECONDS}:pix_th={BLACK_PIXEL}:pic_th={BLACK_PICTURE},"
-        f"select={select}{scale}"
+        f"select={select}{scale},format=rgb24"
     )
     args = ["-i", str(clip), "-an", "-sn", "-vf", chain, "-fps_mode", "passthrough", "-f", "image2"]
     log = run_ffmpeg([*args, str(tmp / "%03d.ppm")], what=f"{what}: scoring take", loglevel="info")

@@ -13,6 +13,7 @@ from media_pipeline.emulator.faults import Faults
 from media_pipeline.emulator.options import build_parser, config_from_args
 from media_pipeline.media.scoring import COLOUR_OFF, DRIFT_SSIM, TakeScores, best_take, score_take
 from media_pipeline_tests.emulator.sdk import sdk_client, sdk_generate
+from media_pipeline_tests.emulator.test_batch import prepared, wait_finished
 from media_pipeline_tests.xai_builders import EmulatorFactory, image_bytes
 
 pytest_plugins = ["media_pipeline_tests.xai_fixtures"]
@@ -90,6 +91,23 @@ def test_repeats_differ_slightly_and_still_score_clean(
     assert all(not s.defects and s.overall > 0.9 for s in scores)
     assert 0 < scores[0].colour.distance(scores[1].colour) < COLOUR_OFF
     assert [p.repeat for p in emulator.paid_requests] == [1, 2, 3]
+
+
+def test_batch_takes_are_counted_like_sync_ones(
+    xai_emulator_factory: EmulatorFactory, source: Path, tmp_path: Path
+) -> None:
+    emulator = xai_emulator_factory(drift_repeats=(2,), freeze_repeats=(3,))
+    with sdk_client(emulator) as client:
+        batch = client.batch.create("takes")
+        names = ["take-1", "take-2", "take-3"]
+        client.batch.add(batch.batch_id, [prepared(client, name) for name in names])
+        wait_finished(client, batch.batch_id)
+        results = client.batch.list_batch_results(batch.batch_id).succeeded
+    urls = {r.batch_request_id: r.video_response.url for r in results}
+    scores = [score_take(download(urls[name], tmp_path / f"{name}.mp4"), source) for name in names]
+    assert [s.reason.split(" ")[0] for s in scores] == ["clean,", "starts", "frozen"]
+    assert best_take(scores)[0] == 0
+    assert emulator.stats["paid"]["looks"] == {"drift": 1, "freeze": 1}
 
 
 def test_take_faults_are_validated_and_on_the_command_line() -> None:
