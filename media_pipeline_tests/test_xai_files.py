@@ -92,6 +92,25 @@ def test_the_generator_sends_every_image_as_a_file_uploaded_once(tmp_path, xai_e
     assert all(e["uploads"] == 1 for s, e in renewed.items() if s != sha)
 
 
+def test_a_file_dropped_after_this_process_checked_it_is_uploaded_again_and_the_shot_made(tmp_path, xai_emulator):
+    store, log = LocalMediaStore(root=str(tmp_path / "store")), logging.getLogger("test")
+    generator = xai_generator_for(xai_emulator)  # one process: it checked the file once and trusts it after
+    request = clip_request("first", image_key=_picture(store, (200, 60, 40)), image_url="", hosting="xai_files")
+    assert generator.generate(request, store, log).status == "generated"
+    ((sha, entry),) = _file_entries(tmp_path / "store").items()
+    _delete_at_xai(xai_emulator, entry["file_id"])
+    xai_emulator.reset_counts()
+
+    later = request.model_copy(update={"cache_key": "xai-spring-later", "shot": "later", "prompt": "pan"})
+    outcome = generator.generate(later, store, log)
+    assert outcome.status == "generated" and outcome.submits == 1
+    assert xai_emulator.count("GenerateVideo", "NOT_FOUND") == 1  # refused, not billed
+    assert (xai_emulator.count("UploadFile", "OK"), xai_emulator.count("GenerateVideo", "OK")) == (1, 1)
+    assert len(xai_emulator.paid_requests) == 1
+    assert _file_entries(tmp_path / "store")[sha]["uploads"] == 2
+    assert not list((tmp_path / "store" / "ledger" / "spring").glob("unconfirmed-*"))  # the refusal left no entry
+
+
 def _run(instance, resources, campaign: str) -> None:
     add_campaign_partition(instance, campaign)
     result = materialize(campaign_assets, resources=resources, partition_key=campaign, instance=instance)

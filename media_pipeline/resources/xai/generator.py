@@ -16,7 +16,7 @@ import logging
 import os
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from dagster import InitResourceContext
@@ -196,6 +196,11 @@ class XaiVideoGenerator(VideoGenerator):
         with self._lock:
             files = self._files = self._files or XaiFiles(owner_of(self.api_host, self.api_key))
         return files.ids(self, request, store, tally, log)
+
+    def forget_files(self, file_ids: Iterable[str]) -> None:
+        """Check these xAI file ids again before their next use (a request named one xAI no longer knows)."""
+        if self._files is not None:
+            self._files.forget(file_ids)
 
     def call(self, where: str, tally: Tally, method: str, fn: Callable[[], T], **options: Any) -> T:
         """One API call, paced, with back-off and our error mapping (``calls.call``)."""

@@ -82,7 +82,7 @@ class ShotRun:
         """At most ``MAX_ROUNDS`` rounds of (submit if needed, wait, deliver), each from the journal's last word."""
         entry = self._adopt(claim)
         second_chances = 1  # EXPIRED, or a result gone, of a request submitted in this run: one more submit
-        fresh = False
+        fresh, files_renewed = False, False
         for _round in range(MAX_ROUNDS):
             if (
                 entry is None
@@ -92,7 +92,13 @@ class ShotRun:
                 self._explain_resubmit(entry)
                 if claim.lost:
                     raise self.failed(f"{self.where}: another run took this clip's claim over; nothing submitted")
-                entry, fresh = self._submit(), True
+                try:
+                    entry, fresh = self._submit(), True
+                except Gone:  # a file xAI dropped after this process checked it: checked and uploaded anew, once
+                    if files_renewed:
+                        raise self.failed(f"{self.where}: xAI does not know the files just uploaded") from None
+                    entry, files_renewed = None, True
+                    continue
             if entry.status == "submitted":
                 assert entry.request_id is not None
                 self.tally.request_id = entry.request_id
@@ -171,10 +177,15 @@ class ShotRun:
                 attempt[0] = None
 
         try:
-            reply = self.g.call(self.where, tally, "GenerateVideo", start, on_error=on_error, model=request.model)
+            reply = self.g.call(
+                self.where, tally, "GenerateVideo", start, on_error=on_error, model=request.model,
+                not_found_is_gone=file_ids is not None,
+            )  # fmt: skip
         except BaseException as exc:
             if attempt[0] is not None:  # refused outright: it cost nothing
                 ledger.discard(self.store, attempt[0])
+            if isinstance(exc, Gone) and file_ids:
+                self.g.forget_files(file_ids.values())
             if tally.uncertain_submits:  # some attempt may exist: say so in the journal
                 self.save(entry, status="failed", error=str(exc).removeprefix(f"{self.where}: "))
             else:  # nothing was accepted: nothing to journal
