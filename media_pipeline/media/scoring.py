@@ -189,10 +189,8 @@ def best_take(scores: list[TakeScores]) -> tuple[int, str]:
 def colour_signature(frames: Sequence[np.ndarray]) -> ColourSignature:
     """The ``ColourSignature`` of RGB frames (HxWx3 uint8), all pixels of all frames weighted alike."""
     pixels = np.concatenate([np.asarray(f).reshape(-1, 3) for f in frames])
-    histograms = tuple(
-        tuple(float(v) for v in np.histogram(pixels[:, c], bins=HISTOGRAM_BINS, range=(0, 256))[0] / len(pixels))
-        for c in range(3)
-    )
+    counts = np.stack([np.histogram(pixels[:, c], bins=HISTOGRAM_BINS, range=(0, 256))[0] for c in range(3)])
+    histograms = tuple(tuple(row) for row in np.round(counts / len(pixels), 5).tolist())
     mean = tuple(round(float(v) / 255, 4) for v in pixels.mean(axis=0))
     return ColourSignature(mean=mean, histograms=histograms)  # type: ignore[arg-type]
 

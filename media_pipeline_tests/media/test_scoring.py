@@ -155,6 +155,7 @@ def test_best_take_picks_the_clean_take_and_says_why(scores: dict[str, TakeScore
     assert f"take 1 {scores['frozen'].reason}" in reason
     assert f"take 2 {scores['drifted'].reason}" in reason
     assert "take 4 " in reason and "black 0.5 s" in reason
+    assert best_take([TakeScores.model_validate_json(t.model_dump_json()) for t in takes]) == (index, reason)
     assert best_take([scores["clean"], scores["clean"]])[0] == 0  # a tie goes to the earlier take
     frozen = scores["frozen"]
     assert best_take([frozen]) == (0, f"take 1 scored {frozen.overall:.2f} ({frozen.reason}), the only take")
