@@ -97,6 +97,7 @@ class RenderPool:
 
     def _render(self, image: Path, target: Path, spec: dict[str, object], end_image: Path | None) -> Path:
         from ..media.animate import animate_still  # imported here so the emulator loads without ffmpeg until used
+        from ..media.formats import frame_size
         from ..media.images import load_rgb
 
         look, variant = str(spec.get("look", "clean")), int(spec.get("variant", 0))  # type: ignore[call-overload]
@@ -104,7 +105,9 @@ class RenderPool:
             picture, clip = image, Path(tmp) / "clip.mp4"
             if look == "drift" or variant:
                 picture = Path(tmp) / "picture.png"
-                take_picture(load_rgb(image), look=look, variant=variant).save(picture)
+                size = frame_size(str(spec["resolution"]), str(spec["aspect_ratio"]))
+                source = load_rgb(image, max_side=4 * max(size))  # no more than animate_still itself uses
+                take_picture(source, look=look, variant=variant).save(picture, compress_level=1)  # a scratch file
             animate_still(
                 picture,
                 clip,
@@ -134,10 +137,10 @@ def take_picture(image: Image.Image, *, look: str = "clean", variant: int = 0) -
     picture = image.convert("RGB")
     if look == "drift":
         cell = max(1, min(picture.size) // CHECKER_CELLS)
-        rows, columns = np.indices((picture.height, picture.width)) // cell
-        shade = np.where((rows + columns) % 2, 1.0, 0.25)[..., None]  # dark and light squares
-        inverted = np.asarray(ImageOps.invert(ImageOps.flip(picture)), dtype=np.float32)
-        picture = Image.fromarray((inverted * shade).astype(np.uint8))
+        rows, columns = np.arange(picture.height)[:, None] // cell, np.arange(picture.width)[None, :] // cell
+        shade = np.where((rows + columns) % 2, 4, 1).astype(np.uint16)[..., None]  # light and dark squares
+        inverted = np.asarray(ImageOps.invert(ImageOps.flip(picture)), dtype=np.uint16)
+        picture = Image.fromarray((inverted * shade // 4).astype(np.uint8))
     if variant:
         step = (variant + 1) // 2 * (1 if variant % 2 else -1)
         gain = 1 + VARIANT_GAIN * step
