@@ -116,11 +116,12 @@ def test_dg_scaffolds_checks_and_lists_two_prefixed_pipelines(project):
         f"{b}/{s}" for b in ("brand_a", "brand_b") for s in STAGES
     ]
     assert {a["group_name"] for a in listed["assets"] if a["asset_key"].startswith("brand_a/")} == {"brand_a"}
-    assert listed["jobs"] == []  # no job of their own: every run is Dagster's __ASSET_JOB, which dg leaves out
+    # every materializing run is Dagster's __ASSET_JOB, which dg leaves out; each pipeline's own job only approves
+    assert sorted(j["name"] for j in listed["jobs"]) == [f"{b}_approve_deliverable" for b in ("brand_a", "brand_b")]
     sensors = {s["name"] for s in listed["sensors"]}
     assert {"brand_a_image_drop_sensor", "brand_b_image_drop_sensor"} <= sensors
     assert all(name.startswith(BRANDS) for name in sensors)
-    assert len(listed["schedules"]) == 2 and len(listed["asset_checks"]) == 8
+    assert len(listed["schedules"]) == 2 and len(listed["asset_checks"]) == 10
     assert SECRET not in json.dumps(listed)
 
 

@@ -69,7 +69,8 @@ def test_two_pipelines_load_as_one_location_and_share_no_name(two):
     assert {key.to_user_string() for key in two.resolve_all_asset_keys()} == {
         f"{brand}/{stage}" for brand in BRANDS for stage in STAGES
     }
-    assert {job.name for job in repo.get_all_jobs()} == {ASSET_JOB}  # the one job every run is, as in the UI
+    # the one job every materializing run is, as in the UI, and each pipeline's approval job (review: required)
+    assert {job.name for job in repo.get_all_jobs()} == {ASSET_JOB} | {f"{b}_approve_deliverable" for b in BRANDS}
     sensors = {s.name for s in repo.sensor_defs}
     assert {"brand_a_image_drop_sensor", "brand_b_image_drop_sensor"} <= sensors
     assert all(name.startswith(BRANDS) for name in sensors)

@@ -47,6 +47,7 @@ def test_three_shot_campaign_is_delivered_then_a_rerun_generates_nothing(instanc
         "first_frames_faithful": True,
         "deliverable_conformant": True,
         "deliverable_complete": True,
+        "deliverable_approved": True,  # no review: published as always
     }
     clips = _metadata(instance, "generated_clips")
     assert clips["clips.generated"] == 3 and clips["local.cache_hits"] == 0
