@@ -1,0 +1,111 @@
+"""The review gate against the xAI emulator over gRPC (every API call counted) and through the ``media-pipeline``
+command: approving makes no API call and no encode; a re-generated clip voids the approval; several SKU campaigns
+are approved in one command, each on its own; a refusal is one clear error naming the campaign."""
+
+import json
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance
+
+from media_pipeline.cli import main
+from media_pipeline.factory import build_pipeline_defs
+from media_pipeline.media.ffmpeg import ffmpeg_runs
+from media_pipeline.records import GeneratedClips
+from media_pipeline.resources.drops import LocalDropZone
+from media_pipeline.resources.io_manager import read_record
+from media_pipeline.resources.publish import current_deliverable
+from media_pipeline.review_cli import approve_campaign
+from media_pipeline.runner import run_campaign
+
+from .builders import local_cli_env, write_campaign
+from .xai_builders import xai_generator_for
+
+pytest_plugins = ["media_pipeline_tests.xai_fixtures"]
+
+MANIFEST = """\
+resolution: 480p
+duration: 1
+review: required
+deliverable: {transition: cut}
+shots:
+  - {image: shot_1.png, prompt: slow push in}
+  - {image: shot_2.png, prompt: pan left}
+"""
+
+
+def test_approving_makes_no_api_call_and_a_new_clip_voids_the_approval(
+    instance: DagsterInstance, drops_root, local_resources, xai_emulator
+):
+    folder = write_campaign(drops_root, "sku7", shots=2, manifest=MANIFEST, size=(160, 90))
+    store = local_resources["store"]
+    defs = build_pipeline_defs(
+        drops=LocalDropZone(root=str(drops_root)), store=store, generator=xai_generator_for(xai_emulator)
+    )
+    drafted = run_campaign(defs, instance, "sku7", console_log_level="CRITICAL")
+    assert drafted.status == "success" and xai_emulator.count("GenerateVideo", "OK") == 2
+    assert drafted.review.status == "awaiting approval" and drafted.deliverables == []
+    assert all(Path(p).is_file() for p in drafted.review.preview)  # the draft's files, to look at
+
+    calls, runs = xai_emulator.calls, ffmpeg_runs()
+    approved = approve_campaign(defs, instance, "sku7")
+    assert approved.status == "approved", approved.error
+    assert xai_emulator.calls == calls and ffmpeg_runs() == runs  # no API call of any kind, no encode
+    clips = read_record(store, "generated_clips", "sku7", GeneratedClips)
+    assert approved.clips == {c.shot: c.cache_key for c in clips.clips}
+    assert approved.version == drafted.review.version == current_deliverable(store, "sku7").version
+    assert all(Path(p).is_file() for p in approved.deliverables)
+
+    (folder / "campaign.yaml").write_text(MANIFEST.replace("pan left", "pan right"), encoding="utf-8")
+    changed = run_campaign(defs, instance, "sku7", console_log_level="CRITICAL")
+    assert xai_emulator.count("GenerateVideo", "OK") == 3  # the changed shot only
+    assert changed.review.status == "awaiting approval"
+    assert f"approval of version {approved.version} does not apply to it: shot 'shot_2' has another clip" in (
+        changed.review.detail
+    )
+    assert current_deliverable(store, "sku7").version == approved.version  # the approved set stays current
+
+    calls = xai_emulator.calls
+    again = approve_campaign(defs, instance, "sku7")
+    assert again.status == "approved" and again.version == changed.review.version != approved.version
+    assert again.clips["shot_2"] != approved.clips["shot_2"] and again.clips["shot_1"] == approved.clips["shot_1"]
+    assert xai_emulator.calls == calls
+
+
+def _cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, dict]:
+    code = main(list(args))
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_the_command_approves_several_skus_each_on_its_own_and_refuses_clearly(
+    tmp_path, capsys, monkeypatch: pytest.MonkeyPatch
+):
+    home = tmp_path / "home"
+    for env, value in local_cli_env(home).items():
+        monkeypatch.setenv(env, value)
+    for sku in ("sku-a", "sku-b"):
+        write_campaign(home / "drops", sku, shots=1, manifest=MANIFEST.split("shots:")[0], size=(160, 90))
+        code, run = _cli(capsys, "run", sku, "--json")
+        assert code == 0 and run["review"]["status"] == "awaiting approval"
+
+    code, review = _cli(capsys, "review", "sku-a", "--json")
+    assert code == 0 and review["status"] == "awaiting approval" and Path(review["preview"][0]).is_file()
+
+    code, approved = _cli(capsys, "approve", "sku-a", "sku-b", "--json")
+    assert code == 0 and approved["status"] == "success"
+    assert [(a["campaign"], a["status"]) for a in approved["approvals"]] == [
+        ("sku-a", "approved"),
+        ("sku-b", "approved"),
+    ]
+    assert Path(approved["approvals"][1]["deliverables"][0]) == home / "store/deliverables/sku-b/sku-b.mp4"
+
+    code, refused = _cli(capsys, "approve", "sku-a", "ghost", "--json")  # one refusal does not hide the other
+    assert code == 1 and refused["status"] == "failure"
+    version = approved["approvals"][0]["version"]
+    assert refused["approvals"][0]["error"] == (
+        f"campaign 'sku-a': no draft awaits approval (version {version} is current); a run of a campaign with "
+        "review: required makes one"
+    )
+    assert refused["approvals"][1]["error"].startswith("campaign 'ghost': no draft awaits approval")
+    code, review = _cli(capsys, "review", "sku-a", "--json")
+    assert review["status"] == "approved" and review["approval"]["version"] == version
