@@ -64,6 +64,9 @@ COLOUR_WEIGHT = 0.5
 COLOUR_SAMPLES = 5
 ANALYSIS_SHORT_SIDE = 288
 HISTOGRAM_BINS = 32
+# The last frame is the last of the final few sampled: a header may count a frame or two the decoder drops (an edit
+# list, a last frame without a timestamp); more missing than that is a clip cut short.
+END_SLACK = 2
 
 _FREEZE = re.compile(r"freezedetect\.freeze_(start|end): *([0-9.]+)")
 _BLACK = re.compile(r"black_start: *([0-9.]+) +black_end: *([0-9.]+)")
@@ -130,7 +133,8 @@ def score_take(
         raise MediaError(f"{what or clip}: {clip} has no video frames to score")
     seconds = info.frame_count / info.fps if info.fps else info.video_duration
     with tempfile.TemporaryDirectory(prefix="take-scores-") as tmp:
-        log, frames = _analyse(clip, info.frame_count, (info.width, info.height), Path(tmp), what or str(clip))
+        label = f"{what} ({clip})" if what else str(clip)
+        log, frames = _analyse(clip, info.frame_count, (info.width, info.height), Path(tmp), label)
     frozen = _frozen_seconds(log, seconds)
     black = sum(end - start for start, end in (map(float, m) for m in _BLACK.findall(log)))
     scores = TakeScores(
@@ -197,7 +201,8 @@ def colour_signature(frames: Sequence[np.ndarray]) -> ColourSignature:
 
 def _analyse(clip: Path, count: int, size: tuple[int, int], tmp: Path, what: str) -> tuple[str, list[np.ndarray]]:
     """One ffmpeg pass: the detectors' log and the sampled frames (first ... last), small, as RGB arrays."""
-    picks = sorted({0, count - 1, *(round(i * (count - 1) / (COLOUR_SAMPLES - 1)) for i in range(COLOUR_SAMPLES))})
+    ends = (max(0, count - 1 - k) for k in range(END_SLACK + 1))
+    picks = sorted({*ends, *(round(i * (count - 1) / (COLOUR_SAMPLES - 1)) for i in range(COLOUR_SAMPLES))})
     select = "+".join(f"eq(n\\,{n})" for n in picks)
     width, height = size
     factor = min(width, height) / ANALYSIS_SHORT_SIDE
@@ -210,8 +215,8 @@ def _analyse(clip: Path, count: int, size: tuple[int, int], tmp: Path, what: str
     args = ["-i", str(clip), "-an", "-sn", "-vf", chain, "-fps_mode", "passthrough", "-f", "image2"]
     log = run_ffmpeg([*args, str(tmp / "%03d.ppm")], what=f"{what}: scoring take", loglevel="info")
     written = sorted(tmp.glob("*.ppm"))
-    if not written:
-        raise MediaError(f"{what}: no frame decoded while scoring the take")
+    if len(written) < len(picks) - END_SLACK:  # a clip cut short still decodes its first frames: not a whole take
+        raise MediaError(f"{what}: frame {picks[len(written)]} of {count} does not decode (cut short or damaged)")
     frames = []
     for path in written:
         with Image.open(path) as image:

@@ -163,8 +163,12 @@ def test_best_take_picks_the_clean_take_and_says_why(scores: dict[str, TakeScore
         best_take([])
 
 
-def test_a_file_that_is_not_a_video_is_named(tmp_path: Path) -> None:
+def test_a_file_that_is_not_a_video_or_cut_short_is_named(takes: dict[str, Path], tmp_path: Path) -> None:
     bad = tmp_path / "take.mp4"
     bad.write_bytes(b"not a video")
     with pytest.raises(MediaError, match="spring s1 take 2"):
         score_take(bad, what="spring s1 take 2")
+    whole = takes["clean"].read_bytes()
+    bad.write_bytes(whole[: len(whole) // 2])  # the header promises 48 frames; about half are there
+    with pytest.raises(MediaError, match=r"spring s1 take 2 \(.*take.mp4\): frame \d+ of 48 does not decode"):
+        score_take(bad, takes["source"], what="spring s1 take 2")
