@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import PurePosixPath
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -31,7 +31,9 @@ LAST_FRAME_MODEL_PREFIX = "grok-imagine-video-1.5"
 # the per-shot keys a batch request carries (client.video.prepare); a shot key outside it is refused in batch mode
 BATCH_CARRIES = frozenset(
     {"image", "prompt", "id", "duration", "chain", "end_image", "audio", "keyframes", "reference_images"}
+    | {"takes", "pick"}
 )
+MAX_TAKES = 8  # takes of one shot in the manifest (a re-roll adds more)
 
 Resolution = Literal["480p", "720p", "1080p"]
 AspectRatio = Literal["1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"]
@@ -53,6 +55,22 @@ class Keyframe(_Strict):
     timestamp: float = Field(ge=0)
 
 
+class TakeSpec(_Strict):
+    """One take of a shot: its own clip, on its own model (default: the campaign's ``model``)."""
+
+    model: str | None = None
+
+
+Takes = Annotated[int, Field(ge=1, le=MAX_TAKES)] | Annotated[list[TakeSpec], Field(min_length=1, max_length=MAX_TAKES)]
+
+
+def take_models(takes: int | list[TakeSpec], model: str) -> list[str]:
+    """The model of each take: ``takes: 3`` is three takes on ``model``; a list names each take's model."""
+    if isinstance(takes, int):
+        return [model] * takes
+    return [take.model or model for take in takes]
+
+
 class Shot(_Strict):
     """One image animated into one clip; a chained shot starts from the previous clip instead of an image."""
 
@@ -65,6 +83,8 @@ class Shot(_Strict):
     audio: bool | None = None  # None: the campaign's ``audio``
     keyframes: list[Keyframe] = Field(default_factory=list, max_length=4)
     reference_images: list[str] = Field(default_factory=list)
+    takes: Takes | None = None  # None: the campaign's ``takes``
+    pick: int | None = Field(default=None, ge=1)  # the take delivered, chosen by hand (default: the best scored)
 
     @model_validator(mode="after")
     def _source(self) -> Shot:
@@ -122,6 +142,7 @@ class Manifest(_Strict):
     on_failed_shots: Literal["fail", "skip"] = "fail"  # skip: deliver the good shots, list the missing ones
     mode: Literal["sync", "batch"] = "sync"  # batch: the uncached shots go out as xAI batches (see README)
     audio: bool = True  # false: silent clips (generate_audio=False); a shot's own ``audio`` overrides it
+    takes: Takes = 1  # clips made per shot, the best scored one delivered (see planning); a shot's own overrides
     hosting: Literal["url", "xai_files"] = "url"  # xai_files: images go to the API as xAI files (private stores)
 
     @model_validator(mode="after")
@@ -130,10 +151,13 @@ class Manifest(_Strict):
         if shots and shots[0].chain:
             raise ValueError(f"shot {shots[0].shot_id!r} is first, so it has no previous clip to chain from")
         pinned = [s.shot_id for s in shots if s.end_image]
-        if pinned and not self.model.startswith(LAST_FRAME_MODEL_PREFIX):
+        models = {self.model, *take_models(self.takes, self.model)}
+        models.update(m for s in shots if s.takes is not None for m in take_models(s.takes, self.model))
+        unpinned = sorted(m for m in models if not m.startswith(LAST_FRAME_MODEL_PREFIX))
+        if pinned and unpinned:
             raise ValueError(
                 f"end_image on shot(s) {', '.join(pinned)} needs a model that pins the last frame "
-                f"({LAST_FRAME_MODEL_PREFIX} family); model {self.model!r} does not"
+                f"({LAST_FRAME_MODEL_PREFIX} family); model {unpinned[0]!r} does not"
             )
         if self.mode == "batch":
             for shot in shots:
@@ -159,6 +183,8 @@ class ResolvedShot(_Strict):
     audio: bool = True
     keyframes: list[Keyframe] = Field(default_factory=list)
     reference_images: list[str] = Field(default_factory=list)
+    takes: list[str] = Field(default_factory=list)  # each take's model, in take order; empty: one take on ``model``
+    pick: int | None = None
 
 
 class Campaign(_Strict):
@@ -276,6 +302,8 @@ def load_campaign(campaign_id: str, files: Iterable[str], manifest_text: str | N
             audio=manifest.audio if shot.audio is None else shot.audio,
             keyframes=shot.keyframes,
             reference_images=shot.reference_images,
+            takes=take_models(manifest.takes if shot.takes is None else shot.takes, manifest.model),
+            pick=shot.pick,
         )
         for index, shot in enumerate(shots)
     ]

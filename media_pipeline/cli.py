@@ -1,5 +1,5 @@
-"""The ``media-pipeline`` command: ``demo``, ``run CAMPAIGN [--json]``, ``estimate CAMPAIGN``, ``review CAMPAIGN``,
-``approve CAMPAIGN... [--json]``, ``xai-emulator``.
+"""The ``media-pipeline`` command: ``demo``, ``run CAMPAIGN [--json]``, ``estimate CAMPAIGN``, ``reroll CAMPAIGN
+SHOT [--takes N]``, ``review CAMPAIGN``, ``approve CAMPAIGN... [--json]``, ``xai-emulator``.
 
 What the user can fix reaches them as one clear message and exit status 1, not a traceback: a bad setting
 (naming the variable), a store that refuses us, a campaign that cannot run. With ``--json`` the message is the
@@ -42,7 +42,7 @@ def _print_summary(summary: RunSummary, as_json: bool) -> None:
     print(f"api calls {summary.api_calls}, cost ${summary.cost_usd:.2f}")
 
 
-def _run(campaign: str, as_json: bool, verbose: bool = False) -> int:
+def _run(campaign: str, as_json: bool, verbose: bool = False, generation: dict[str, object] | None = None) -> int:
     from dagster._core.utils import make_new_run_id
 
     from .definitions import build_defs, home
@@ -63,6 +63,7 @@ def _run(campaign: str, as_json: bool, verbose: bool = False) -> int:
                 tags=run_tags(),
                 console_log_level="DEBUG" if verbose else "CRITICAL",
                 run_id=run_id,
+                generation=generation,
             )
     _print_summary(summary, as_json)
     return 0 if summary.status in ("success", "waiting") else 1  # waiting: a later run or the sensor finishes
@@ -91,9 +92,24 @@ def _estimate(campaign: str) -> int:
     from .definitions import build_defs
     from .runner import estimate_campaign
 
-    usd, shots = estimate_campaign(build_defs(), campaign)  # a true dry run: no instance, nothing stored
-    print(f"campaign {campaign}: {shots} uncached shot(s), estimated ${usd:.2f}")
+    cost = estimate_campaign(build_defs(), campaign)  # a true dry run: no instance, nothing stored
+    takes = f" ({cost.takes} takes)" if cost.takes != len(cost.shots) else ""
+    print(f"campaign {campaign}: {len(cost.shots)} uncached shot(s){takes}, estimated ${cost.usd:.2f}")
     return 0
+
+
+def _reroll(args: argparse.Namespace) -> int:
+    """New takes for one shot: the estimate first, then a run that pays for those takes only (budget applies)."""
+    from .definitions import build_defs
+    from .runner import estimate_campaign
+    from .takes import Reroll
+
+    reroll = Reroll(shot=args.shot, takes=args.takes, model=args.model)
+    cost = estimate_campaign(build_defs(), args.campaign, reroll=reroll)
+    print(f"campaign {args.campaign}: re-roll of shot {args.shot}: {cost.takes} new take(s), estimated "
+          f"${cost.usd:.2f}", file=sys.stderr if args.json else sys.stdout)  # fmt: skip
+    config = {"reroll_shot": args.shot, "reroll_takes": args.takes, "reroll_model": args.model}
+    return _run(args.campaign, args.json, args.verbose, generation=config)
 
 
 def _review(campaign: str, as_json: bool) -> int:
@@ -151,6 +167,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--verbose", action="store_true", help="also print Dagster's event log (the UI keeps it anyway)")
     estimate = commands.add_parser("estimate", help="dry-run cost of a campaign's uncached shots")
     estimate.add_argument("campaign")
+    reroll = commands.add_parser("reroll", help="new takes for one shot; shows the estimate, then pays for those only")
+    reroll.add_argument("campaign")
+    reroll.add_argument("shot")
+    reroll.add_argument("--takes", type=int, default=1, help="how many new takes (default 1)")
+    reroll.add_argument("--model", default=None, help="the new takes' model (default: the campaign's)")
+    reroll.add_argument("--json", action="store_true", help="print one JSON summary object (the estimate on stderr)")
+    reroll.add_argument("--verbose", action="store_true", help="also print Dagster's event log")
     review = commands.add_parser("review", help="the review status of a campaign's set and where to preview it")
     review.add_argument("campaign")
     review.add_argument("--json", action="store_true", help="print one JSON object")
@@ -171,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo()
         if args.command == "run":
             return _run(args.campaign, args.json, args.verbose)
+        if args.command == "reroll":
+            return _reroll(args)
         if args.command == "review":
             return _review(args.campaign, args.json)
         if args.command == "approve":

@@ -69,13 +69,22 @@ class ClipOutcome(BaseModel):
 
 
 class ShotClip(ClipOutcome):
-    """One shot's clip as recorded: the outcome plus its cache key, source and first-frame fidelity."""
+    """One take's clip as recorded: the outcome plus its cache key, source, first-frame fidelity and scores.
+
+    A shot's record is its picked take's, with what all its takes cost in this run (calls, cost, seconds) and,
+    when it has more than one take, every take in ``takes`` and the reason for the pick (``picks.py``).
+    """
 
     cache_key: str | None = None
     source_key: str | None = None
     fidelity: float | None = None
     clip_bytes: int | None = None  # the stored clip's size when it was last known good
     healed: bool = False  # a cached clip that did not decode was removed and made again
+    take: int = 1
+    model: str | None = None
+    scores: dict[str, float | None] = {}  # the take's measures (media.scoring.TakeScores), ``overall`` among them
+    takes: list[ShotClip] = []
+    pick_reason: str | None = None
 
     @property
     def cache_hit(self) -> bool:

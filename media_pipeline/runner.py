@@ -11,17 +11,20 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, JobDefinition
 from dagster._utils.error import SerializableErrorInfo
 from pydantic import BaseModel
 
-from .assets.clip_plan import ClipPlanner
+from .assets.generation import already_paid, clip_price
 from .assets.sources import store_sources
 from .campaign import CampaignError, check_campaign_id, load_campaign
+from .estimate import Estimate, estimate
 from .housekeeping import ensure_dagster_home, home_lock
 from .partitions import PROJECT_PIPELINE, Pipeline
+from .planning import ClipPlanner
 from .records import GeneratedClips, HostedImage, HostedImages, SourceImages
 from .resources.drops import DropZone
 from .resources.io_manager import read_record, record_key
@@ -30,6 +33,7 @@ from .resources.review import ReviewSummary, current_review
 from .resources.store import LocalMediaStore, MediaStore, StoreError
 from .resources.xai.batch_journal import read_batches
 from .settings import ConfigurationError
+from .takes import Reroll, make_plan, plan_problems, read_choices
 
 
 class ShotSummary(BaseModel):
@@ -138,10 +142,12 @@ def run_campaign(
     console_log_level: str = "DEBUG",
     pipeline: Pipeline = PROJECT_PIPELINE,
     run_id: str | None = None,
+    generation: Mapping[str, object] | None = None,
 ) -> RunSummary:
     """Register the partition and materialize the whole chain for ``campaign``; a failure is in the summary.
 
-    The instance keeps every event whatever ``console_log_level`` lets through to the terminal.
+    The instance keeps every event whatever ``console_log_level`` lets through to the terminal. ``generation`` is
+    ``generated_clips``' run config (picks, a re-roll), as the Launchpad would give it.
     """
     try:
         job = _campaign_job(defs, instance, campaign, pipeline)
@@ -154,7 +160,12 @@ def run_campaign(
         raise_on_error=False,
         tags=tags,
         run_id=run_id,  # chosen by the caller to follow the run's events as it executes (see progress.py)
-        run_config={"loggers": {"console": {"config": {"log_level": console_log_level}}}},
+        run_config={
+            "loggers": {"console": {"config": {"log_level": console_log_level}}},
+            "ops": {pipeline.asset_key("generated_clips").to_python_identifier(): {"config": dict(generation)}}
+            if generation
+            else {},
+        },
     )
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     summary = RunSummary(
@@ -204,8 +215,11 @@ def _store(defs: Definitions, pipeline: Pipeline = PROJECT_PIPELINE) -> MediaSto
     return defs.resources[pipeline.resource_key("store")]
 
 
-def estimate_campaign(defs: Definitions, campaign: str, pipeline: Pipeline = PROJECT_PIPELINE) -> tuple[float, int]:
-    """A true dry run: the cost (USD, shots) of a campaign's uncached shots, with nothing recorded anywhere.
+def estimate_campaign(
+    defs: Definitions, campaign: str, pipeline: Pipeline = PROJECT_PIPELINE, reroll: Reroll | None = None
+) -> Estimate:
+    """A true dry run: the cost of a campaign's uncached takes (of ``reroll``'s new takes alone, with it), with
+    nothing recorded anywhere.
 
     The images are validated and normalized as ``source_images`` does, into a scratch store that is thrown away,
     for their content hashes; the planner only reads the real store (cached clips, paid journal entries). No
@@ -228,5 +242,10 @@ def estimate_campaign(defs: Definitions, campaign: str, pipeline: Pipeline = PRO
             if f.key and f.sha256 and f.key.endswith(".png")
         },
     )
-    generator = defs.resources[pipeline.resource_key("generator")]
-    return ClipPlanner(sources, hosted, _store(defs, pipeline), generator, dry_run=True).estimate()
+    generator, store = defs.resources[pipeline.resource_key("generator")], _store(defs, pipeline)
+    plan = make_plan(loaded, read_choices(store, loaded), reroll=reroll)
+    problems = plan_problems(plan, {}, reroll)
+    if problems:
+        raise CampaignError(f"campaign {campaign!r}: {'; '.join(problems)}")
+    planner = ClipPlanner(plan, sources, hosted, store, generator.kind)
+    return estimate(planner, clip_price(loaded.manifest.mode, generator), partial(already_paid, store, campaign))

@@ -1,11 +1,12 @@
-"""``generated_clips`` in batch mode (``mode: batch``): the campaign's uncached shots as xAI batches.
+"""``generated_clips`` in batch mode (``mode: batch``): the campaign's uncached takes as xAI batches.
 
-Lanes map onto batches in waves: every shot whose source is known (each lane's first shot, and a chained shot once
-the clip before it is in the store) goes out in one batch; a chained shot waits for the clip it starts from and
-goes out in the next wave's batch. A campaign without chains is one batch. Each round collects the finished
-results of the campaign's open batches (clips copied into the store at once: the URLs live one hour), then sends
-the shots that became ready, under their claims (so two runs never batch one clip twice). A result whose URL
-lapsed before it was copied, or a request that expired, goes out once more in a new batch, counted and costed.
+Lanes map onto batches in waves, through the planning's one walk (``planning.walk``): every take whose source is
+known (each lane's first shot, and a chained shot once the take it starts from is picked) goes out in one batch; a
+chained shot waits for that pick and goes out in the next wave's batch. A campaign without chains is one batch.
+Each round collects the finished results of the campaign's open batches (clips copied into the store at once: the
+URLs live one hour), then sends the takes that became ready, under their claims (so two runs never batch one clip
+twice). A result whose URL lapsed before it was copied, or a request that expired, goes out once more in a new
+batch, counted and costed.
 
 The step waits for results at most ``MEDIA_PIPELINE_BATCH_WAIT_SECONDS`` (default 60), polling every
 ``MEDIA_PIPELINE_BATCH_POLL_SECONDS`` (default 10); shots still in a batch then are *waiting*: the step ends
@@ -20,17 +21,20 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 from ..campaign import ResolvedShot
+from ..clip_request import ClipRequest, ClipSpec, ShotFailed, clip_key
+from ..picks import ShotResult, TakeResult, first_pick, picked_clip_key
+from ..planning import ClipPlanner, Take, walk
 from ..records import ShotClip
 from ..resources.claims import Claim, ClaimFailed, acquire
-from ..resources.generator import ClipRequest, ShotFailed
 from ..resources.xai.batch import XaiBatches
 from ..resources.xai.batch_journal import BatchedClip, BatchEntry, read_batches
 from ..resources.xai.generator import XaiVideoGenerator
 from ..resources.xai.journal import journal_key
 from ..settings import number
-from .clip_plan import ClipPlanner, lanes
+from .hosting import image_url
 
 WAIT_ENV, POLL_ENV = "MEDIA_PIPELINE_BATCH_WAIT_SECONDS", "MEDIA_PIPELINE_BATCH_POLL_SECONDS"
 BATCH_QUEUE_SECONDS = 25 * 3600  # a batched request may start up to a day later: its image URLs must outlive that
@@ -40,26 +44,27 @@ BATCH_QUEUE_SECONDS = 25 * 3600  # a batched request may start up to a day later
 class BatchRound:
     """What one walk over the lanes found."""
 
-    clips: list[ShotClip] = field(default_factory=list)
+    results: dict[str, ShotResult] = field(default_factory=dict)  # by shot: the shots settled
     waiting: dict[str, str] = field(default_factory=dict)  # shot -> why
     to_send: dict[str, ClipRequest] = field(default_factory=dict)  # by cache key: identical shots pay once
 
 
 class BatchStep:
-    """One materialization of ``generated_clips`` in batch mode; ``from_store`` is the sync fan-out's store check."""
+    """One materialization of ``generated_clips`` in batch mode; ``from_store`` is the sync fan-out's store check.
+    It is the walk's ``planning.Visitor``: a take still to come out of a batch is None."""
 
     def __init__(
         self,
         planner: ClipPlanner,
-        from_store: Callable[[ClipRequest], tuple[ShotClip | None, bool]],
+        generator: XaiVideoGenerator,
+        from_store: Callable[[Take, ClipRequest], tuple[TakeResult | None, bool]],
         log: logging.Logger,
         environ: Mapping[str, str],
     ):
-        assert isinstance(planner.generator, XaiVideoGenerator)
         self.planner, self.from_store, self.log = planner, from_store, log
         self.campaign = planner.campaign.campaign_id
         self.store = planner.store
-        self.generator: XaiVideoGenerator = planner.generator
+        self.generator = generator
         self.batches = XaiBatches(self.generator, self.store, self.campaign, log, environ)
         self.wait_seconds = number(environ, WAIT_ENV, 60.0, float, 0.0)
         self.poll_seconds = number(environ, POLL_ENV, 10.0, float, 0.01)
@@ -69,8 +74,9 @@ class BatchStep:
         self.sent: dict[str, int] = {}  # by cache key: batch requests created in this run (paid in this run)
         self.costs: dict[str, float] = {}  # by cache key: what the results taken in this run cost
         self.refused: dict[str, str] = {}  # by cache key: why AddBatchRequests did not take it in this run
-        self.good: dict[str, ShotClip] = {}  # by cache key: clips found good in the store in this step
+        self.good: dict[str, TakeResult] = {}  # by cache key: clips found good in the store in this step
         self.healed: set[str] = set()  # cache keys whose stored clip did not decode and was removed
+        self.found = BatchRound()
 
     def run(self) -> BatchRound:
         deadline = time.monotonic() + self.wait_seconds
@@ -99,72 +105,79 @@ class BatchStep:
         return found
 
     def walk(self) -> BatchRound:
-        found = BatchRound()
-        for lane in lanes(self.planner.campaign.shots):
-            previous: str | None = None
-            blocked_by: str | None = None
-            for shot in lane:
-                if blocked_by is not None:
-                    found.waiting[shot.shot_id] = f"waits for the clip of shot {blocked_by!r} (next batch)"
-                    continue
-                previous = self.place(shot, previous, found)
-                if shot.shot_id in found.waiting:
-                    blocked_by = shot.shot_id
-        return found
+        self.found = BatchRound()
+        walk(self.planner, self)
+        return self.found
 
-    def place(self, shot: ResolvedShot, previous: str | None, found: BatchRound) -> str | None:
-        """Put ``shot`` in ``found``: a clip (made or failed), waiting, or to send; returns its clip key if any."""
-        request: ClipRequest | None = None
-        try:
-            request = self.planner.request(shot, self.planner.source(shot, previous))
-            clip, healed = self.stored(request)
-        except ShotFailed as exc:
-            found.clips.append(ShotClip(shot=shot.shot_id, status="failed", error=str(exc)))
+    def shot(self, shot: ResolvedShot, takes: list[TakeResult | None]) -> tuple[None, str | None]:
+        """A shot with every take settled is picked; one with a take still in (or for) a batch waits."""
+        settled = [t for t in takes if t is not None]
+        if len(settled) < len(takes):
+            return None, None
+        result = first_pick(self.planner.plan, settled)
+        self.found.results[shot.shot_id] = result
+        return None, picked_clip_key(result)
+
+    def blocked(self, take: Take, spec: ClipSpec, after: ResolvedShot) -> TakeResult | None:
+        if after.shot_id in self.found.waiting:
+            self.found.waiting[take.shot.shot_id] = f"waits for the clip of shot {after.shot_id!r} (next batch)"
             return None
-        key = request.cache_key
-        if clip is not None:
+        where = f"campaign {self.campaign!r}, shot {take.shot.shot_id!r}"
+        return self.failed(take, None, f"{where}: chained to the previous shot, which has no clip")
+
+    def unbuildable(self, take: Take, error: ShotFailed) -> TakeResult:
+        return self.failed(take, None, str(error))
+
+    @staticmethod
+    def failed(take: Take, request: ClipRequest | None, error: str, **spent: object) -> TakeResult:
+        clip = ShotClip(shot=take.shot.shot_id, status="failed", error=error, **spent)  # type: ignore[arg-type]
+        return TakeResult(take, BatchStep.described(clip, request, False) if request else clip)
+
+    def take(self, take: Take, request: ClipRequest) -> TakeResult | None:
+        """The take as a clip (made or failed), or None: waiting in a batch, or put in ``to_send``."""
+        found, key, shot = self.found, request.cache_key, take.shot.shot_id
+        stored, healed = self.stored(take, request)
+        if stored is not None:
             made = self.collected.get(key)
             if made is not None:  # copied from a batch result in this run
-                clip.status, clip.request_id = "generated", made.batch_request_id
-                clip.cost_usd, clip.submits = self.costs.get(key, 0.0), self.sent.get(key, 0)
-            found.clips.append(self.described(clip, request, healed))
-            return clip.clip_key
+                stored.clip.status, stored.clip.request_id = "generated", made.batch_request_id
+                stored.clip.cost_usd, stored.clip.submits = self.costs.get(key, 0.0), self.sent.get(key, 0)
+            self.described(stored.clip, request, healed)
+            return stored
+        if not self.planner.plan.may_generate(take.shot):
+            return self.failed(take, request, f"{request.where}: not made: this run re-rolls other shots only")
         if key in self.refused:
-            refused = ShotClip(shot=shot.shot_id, status="failed", error=f"{request.where}: {self.refused[key]}")
-            found.clips.append(self.described(refused, request, False))
-            return None
-        latest = self.latest(request.cache_key)
+            return self.failed(take, request, f"{request.where}: {self.refused[key]}")
+        latest = self.latest(key)
         if latest is not None and latest.status == "pending":
-            found.waiting[shot.shot_id] = f"in xAI batch request {latest.batch_request_id}"
+            found.waiting[shot] = f"in xAI batch request {latest.batch_request_id}"
             return None
-        made = self.collected.get(request.cache_key)
+        made = self.collected.get(key)
         this_run = latest is not None and made is not None and made.batch_request_id == latest.batch_request_id
-        if this_run and (latest.status == "failed" or request.cache_key in self.second_chances):
+        if this_run and (latest.status == "failed" or key in self.second_chances):
             assert latest is not None
-            error = f"{request.where}: {latest.error}"
-            failed = ShotClip(shot=shot.shot_id, status="failed", error=error, request_id=latest.batch_request_id,
-                              cost_usd=self.costs.get(request.cache_key, 0.0),
-                              submits=self.sent.get(request.cache_key, 0))  # fmt: skip
-            found.clips.append(self.described(failed, request, False))
-            return None
+            spent = {"request_id": latest.batch_request_id, "cost_usd": self.costs.get(key, 0.0),
+                     "submits": self.sent.get(key, 0)}  # fmt: skip
+            return self.failed(take, request, f"{request.where}: {latest.error}", **spent)
         if this_run:  # lapsed or expired in this run: one more batch
-            self.second_chances.add(request.cache_key)
-        found.to_send.setdefault(request.cache_key, request)
-        found.waiting[shot.shot_id] = "to be sent in a batch"
+            self.second_chances.add(key)
+        found.to_send.setdefault(key, request)
+        found.waiting[shot] = "to be sent in a batch"
         return None
 
-    def stored(self, request: ClipRequest) -> tuple[ShotClip | None, bool]:
+    def stored(self, take: Take, request: ClipRequest) -> tuple[TakeResult | None, bool]:
         """``from_store`` once per clip and step (a clip found good is not fetched and decoded every round); the
         flag says the clip was found broken and removed in this step (``healed`` once made again)."""
         key = request.cache_key
         if key not in self.good:
-            clip, healed = self.from_store(request)
+            result, healed = self.from_store(take, request)
             if healed:
                 self.healed.add(key)
-            if clip is None:
+            if result is None:
                 return None, key in self.healed
-            self.good[key] = clip
-        return self.good[key].model_copy(), key in self.healed
+            self.good[key] = result
+        good = self.good[key]
+        return TakeResult(take, good.clip.model_copy(), good.stored), key in self.healed
 
     @staticmethod
     def described(clip: ShotClip, request: ClipRequest, healed: bool) -> ShotClip:
@@ -179,7 +192,7 @@ class BatchStep:
         return acquire(
             self.store, cache_key, campaign=self.campaign, shot=shot, journal_key=journal_key(self.campaign, cache_key),
             lease_seconds=self.generator.claim_lease_seconds, poll_seconds=0.0, patience_seconds=0.0,
-            clip_ready=lambda: self.store.exists(f"clips/{cache_key}.mp4"), check=lambda: None, log=self.log,
+            clip_ready=lambda: self.store.exists(clip_key(cache_key)), check=lambda: None, log=self.log,
             where=where,
         )  # fmt: skip
 
@@ -212,7 +225,8 @@ class BatchStep:
                 continue
             if claim is not None:
                 claims.append(claim)
-                ready.append(self.planner.with_urls(request, BATCH_QUEUE_SECONDS))
+                url = partial(image_url, self.store, needed_seconds=BATCH_QUEUE_SECONDS)
+                ready.append(self.planner.with_urls(request, url))
         error: str | None = "the batch could not be submitted"
         try:
             held = {r.cache_key for r in ready}  # a batch left adding with one of these was a dead run's

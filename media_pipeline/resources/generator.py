@@ -3,7 +3,8 @@
 ``VideoGenerator`` is the interface the ``generated_clips`` asset fans out over; ``XaiVideoGenerator``
 (``xai/generator.py``) calls xAI's image-to-video API through ``xai_sdk`` and ``LocalVideoGenerator`` animates
 the still with ffmpeg, offline, for the demo and for development. Implementations are called from several
-threads at once (up to ``concurrency``), so they must be thread-safe.
+threads at once (up to ``concurrency``), so they must be thread-safe. The request models live in the Dagster-free
+``clip_request`` (the planning builds them) and are re-exported here.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 from dagster import ConfigurableResource
-from pydantic import BaseModel, ConfigDict
 
+from ..clip_request import ClipRequest, ClipSpec, KeyframeImage, ShotFailed
 from ..media.animate import animate_still
 from ..media.errors import MediaError
 from ..media.probe import probe
@@ -27,75 +28,13 @@ from .store import MediaStore
 __all__ = [
     "ClipOutcome",
     "ClipRequest",
+    "ClipSpec",
     "GeneratorStopped",
     "KeyframeImage",
     "LocalVideoGenerator",
     "ShotFailed",
     "VideoGenerator",
 ]
-
-
-class KeyframeImage(BaseModel):
-    """An image pinned at ``timestamp`` seconds into the clip (the SDK's ``Keyframe``); ``url`` set at submission."""
-
-    model_config = ConfigDict(frozen=True)
-
-    key: str
-    timestamp: float
-    url: str = ""
-
-
-class ClipRequest(BaseModel):
-    """Everything needed to make one shot's clip; ``cache_key`` names the clip in the store."""
-
-    model_config = ConfigDict(frozen=True)
-
-    campaign: str
-    shot: str
-    cache_key: str
-    prompt: str
-    model: str
-    image_key: str
-    image_url: str
-    duration: int
-    resolution: str
-    aspect_ratio: str
-    last_frame_key: str | None = None
-    last_frame_url: str | None = None
-    generate_audio: bool = True  # False: a silent clip (the SDK's generate_audio=False)
-    keyframes: tuple[KeyframeImage, ...] = ()
-    reference_keys: tuple[str, ...] = ()  # reference images (R2V), store keys
-    reference_urls: tuple[str, ...] = ()  # their URLs, set at submission
-
-    @property
-    def input_images(self) -> int:
-        """How many images the request sends (each is priced): first, last, keyframes, references."""
-        last = 1 if self.last_frame_key or self.last_frame_url else 0
-        return 1 + last + len(self.keyframes) + len(self.reference_keys)
-
-    @property
-    def clip_key(self) -> str:
-        """Where the finished clip lives in the store."""
-        return f"clips/{self.cache_key}.mp4"
-
-    @property
-    def where(self) -> str:
-        """Campaign and shot, for error messages."""
-        return f"campaign {self.campaign!r}, shot {self.shot!r}"
-
-
-class ShotFailed(RuntimeError):
-    """This shot cannot be generated (bad input, moderation, the API's failure); the others go on.
-
-    It carries what the attempt spent (``api_calls``, ``cost_usd``, the paid ``request_id``), so a failed shot is
-    reported with its calls and cost instead of $0.
-    """
-
-    def __init__(self, message: str, *, api_calls: int = 0, cost_usd: float = 0.0, request_id: str | None = None):
-        super().__init__(message)
-        self.api_calls = api_calls
-        self.cost_usd = cost_usd
-        self.request_id = request_id
 
 
 class GeneratorStopped(RuntimeError):
@@ -116,8 +55,8 @@ class VideoGenerator(ConfigurableResource, ABC):
         """How many shots this generator may have in flight at once."""
 
     @abstractmethod
-    def estimate_usd(self, request: ClipRequest) -> float:
-        """What generating ``request`` would cost, before it is submitted."""
+    def estimate_usd(self, request: ClipSpec) -> float:
+        """What generating a clip of this spec (a ``ClipRequest`` is one) would cost, before it is submitted."""
 
     @abstractmethod
     def generate(self, request: ClipRequest, store: MediaStore, log: logging.Logger) -> ClipOutcome:
@@ -142,7 +81,7 @@ class LocalVideoGenerator(VideoGenerator):
     def concurrency(self) -> int:
         return self.max_concurrent
 
-    def estimate_usd(self, request: ClipRequest) -> float:
+    def estimate_usd(self, request: ClipSpec) -> float:
         return 0.0
 
     def generate(self, request: ClipRequest, store: MediaStore, log: logging.Logger) -> ClipOutcome:
