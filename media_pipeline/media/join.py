@@ -1,15 +1,21 @@
-"""Join H.264 pieces into one MP4 video track by packet copy: the last step of smart rendering.
+"""Join H.264 pieces into one MP4 by packet copy, and cut one file into pieces: the last step of smart rendering.
 
-Each ``Segment`` names frames ``[first, end)`` of a file; the segments are laid end to end. Packets are copied
+Each ``Segment`` names frames ``[first, end)`` of a file; ``join`` lays them end to end. Packets are copied
 unchanged and only re-timed, so the output's timestamps run on without a gap: every packet keeps its own
 decode-to-presentation delay, and segments encoded with the same configuration share that delay, so decode
 timestamps stay strictly increasing across every join. A segment must start on a keyframe and end on one (or
 at its file's end), and every file must carry the same parameter sets (SPS/PPS): one header then describes
-the whole stream. Any of these broken is a ``MediaError`` rather than a file that plays wrongly.
+the whole stream. Any of these broken is a ``MediaError`` rather than a file that plays wrongly. ``join`` can
+also copy a finished sound track in, interleaved, and write the index first (+faststart): the deliverable in
+one pass. ``split`` is the reverse, one pass over a file writing each stretch to its own file (cache entries).
+
+Timestamps are whole numbers: a packet's frame is read and re-timed with integer arithmetic, and each file is
+read from the keyframe before its first frame up to its last one only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -29,75 +35,189 @@ class Segment:
     end: int
 
 
-def join(segments: list[Segment], out: Path, fps: Fraction) -> Path:
+class _Clock:
+    """Frame numbers of a stream's timestamps at ``fps``, and timestamps moved into another time base."""
+
+    def __init__(self, time_base: Fraction, fps: Fraction) -> None:
+        self.tb = Fraction(time_base)
+        self._num = self.tb.numerator * fps.numerator
+        self._den = self.tb.denominator * fps.denominator
+        self.fps = fps
+
+    def frame(self, ts: int) -> int:
+        """The frame a timestamp falls on (rounded to the nearest)."""
+        return (2 * ts * self._num + self._den) // (2 * self._den)
+
+    def ticks(self, frame: int) -> int:
+        """The timestamp of ``frame`` (rounded down)."""
+        return frame * self._den // self._num
+
+
+def _retimer(src: _Clock, out_tb: Fraction, frames: int) -> int | None:
+    """How to move a timestamp from ``src`` into ``out_tb``, shifted by ``frames`` frames: an integer offset
+    when the time bases agree and the shift is whole ticks (always, for pieces we encode)."""
+    shift = Fraction(frames) / src.fps / out_tb
+    if src.tb == out_tb and shift.denominator == 1:
+        return shift.numerator
+    return None
+
+
+def _moved(ts: int, src: _Clock, out_tb: Fraction, frames: int, offset: int | None) -> int:
+    if offset is not None:
+        return ts + offset
+    return round((ts * src.tb + Fraction(frames) / src.fps) / out_tb)
+
+
+def _packets(
+    container: av.container.InputContainer, stream: av.VideoStream, clock: _Clock, first: int, end: int
+) -> Iterator[tuple[int, av.Packet]]:
+    """``(frame, packet)`` of the frames ``[first, end)`` in decode order, reading only as far as needed."""
+    if first > 0:
+        container.seek(clock.ticks(first), stream=stream, backward=True, any_frame=False)
+    for packet in container.demux(stream):
+        if not packet.size or packet.pts is None:
+            continue
+        if packet.dts is not None and clock.frame(packet.dts) >= end:
+            return  # decode order: every later packet shows at or after this one's decode time
+        index = clock.frame(packet.pts)
+        if first <= index < end:
+            yield index, packet
+
+
+def join(segments: list[Segment], out: Path, fps: Fraction, *, sound: Path | None = None) -> Path:
     """Write ``segments`` one after another as the video track of ``out`` (MP4); returns ``out``.
 
-    The index stays at the end (no +faststart rewrite): the file is an intermediate that ``mux`` finishes."""
+    With ``sound`` (a file whose first audio track lasts as long as the picture) its packets are copied in too
+    and the file is finished (+faststart); without, the index stays at the end (an intermediate file)."""
     if not segments:
         raise MediaError(f"join to {out}: nothing to join")
     out = Path(out)
-    with atomic_path(out) as tmp:
-        with av.open(str(tmp), "w", format="mp4") as dst:
-            _copy_all(segments, dst, fps, out)
+    options = {"movflags": "+faststart"} if sound is not None else {}
+    with atomic_path(out) as tmp, av.open(str(tmp), "w", format="mp4", options=options) as dst:
+        video = _Video(dst, out, Fraction(fps))
+        audio = av.open(str(sound)) if sound is not None else None
+        try:
+            track = _sound_track(audio, dst) if audio is not None else None
+            for segment in segments:
+                video.copy(segment, track)
+            if track is not None:
+                track.flush()
+        finally:
+            if audio is not None:
+                audio.close()
     return out
 
 
-def _copy_all(segments: list[Segment], dst: av.container.OutputContainer, fps: Fraction, out: Path) -> None:
-    stream = None
-    header = b""
-    at = 0  # programme frame where the next segment starts
-    last_dts: int | None = None
-    for segment in segments:
+class _SoundTrack:
+    """A sound file's audio packets, copied into the output as far as the picture has got (interleaved)."""
+
+    def __init__(self, source: av.container.InputContainer, dst: av.container.OutputContainer) -> None:
+        stream = source.streams.audio[0]
+        self.stream = dst.add_stream_from_template(stream)
+        self.tb = Fraction(stream.time_base)
+        self.stream.time_base = stream.time_base
+        self.dst = dst
+        self._packets = (p for p in source.demux(stream) if p.size)
+        self._next = next(self._packets, None)
+
+    def until(self, seconds: Fraction) -> None:
+        """Copy every audio packet that starts before ``seconds``."""
+        while self._next is not None and (self._next.dts or 0) * self.tb < seconds:
+            self._next.stream = self.stream
+            self.dst.mux(self._next)
+            self._next = next(self._packets, None)
+
+    def flush(self) -> None:
+        while self._next is not None:
+            self.until(Fraction(10**9))
+
+
+def _sound_track(source: av.container.InputContainer, dst: av.container.OutputContainer) -> _SoundTrack:
+    if not source.streams.audio:
+        raise MediaError(f"{source.name}: no audio stream to copy in")
+    return _SoundTrack(source, dst)
+
+
+class _Video:
+    """The output's one video stream, fed segment after segment."""
+
+    def __init__(self, dst: av.container.OutputContainer, out: Path, fps: Fraction) -> None:
+        self.dst, self.out, self.fps = dst, out, fps
+        self.stream: av.VideoStream | None = None
+        self.header = b""
+        self.at = 0  # programme frame where the next segment starts
+        self.last_dts: int | None = None
+
+    def copy(self, segment: Segment, sound: _SoundTrack | None) -> None:
         with av.open(str(segment.path)) as src:
             source = src.streams.video[0]
             config = bytes(source.codec_context.extradata or b"")
-            if stream is None:
-                stream, header = dst.add_stream_from_template(source), config
-                stream.time_base = source.time_base
-            elif config != header:
+            if self.stream is None:
+                self.stream, self.header = self.dst.add_stream_from_template(source), config
+                self.stream.time_base = source.time_base
+            elif config != self.header:
                 raise MediaError(
-                    f"join to {out}: {segment.path} was encoded with other H.264 parameters than the first piece"
+                    f"join to {self.out}: {segment.path} was encoded with other H.264 parameters than the first piece"
                 )
-            copied, last_dts = _copy(segment, source, src, stream, dst, fps, at, last_dts, out)
+            copied = self._copy(segment, src, source, sound)
         if copied != segment.end - segment.first:
             raise MediaError(
-                f"join to {out}: {segment.path} frames {segment.first}..{segment.end} gave {copied} packets "
+                f"join to {self.out}: {segment.path} frames {segment.first}..{segment.end} gave {copied} packets "
                 "(the piece does not start and end on keyframes)"
             )
-        at += copied
+        self.at += copied
+
+    def _copy(
+        self, segment: Segment, src: av.container.InputContainer, source: av.VideoStream, sound: _SoundTrack | None
+    ) -> int:
+        assert self.stream is not None
+        clock, out_tb = _Clock(source.time_base, self.fps), Fraction(self.stream.time_base)
+        frames = self.at - segment.first
+        offset = _retimer(clock, out_tb, frames)
+        copied = 0
+        for index, packet in _packets(src, source, clock, segment.first, segment.end):
+            if copied == 0 and not packet.is_keyframe:
+                raise MediaError(f"join to {self.out}: {segment.path} frame {segment.first} is not a keyframe")
+            dts = packet.dts if packet.dts is not None else packet.pts
+            packet.pts = _moved(packet.pts, clock, out_tb, frames, offset)
+            packet.dts = _moved(dts, clock, out_tb, frames, offset)
+            if self.last_dts is not None and packet.dts <= self.last_dts:
+                raise MediaError(f"join to {self.out}: decode timestamps go back at {segment.path} frame {index}")
+            if sound is not None:
+                sound.until(packet.dts * out_tb)
+            packet.time_base = out_tb
+            packet.stream = self.stream
+            self.dst.mux(packet)
+            self.last_dts = packet.dts
+            copied += 1
+        return copied
 
 
-def _copy(
-    segment: Segment,
-    source: av.VideoStream,
-    src: av.container.InputContainer,
-    stream: av.VideoStream,
-    dst: av.container.OutputContainer,
-    fps: Fraction,
-    at: int,
-    last_dts: int | None,
-    out: Path,
-) -> tuple[int, int | None]:
-    """Copy one segment's packets re-timed to start at programme frame ``at``; returns (packets, last dts)."""
-    in_tb, out_tb = Fraction(source.time_base), Fraction(stream.time_base)
-    shift = Fraction(at - segment.first) / fps  # seconds added to every timestamp of this segment
-    copied = 0
-    for packet in src.demux(source):
-        if not packet.size or packet.pts is None:
-            continue
-        index = round(packet.pts * in_tb * fps)
-        if not segment.first <= index < segment.end:
-            continue
-        if copied == 0 and not packet.is_keyframe:
-            raise MediaError(f"join to {out}: {segment.path} frame {segment.first} is not a keyframe")
-        dts = packet.dts if packet.dts is not None else packet.pts
-        packet.pts = round((packet.pts * in_tb + shift) / out_tb)
-        packet.dts = round((dts * in_tb + shift) / out_tb)
-        if last_dts is not None and packet.dts <= last_dts:
-            raise MediaError(f"join to {out}: decode timestamps go back at {segment.path} frame {index}")
-        packet.time_base = out_tb
-        packet.stream = stream
-        dst.mux(packet)
-        last_dts = packet.dts
-        copied += 1
-    return copied, last_dts
+def split(source: Path, pieces: list[tuple[int, int, Path]], fps: Fraction) -> None:
+    """Write frames ``[first, end)`` of ``source`` to each piece's own file, in one pass over ``source``.
+
+    The pieces follow each other, each starting on a keyframe (``source`` was encoded with keyframes there)."""
+    source = Path(source)
+    with av.open(str(source)) as src:
+        stream = src.streams.video[0]
+        clock = _Clock(stream.time_base, Fraction(fps))
+        packets = _packets(src, stream, clock, pieces[0][0], pieces[-1][1])
+        pending = next(packets, None)
+        for first, end, path in pieces:
+            with atomic_path(path) as tmp:
+                with av.open(str(tmp), "w", format="mp4") as dst:
+                    piece = dst.add_stream_from_template(stream)
+                    piece.time_base = stream.time_base
+                    shift, copied = clock.ticks(first), 0
+                    while pending is not None and pending[0] < end:
+                        index, packet = pending
+                        if copied == 0 and (index != first or not packet.is_keyframe):
+                            raise MediaError(f"split of {source}: frame {first} is not a keyframe")
+                        dts = packet.dts if packet.dts is not None else packet.pts
+                        packet.pts, packet.dts = packet.pts - shift, dts - shift
+                        packet.stream = piece
+                        dst.mux(packet)
+                        copied += 1
+                        pending = next(packets, None)
+                if copied != end - first:
+                    raise MediaError(f"split of {source}: frames {first}..{end} gave {copied} packets")

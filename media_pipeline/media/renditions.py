@@ -39,12 +39,16 @@ def rendition_size(width: int, height: int, aspect: str, short_side: int | None 
         raise MediaError(f"rendition: {exc}") from None
 
 
+def crop_box(width: int, height: int) -> tuple[str, str]:
+    """ffmpeg ``crop`` width and height expressions: the largest centred box of the source (even sides) with
+    the shape of a ``width`` x ``height`` frame."""
+    return f"trunc(min(iw,ih*{width}/{height})/2)*2", f"trunc(min(ih,iw*{height}/{width})/2)*2"
+
+
 def reframe(video: Any, width: int, height: int, fit: Fit) -> Any:
     """ffmpeg-python chain bringing ``video`` to ``width`` x ``height`` by ``fit`` (square pixels, yuv420p)."""
-    if fit == "crop":
-        video = video.filter("scale", width, height, force_original_aspect_ratio="increase").filter(
-            "crop", width, height
-        )
+    if fit == "crop":  # the centre of the source in the frame's shape, then scaled: no pixel made to be cropped
+        video = video.filter("crop", *crop_box(width, height)).filter("scale", width, height)
     else:
         split = video.split()
         background, foreground = split[0], split[1]

@@ -28,7 +28,7 @@ import ffmpeg
 from media_pipeline.media.conform import ConformSpec, conform_video, encoder_input, source_frames
 from media_pipeline.media.ffmpeg import run_ffmpeg, split_repeats
 from media_pipeline.media.files import atomic_path, text_digest
-from media_pipeline.media.join import Segment, join
+from media_pipeline.media.join import Segment, join, split
 from media_pipeline.media.probe import MediaInfo
 from media_pipeline.media.renditions import Fit, reframe
 from media_pipeline.media.timeline import Piece, Timeline, Window
@@ -201,10 +201,11 @@ def _from_master(
         graphs.append(ffmpeg.output(video, str(made[output.name]), **args))
     run_ffmpeg(ffmpeg.merge_outputs(*graphs), what=f"renditions {[o.name for o in cold]} of {programme}")
     for output in cold:
-        at = 0
+        pieces, at = [], 0
         for segment in joined[output.name]:
-            join([Segment(made[output.name], at, at + segment.end)], segment.path, output.spec.fps)
+            pieces.append((at, at + segment.end, segment.path))
             at += segment.end
+        split(made[output.name], pieces, output.spec.fps)
     return made
 
 
