@@ -4,7 +4,7 @@ A drop folder holding ``catalog.csv`` (or ``catalog.jsonl``) is a catalog drop: 
 and each row (one SKU) becomes its own campaign ``<drop>-<sku>`` (``campaign_id_for``). Every text value of the
 template takes merge fields from the row (``{title}``, ``{color}``); a column named ``image`` or ending in ``_image``
 names an image by file (dropped beside the catalog) or by URL, and its merge field is the name the SKU's campaign
-sees (``image.jpg``). This module only reads text: it parses the feed, renders each row's manifest, and says what is
+sees (``image.jpg``). This module only reads text: it parses the feed, renders a row's manifest, and says what is
 wrong by row number and column, so the drop zones (folder and S3) and the sensor share one set of rules. Problems
 that stop a whole drop (no ``sku`` column, a broken template, a merge field that is no column) are the catalog's;
 a row with an empty sku cannot be named and is reported; any other bad row keeps its campaign, whose run fails with
@@ -56,13 +56,13 @@ class CatalogImage:
 
 @dataclass(frozen=True)
 class CatalogRow:
-    """One SKU: its campaign's manifest text, or the error its run fails with (naming row and column)."""
+    """One SKU: the merge values its campaign is rendered with, or the error its run fails with (row and column)."""
 
     number: int
     sku: str
     campaign_id: str
     images: tuple[CatalogImage, ...] = ()
-    manifest: str | None = None
+    merge: tuple[tuple[str, str], ...] = ()  # (field, value) for each field the template uses
     error: str | None = None
 
 
@@ -72,8 +72,20 @@ class Catalog:
 
     drop: str
     name: str
+    template: Any = None  # the template's YAML data
+    template_sha: str = ""
     rows: dict[str, CatalogRow] = field(default_factory=dict)
     unnamed: list[str] = field(default_factory=list)
+
+    def manifest(self, row: CatalogRow) -> str:
+        """A good row's ``campaign.yaml``: the template with the row's merge fields filled in, as data (a value is
+        never read as YAML). Rendered on demand: a sensor tick needs only ``identity``."""
+        return yaml.safe_dump(_render(self.template or {}, dict(row.merge)), sort_keys=False, allow_unicode=True)
+
+    def identity(self, row: CatalogRow) -> str:
+        """What a row's campaign is made from, as text: its error, or the template and the row's merge values
+        (a column the template does not use is not part of it)."""
+        return row.error or json.dumps([self.template_sha, row.merge])
 
 
 def campaign_id_for(drop: str, sku: str) -> str:
@@ -193,8 +205,8 @@ def _image(column: str, value: str, files: set[str], url_problem: UrlProblem) ->
     return CatalogImage(column, column + PurePosixPath(value).suffix.lower(), file=value)
 
 
-def _row(number: int, cells: dict[str, str], drop: str, fields: set[str], template: Any, where: str,
-         files: set[str], url_problem: UrlProblem) -> CatalogRow:  # fmt: skip
+def _row(number: int, cells: dict[str, str], drop: str, fields: set[str], where: str, files: set[str],
+         url_problem: UrlProblem) -> CatalogRow:  # fmt: skip
     sku = cells[SKU_COLUMN]
     campaign_id = campaign_id_for(drop, sku)
     at = f"{where}, row {number}"
@@ -213,8 +225,7 @@ def _row(number: int, cells: dict[str, str], drop: str, fields: set[str], templa
             return CatalogRow(
                 number, sku, campaign_id, error=f"{at}, column {name!r}: {state}, and the template uses {{{name}}}"
             )
-    manifest = yaml.safe_dump(_render(template, values), sort_keys=False, allow_unicode=True)
-    return CatalogRow(number, sku, campaign_id, tuple(images), manifest=manifest)
+    return CatalogRow(number, sku, campaign_id, tuple(images), tuple((name, values[name]) for name in sorted(fields)))
 
 
 def parse_catalog(
@@ -233,7 +244,7 @@ def parse_catalog(
     except ManifestSyntaxError as exc:
         raise CatalogProblem(f"catalog drop {drop!r}, file {MANIFEST_NAME} (the template): {exc}") from None
     fields = _template_fields(template_data, f"catalog drop {drop!r}, file {MANIFEST_NAME} (the template)")
-    catalog = Catalog(drop, name)
+    catalog = Catalog(drop, name, template_data, hashlib.sha256(template or b"").hexdigest())
     duplicates: dict[str, list[int]] = {}
     records = list(_records(name, text, where))
     if name.endswith(".csv") and records:
@@ -247,7 +258,7 @@ def parse_catalog(
             problem = cells if isinstance(cells, str) else f"column {SKU_COLUMN!r}: empty"
             catalog.unnamed.append(f"{where}, row {number}, {problem}; the row is skipped")
             continue
-        row = _row(number, cells, drop, fields, template_data, where, files, url_problem)
+        row = _row(number, cells, drop, fields, where, files, url_problem)
         duplicates.setdefault(row.campaign_id, []).append(number)
         catalog.rows.setdefault(row.campaign_id, row)
     for campaign_id, numbers in duplicates.items():

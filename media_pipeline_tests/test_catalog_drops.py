@@ -8,6 +8,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,14 +17,14 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, SensorResult, build_sensor_context, materialize
+from dagster import AssetKey, DagsterInstance, SensorResult, build_sensor_context, materialize
 
 from media_pipeline.assets import campaign_assets
 from media_pipeline.media.probe import probe
 from media_pipeline.resources.drops import LocalDropZone
 from media_pipeline.sensors import image_drop_sensor
 
-from .builders import sample_image
+from .builders import local_cli_env, sample_image
 from .xai_builders import xai_generator_for
 
 pytest_plugins = ["media_pipeline_tests.xai_fixtures"]
@@ -191,3 +193,30 @@ def test_bad_rows_fail_their_sku_alone_with_row_and_column_named(
         assert f"campaign {campaign!r}" in message and "catalog.jsonl" in message and text in message, message
     assert "HTTP 404" in _failure(results["fall-gone"])
     assert "content type 'text/plain'" in _failure(results["fall-text"])
+
+
+@pytest.mark.slow
+def test_the_command_runs_one_sku_of_a_catalog_and_refuses_a_bad_row_before_registering_it(tmp_path):
+    folder = tmp_path / "drops" / "shoes"
+    folder.mkdir(parents=True)
+    (folder / "campaign.yaml").write_text(TEMPLATE, encoding="utf-8")
+    sample_image(3, TINY).save(folder / "runner.png")
+    _write_csv(folder, [
+        {"sku": "A1", "title": "Runner", "color": "red", "image": "runner.png"},
+        {"sku": "B2", "title": "Boot", "color": "", "image": "runner.png"},
+    ])  # fmt: skip
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "media_pipeline.cli", *args, "--json"]
+        return subprocess.run(command, env=local_cli_env(tmp_path), capture_output=True, text=True, timeout=300)
+
+    done = cli("run", "shoes-a1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert [(s["shot"], s["status"]) for s in summary["shots"]] == [("hero", "generated")]
+    assert probe(Path(summary["deliverables"][0])).video_duration == pytest.approx(1.0, abs=0.1)
+    refused = cli("run", "shoes-b2")
+    assert refused.returncode == 1
+    assert "row 3, column 'color': empty, and the template uses {color}" in json.loads(refused.stdout)["error"]
+    with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
+        assert instance.get_dynamic_partitions("campaigns") == ["shoes-a1"]

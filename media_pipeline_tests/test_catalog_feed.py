@@ -42,7 +42,7 @@ def test_each_row_renders_the_template_with_its_merge_fields_into_a_manifest_tha
     boot = catalog.rows["shoes-b7"]
     assert boot.number == 3 and boot.error is None
     assert [(i.column, i.name, i.file) for i in boot.images] == [("image", "image.jpg", "blue.jpg")]
-    campaign = load_campaign("shoes-b7", ["image.jpg"], boot.manifest)
+    campaign = load_campaign("shoes-b7", ["image.jpg"], catalog.manifest(boot))
     assert campaign.full_prompt(campaign.shots[0]) == "slow push-in on the blue Boot: tall. studio light"
     assert campaign.shots[0].image == "image.jpg" and campaign.manifest.resolution == "480p"
 
@@ -110,6 +110,6 @@ def test_a_catalog_that_cannot_be_used_as_a_whole_is_one_problem(catalog, templa
 
 def test_merge_values_are_data_never_yaml():
     catalog = _parse('sku,title,color,image\nx,"a: b\nmodel: evil",{color},red.png\n')
-    manifest = yaml.safe_load(catalog.rows["shoes-x"].manifest)
+    manifest = yaml.safe_load(catalog.manifest(catalog.rows["shoes-x"]))
     assert manifest["shots"][0]["prompt"] == "slow push-in on the {color} a: b\nmodel: evil"
     assert "model" not in manifest

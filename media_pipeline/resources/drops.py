@@ -3,33 +3,31 @@
 ``DropZone`` lists what is there and fetches files; the rules for when a drop is new, changed or settled live
 once, in ``sensors.py``, and work on the listing alone, so the folder and the bucket behave the same.
 ``S3DropZone`` lives in ``s3/drops.py``. A backend lists and reads folders; the campaign methods of ``DropZone``
-turn each row of a catalog drop (``catalog_feed.py``) into a campaign of its own, with ``campaign.yaml`` rendered
-from the template and the row's images, so every later stage reads a row's campaign like a folder. What is read
-from a drop is bounded: the manifest to ``MAX_MANIFEST_BYTES``, a catalog to ``MAX_CATALOG_BYTES``, a row's URL
-image to ``MAX_CATALOG_IMAGE_BYTES``, and a local file only if its real path stays inside the drop zone (a symlink
-to ``/etc/passwd`` or another team's folder is refused by name).
+also make each row of a catalog drop a campaign of its own (``catalog_drops.py``): ``campaign.yaml`` rendered from
+the template, and the row's images, so every later stage reads a row's campaign as it reads a folder. What is read
+from a drop is bounded: the manifest to ``MAX_MANIFEST_BYTES``, a catalog and a row's URL image to their caps in
+``catalog_feed.py`` and ``catalog_drops.py``, and a local file only if its real path stays inside the drop zone (a
+symlink to ``/etc/passwd`` or another team's folder is refused by name).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import NamedTuple
 
 from dagster import ConfigurableResource
 
-from ..campaign import MANIFEST_NAME, CampaignError, is_campaign_id
-from ..catalog_feed import MAX_CATALOG_BYTES, Catalog, CatalogProblem, CatalogRow, catalog_name, parse_catalog
+from ..campaign import MANIFEST_NAME, CampaignError
+from ..catalog_feed import CatalogProblem, catalog_name
 from ..manifest_yaml import MAX_MANIFEST_BYTES, ManifestSyntaxError, decode_manifest
-from .http import DownloadError, RetryableDownloadError, check_url, describe_url, download_to_store
-from .store import LocalMediaStore
+from .catalog_drops import DropListing, SkuDrop, download_image, drop_listing, read_catalog, row_files
+from .drop_files import DropFile, drop_fingerprint
+from .http import describe_url
 
-MAX_CATALOG_IMAGE_BYTES = 50 << 20
-IMAGE_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
+__all__ = ["DropFile", "DropListing", "DropRefused", "DropZone", "LocalDropZone", "drop_fingerprint"]
 
 
 class DropRefused(CampaignError):
@@ -38,69 +36,6 @@ class DropRefused(CampaignError):
     def __init__(self, campaign: str, name: str, reason: str):
         super().__init__(f"campaign {campaign!r}, file {name}: {reason}")
         self.reason = reason
-
-
-class DropFile(NamedTuple):
-    """One file of a drop as listed: enough to notice a change without reading it."""
-
-    name: str
-    size: int
-    mtime: float
-    etag: str = ""
-
-
-def drop_fingerprint(files: list[DropFile]) -> str:
-    """A short hash of a drop's listing: any added, removed or rewritten file changes it. The sensor compares it
-    with the one ``source_images`` recorded for the campaign's last complete run."""
-    text = "\n".join(f"{f.name}\t{f.size}\t{f.mtime:.6f}\t{f.etag}" for f in sorted(files))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-class DropListing(NamedTuple):
-    """One listing of the drop zone as campaigns: folders and catalog rows alike."""
-
-    campaigns: dict[str, list[DropFile]]  # every campaign (valid id or not) with the files its run reads
-    changed_at: dict[str, float]  # the newest change behind each: its folder, or its whole catalog drop
-    catalogs: dict[str, list[str]]  # catalog drop -> the campaigns of its rows
-    problems: list[str]  # catalog drops and rows that register nothing, each with its reason
-    broken: list[str]  # catalog drops whose catalog or template cannot be read now (their rows are kept)
-
-
-class SkuDrop(NamedTuple):
-    """Where a catalog row's campaign comes from: its drop folder, the parsed catalog and the row."""
-
-    drop: str
-    files: list[DropFile]
-    catalog: Catalog
-    row: CatalogRow
-
-
-def _url_problem(url: str) -> str | None:
-    try:
-        check_url(url)
-    except DownloadError as exc:
-        return str(exc)
-    return None
-
-
-def _content_etag(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _row_files(row: CatalogRow, files: list[DropFile]) -> list[DropFile]:
-    """A row's campaign as its run sees it: ``campaign.yaml`` (the rendered template, or the row's error) and its
-    images; changing any of them, and nothing else, changes the campaign's fingerprint."""
-    text = row.manifest if row.manifest is not None else row.error or ""
-    listed = [DropFile(MANIFEST_NAME, len(text.encode()), 0.0, _content_etag(text))]
-    by_name = {f.name: f for f in files}
-    for image in row.images:
-        dropped = by_name.get(image.file or "")
-        listed.append(
-            dropped._replace(name=image.name)
-            if dropped
-            else DropFile(image.name, 0, 0.0, _content_etag(image.url or ""))
-        )
-    return sorted(listed)
 
 
 class DropZone(ConfigurableResource, ABC):
@@ -128,48 +63,9 @@ class DropZone(ConfigurableResource, ABC):
     def file_location(self, folder: str, name: str = "") -> str:
         """Where a person finds the file (a path or an ``s3://`` URI), for messages."""
 
-    def _catalog(self, drop: str, files: list[DropFile]) -> Catalog | None:
-        """The parsed catalog of a drop folder, None for a plain folder; ``CatalogProblem`` when it is unusable."""
-        names = {f.name for f in files}
-        name = catalog_name(names)
-        if name is None:
-            return None
-        data = self.read_file(drop, name, MAX_CATALOG_BYTES + 1) or b""
-        template = self.read_file(drop, MANIFEST_NAME, MAX_MANIFEST_BYTES + 1)
-        return parse_catalog(drop, name, data, template, names, _url_problem)
-
     def list_drops(self) -> DropListing:
-        """Every campaign from one listing of the drop zone; a catalog drop's rows share its newest change."""
-        listing = DropListing({}, {}, {}, [], [])
-        catalogs = []
-        for folder, files in self.list_folders().items():
-            if is_campaign_id(folder) and catalog_name({f.name for f in files}):
-                catalogs.append((folder, files))
-                continue
-            listing.campaigns[folder] = files
-            if files:
-                listing.changed_at[folder] = max(f.mtime for f in files)
-        for drop, files in catalogs:
-            try:
-                catalog = self._catalog(drop, files)
-            except CatalogProblem as exc:
-                listing.problems.append(str(exc))
-                listing.broken.append(drop)
-                continue
-            assert catalog is not None
-            listing.problems.extend(catalog.unnamed)
-            listing.catalogs[drop] = []
-            for campaign, row in catalog.rows.items():
-                if campaign in listing.campaigns:
-                    listing.problems.append(
-                        f"catalog drop {drop!r}, file {catalog.name}, row {row.number}: campaign id {campaign!r} "
-                        "is taken by another drop; the row is skipped"
-                    )
-                    continue
-                listing.campaigns[campaign] = _row_files(row, files)
-                listing.changed_at[campaign] = max(f.mtime for f in files)
-                listing.catalogs[drop].append(campaign)
-        return listing
+        """Every campaign from one listing of the drop zone: folders, and catalog rows (``catalog_drops.py``)."""
+        return drop_listing(self.list_folders(), self.read_file)
 
     def list_campaigns(self) -> dict[str, list[DropFile]]:
         """Every campaign (valid id or not) with the files its run reads, sorted by name."""
@@ -185,7 +81,7 @@ class DropZone(ConfigurableResource, ABC):
             drop = campaign[:cut]
             files = self.list_folder(drop)
             try:
-                catalog = self._catalog(drop, files)
+                catalog = read_catalog(self.read_file, drop, files)
             except CatalogProblem as exc:
                 raise CampaignError(f"campaign {campaign!r}: {exc}") from None
             if catalog is not None and campaign in catalog.rows:
@@ -196,7 +92,7 @@ class DropZone(ConfigurableResource, ABC):
         """The files a campaign's run reads, sorted by name; empty when nothing was dropped for it."""
         sku = self.sku_drop(campaign)
         if sku is not None:
-            return _row_files(sku.row, sku.files)
+            return row_files(sku.catalog, sku.row, sku.files)
         files = self.list_folder(campaign)
         return [] if catalog_name({f.name for f in files}) else files
 
@@ -211,15 +107,7 @@ class DropZone(ConfigurableResource, ABC):
             raise FileNotFoundError(f"campaign {campaign!r} has no file {name}")
         if image.file:
             return self.fetch_file(sku.drop, image.file, dest)
-        where = self.location(campaign, name)
-        try:
-            download_to_store(image.url or "", LocalMediaStore(root=str(dest.parent)), dest.name,
-                              max_bytes=MAX_CATALOG_IMAGE_BYTES, content_types=IMAGE_CONTENT_TYPES)  # fmt: skip
-        except RetryableDownloadError as exc:
-            raise RetryableDownloadError(f"campaign {campaign!r}, {where}: {exc}") from None
-        except DownloadError as exc:
-            raise CampaignError(f"campaign {campaign!r}, {where}: {exc}") from None
-        return dest
+        return download_image(image, dest, campaign, self.location(campaign, name))
 
     def read_bytes(self, campaign: str, name: str, limit: int | None = None) -> bytes | None:
         """At most ``limit`` bytes of a campaign's file (all without a limit), or None when it has no such file."""
@@ -227,8 +115,8 @@ class DropZone(ConfigurableResource, ABC):
         if sku is None:
             return self.read_file(campaign, name, limit)
         image = next((i for i in sku.row.images if i.name == name), None)
-        if name == MANIFEST_NAME and sku.row.manifest is not None:
-            data = sku.row.manifest.encode()
+        if name == MANIFEST_NAME and sku.row.error is None:
+            data = sku.catalog.manifest(sku.row).encode()
         elif image is not None and image.file:
             return self.read_file(sku.drop, image.file, limit)
         elif image is not None:
@@ -250,7 +138,7 @@ class DropZone(ConfigurableResource, ABC):
         if sku is not None:
             if sku.row.error:
                 raise CampaignError(f"campaign {campaign!r}: {sku.row.error}")
-            return sku.row.manifest
+            return sku.catalog.manifest(sku.row)
         data = self.read_file(campaign, MANIFEST_NAME, MAX_MANIFEST_BYTES + 1)
         if data is None:
             return None
