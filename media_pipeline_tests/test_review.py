@@ -90,6 +90,10 @@ def test_a_draft_is_not_published_until_approved_and_approval_publishes_exactly_
     clips = read_record(store, "generated_clips", "sku1", GeneratedClips)
     assert draft.clips == {c.shot: c.cache_key for c in clips.clips}
 
+    rerun = _run(instance, local_resources)  # the sensor or schedule again: the same draft, nothing encoded
+    assert rerun["review"] == "awaiting approval" and rerun["reused"] is True and rerun["ffmpeg_runs"] == 0
+    assert draft_set(store, "sku1") == draft and rerun["version"] == draft.deliverable.version
+
     runs_before = ffmpeg_runs()
     result = _approve(instance, local_resources)
     assert result.success and ffmpeg_runs() == runs_before  # not one encode

@@ -72,6 +72,39 @@ def test_approving_makes_no_api_call_and_a_new_clip_voids_the_approval(
     assert xai_emulator.calls == calls
 
 
+def test_picking_the_other_take_voids_the_approval_and_pays_nothing(
+    instance: DagsterInstance, drops_root, local_resources, xai_emulator_factory
+):
+    emulator = xai_emulator_factory(repeat_variants=2)  # the two takes differ, as a stochastic model's do
+    manifest = MANIFEST.replace("review: required\n", "review: required\ntakes: 2\n").split("  - {image: shot_2")[0]
+    folder = write_campaign(drops_root, "sku8", shots=1, manifest=manifest, size=(160, 90))
+    store = local_resources["store"]
+    defs = build_pipeline_defs(
+        drops=LocalDropZone(root=str(drops_root)), store=store, generator=xai_generator_for(emulator)
+    )
+    assert run_campaign(defs, instance, "sku8", console_log_level="CRITICAL").review.status == "awaiting approval"
+    assert emulator.count("GenerateVideo", "OK") == 2
+    first = approve_campaign(defs, instance, "sku8")
+    picked = read_record(store, "generated_clips", "sku8", GeneratedClips).clips[0]
+    assert first.clips == {"shot_1": picked.cache_key}
+
+    other = 3 - picked.take
+    (folder / "campaign.yaml").write_text(
+        manifest.replace("prompt: slow push in}", f"prompt: slow push in, pick: {other}}}"), encoding="utf-8"
+    )
+    calls = emulator.calls
+    repicked = run_campaign(defs, instance, "sku8", console_log_level="CRITICAL")
+    assert emulator.calls == calls  # the pick paid for nothing: not one call
+    assert repicked.review.status == "awaiting approval"
+    assert "shot 'shot_1' has another clip" in repicked.review.detail
+    assert current_deliverable(store, "sku8").version == first.version
+
+    second = approve_campaign(defs, instance, "sku8")
+    assert second.status == "approved" and second.clips["shot_1"] != first.clips["shot_1"]
+    assert read_record(store, "generated_clips", "sku8", GeneratedClips).clips[0].take == other
+    assert emulator.calls == calls
+
+
 def _cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, dict]:
     code = main(list(args))
     return code, json.loads(capsys.readouterr().out)
