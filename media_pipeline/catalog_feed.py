@@ -17,11 +17,11 @@ import csv
 import hashlib
 import io
 import json
+import posixpath
 import re
 import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
@@ -194,7 +194,7 @@ def _image(column: str, value: str, files: set[str], url_problem: UrlProblem) ->
         problem = url_problem(value)
         if problem:
             raise ValueError(problem)
-        suffix = PurePosixPath(value.split("?", 1)[0].split("#", 1)[0]).suffix.lower()
+        suffix = posixpath.splitext(value.split("?", 1)[0].split("#", 1)[0])[1].lower()
         return CatalogImage(column, column + (suffix if suffix in IMAGE_EXTENSIONS else ".jpg"), url=value)
     if "/" in value or value.startswith(".") or value in (MANIFEST_NAME, *CATALOG_NAMES):
         raise ValueError(f"{shown(value)} is not a file name beside the catalog (nor an https URL)")
@@ -202,7 +202,7 @@ def _image(column: str, value: str, files: set[str], url_problem: UrlProblem) ->
         raise ValueError(f"{shown(value)} is not a {', '.join(IMAGE_EXTENSIONS)} file")
     if value not in files:
         raise ValueError(f"{shown(value)} was not dropped beside the catalog")
-    return CatalogImage(column, column + PurePosixPath(value).suffix.lower(), file=value)
+    return CatalogImage(column, column + posixpath.splitext(value)[1].lower(), file=value)
 
 
 def _row(number: int, cells: dict[str, str], drop: str, fields: set[str], where: str, files: set[str],

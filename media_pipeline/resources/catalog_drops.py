@@ -9,7 +9,7 @@ of result downloads. ``DropZone`` (``drops.py``) uses these for the folder and t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -67,18 +67,15 @@ def content_etag(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def row_files(catalog: Catalog, row: CatalogRow, files: list[DropFile]) -> list[DropFile]:
+def row_files(catalog: Catalog, row: CatalogRow, dropped: Mapping[str, DropFile]) -> list[DropFile]:
     """A row's campaign as its run sees it: ``campaign.yaml`` (the rendered template, or the row's error) and its
     images; changing any of them, and nothing else, changes the campaign's fingerprint."""
     identity = catalog.identity(row)
     listed = [DropFile(MANIFEST_NAME, len(identity), 0.0, content_etag(identity))]
-    by_name = {f.name: f for f in files}
     for image in row.images:
-        dropped = by_name.get(image.file or "")
+        file = dropped.get(image.file or "")
         listed.append(
-            dropped._replace(name=image.name)
-            if dropped
-            else DropFile(image.name, 0, 0.0, content_etag(image.url or ""))
+            file._replace(name=image.name) if file else DropFile(image.name, 0, 0.0, content_etag(image.url or ""))
         )
     return sorted(listed)
 
@@ -117,6 +114,7 @@ def drop_listing(folders: dict[str, list[DropFile]], read_file: ReadFile) -> Dro
         assert catalog is not None
         listing.problems.extend(catalog.unnamed)
         listing.catalogs[drop] = []
+        dropped, changed = {f.name: f for f in files}, max(f.mtime for f in files)
         for campaign, row in catalog.rows.items():
             if campaign in listing.campaigns:
                 listing.problems.append(
@@ -124,8 +122,8 @@ def drop_listing(folders: dict[str, list[DropFile]], read_file: ReadFile) -> Dro
                     "is taken by another drop; the row is skipped"
                 )
                 continue
-            listing.campaigns[campaign] = row_files(catalog, row, files)
-            listing.changed_at[campaign] = max(f.mtime for f in files)
+            listing.campaigns[campaign] = row_files(catalog, row, dropped)
+            listing.changed_at[campaign] = changed
             listing.catalogs[drop].append(campaign)
     return listing
 

@@ -92,7 +92,7 @@ class DropZone(ConfigurableResource, ABC):
         """The files a campaign's run reads, sorted by name; empty when nothing was dropped for it."""
         sku = self.sku_drop(campaign)
         if sku is not None:
-            return row_files(sku.catalog, sku.row, sku.files)
+            return row_files(sku.catalog, sku.row, {f.name: f for f in sku.files})
         files = self.list_folder(campaign)
         return [] if catalog_name({f.name for f in files}) else files
 
