@@ -7,7 +7,6 @@ with the costs the emulator billed.
 """
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ from media_pipeline.resources.io_manager import read_record
 
 from .builders import SMALL_MANIFEST, write_campaign
 from .conftest import add_campaign_partition
-from .xai_builders import TEST_API_KEY, xai_generator_for
+from .xai_builders import xai_cli_env, xai_generator_for
 
 pytest_plugins = ["media_pipeline_tests.xai_fixtures"]
 
@@ -101,19 +100,6 @@ def test_three_takes_the_clean_one_is_delivered_and_a_pick_by_hand_pays_nothing(
     assert _clips(resources, "trio")["shot_1"].take == drifted and emulator.count("GenerateVideo") == 0
 
 
-def _cli_env(home: Path, emulator) -> dict:
-    (home / "dagster").mkdir(parents=True, exist_ok=True)
-    return dict(
-        os.environ,
-        MEDIA_PIPELINE_HOME=str(home),
-        DAGSTER_HOME=str(home / "dagster"),
-        TMPDIR=str(home),
-        XAI_API_KEY=TEST_API_KEY,
-        XAI_API_HOST=emulator.api_host,
-        XAI_USE_INSECURE_CHANNEL="1",
-    )
-
-
 def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "media_pipeline.cli", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
@@ -122,7 +108,7 @@ def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_a_reroll_pays_for_its_shot_only_and_its_takes_stay_candidates(tmp_path, xai_emulator):
     write_campaign(tmp_path / "drops", "reroll", shots=3, manifest=SMALL_MANIFEST, size=(160, 90))
-    env = _cli_env(tmp_path, xai_emulator)
+    env = xai_cli_env(tmp_path, xai_emulator)
     assert _cli(env, "run", "reroll", "--json").returncode == 0
     assert xai_emulator.count("GenerateVideo", "OK") == 3
 

@@ -3,7 +3,6 @@ Dagster instance: delivered, capped fan-out, moderation, caching, budget, the ke
 """
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from media_pipeline.media.probe import probe
 
 from .builders import SMALL_MANIFEST, write_campaign
 from .conftest import add_campaign_partition
-from .xai_builders import TEST_API_KEY, xai_generator_for
+from .xai_builders import TEST_API_KEY, xai_cli_env, xai_generator_for
 
 pytest_plugins = ["media_pipeline_tests.xai_fixtures"]
 
@@ -120,23 +119,10 @@ def test_a_budget_below_the_estimate_submits_nothing(instance, drops_root, local
     assert xai_emulator.count("GenerateVideo") == 0
 
 
-def _cli_env(home: Path, emulator) -> dict:
-    (home / "dagster").mkdir(parents=True, exist_ok=True)
-    return dict(
-        os.environ,
-        MEDIA_PIPELINE_HOME=str(home),
-        DAGSTER_HOME=str(home / "dagster"),
-        TMPDIR=str(home),
-        XAI_API_KEY=TEST_API_KEY,
-        XAI_API_HOST=emulator.api_host,
-        XAI_USE_INSECURE_CHANNEL="1",
-    )
-
-
 def test_a_run_killed_mid_poll_resumes_its_journaled_requests_without_paying_again(tmp_path, xai_emulator_factory):
     emulator = xai_emulator_factory(latency_seconds=6)
     write_campaign(tmp_path / "drops", "crash", shots=2, manifest=SMALL_MANIFEST)
-    env = _cli_env(tmp_path, emulator)
+    env = xai_cli_env(tmp_path, emulator)
     estimate = subprocess.run(
         [sys.executable, "-m", "media_pipeline.cli", "estimate", "crash"],
         env=env,

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -72,3 +74,17 @@ def xai_generator_for(emulator: XaiEmulator, **changes: Any) -> XaiVideoGenerato
     }
     fields.update(changes)
     return XaiVideoGenerator(**fields)
+
+
+def xai_cli_env(home: Path, emulator: XaiEmulator) -> dict[str, str]:
+    """The environment of a user running ``media-pipeline`` against ``emulator`` with everything under ``home``."""
+    (home / "dagster").mkdir(parents=True, exist_ok=True)
+    return dict(
+        os.environ,
+        MEDIA_PIPELINE_HOME=str(home),
+        DAGSTER_HOME=str(home / "dagster"),
+        TMPDIR=str(home),
+        XAI_API_KEY=TEST_API_KEY,
+        XAI_API_HOST=emulator.api_host,
+        XAI_USE_INSECURE_CHANNEL="1",
+    )
