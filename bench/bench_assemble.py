@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from media_pipeline.media.assemble import AssemblySpec, assemble  # noqa: E402
 from media_pipeline.media.conform import ConformSpec, conform  # noqa: E402
 from media_pipeline.media.ffmpeg import ffmpeg_exe  # noqa: E402
-from media_pipeline.media.renditions import rendition_size  # noqa: E402
+from media_pipeline.media.renditions import crop_box, rendition_size  # noqa: E402
 from media_pipeline.media.stitch import stitch  # noqa: E402
 
 SPEC = ConformSpec(width=1280, height=720, fps=24)
@@ -93,7 +93,8 @@ def one_decode_renditions(master: Path, folder: Path) -> None:
     sizes = [rendition_size(SPEC.width, SPEC.height, aspect) for aspect in RENDITIONS[1:]]
     graph = f"[0:v]split={len(sizes)}" + "".join(f"[s{i}]" for i in range(len(sizes)))
     for i, (w, h) in enumerate(sizes):
-        graph += f";[s{i}]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1[r{i}]"
+        cw, ch = crop_box(w, h)
+        graph += f";[s{i}]crop='{cw}':'{ch}',scale={w}:{h},setsar=1[r{i}]"
     args = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(master), "-filter_complex", graph]
     for i in range(len(sizes)):
         args += [
@@ -109,18 +110,19 @@ def one_decode_renditions(master: Path, folder: Path) -> None:
     subprocess.run(args, check=True)
 
 
-def _cpu() -> float:
-    """CPU seconds used so far by this process and its finished children (ffmpeg runs)."""
+def _cpu() -> tuple[float, float]:
+    """CPU seconds used so far by finished children (the ffmpeg runs) and by this process (its PyAV work)."""
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    return kids.ru_utime + kids.ru_stime, me.ru_utime + me.ru_stime
 
 
-def timed(action: Callable[[], object]) -> tuple[float, object, float]:
-    """``(wall seconds, result, CPU seconds)``; CPU time is the fairer comparison on a shared, busy machine
-    (ffmpeg children and this process's own PyAV work both count)."""
-    start, cpu = time.perf_counter(), _cpu()
+def timed(action: Callable[[], object]) -> tuple[float, object, float, float]:
+    """``(wall seconds, result, ffmpeg CPU seconds, total CPU seconds)``. CPU time is the fairer comparison on a
+    shared, busy machine; the total adds this process's own work (joins, frames read with PyAV) to ffmpeg's."""
+    start, (kids, me) = time.perf_counter(), _cpu()
     result = action()
-    return time.perf_counter() - start, result, _cpu() - cpu
+    kids_after, me_after = _cpu()
+    return time.perf_counter() - start, result, kids_after - kids, kids_after - kids + me_after - me
 
 
 def main() -> None:
@@ -161,76 +163,61 @@ def main() -> None:
             return xfade(conformed, "conformed.mp4")
 
         print("timing ...", flush=True)
-        ours, smart, ours_cpu = timed(lambda: xfade(placed, "ours.mp4"))
-        hand, _, hand_cpu = timed(lambda: hand_written_crossfade(placed, work / "hand.mp4", seconds))
-        limit, _, limit_cpu = timed(lambda: stream_copy(placed, work / "copy.mp4"))
-        widened, wide, widened_cpu = timed(lambda: xfade(gop, "widened.mp4"))
-        reconformed, _, reconformed_cpu = timed(conform_then_xfade)
-        master_only, _, master_cpu = timed(lambda: deliver("crossfade", "master_only", ["16:9"]))
-        full, assembled, full_cpu = timed(lambda: deliver("crossfade", "full", RENDITIONS, cache="cache"))
-        one_decode, _, one_decode_cpu = timed(lambda: one_decode_renditions(assembled.master.path, work))
-        cut, cut_result, cut_cpu = timed(lambda: deliver("cut", "cut", ["16:9"]))
+        ours = timed(lambda: xfade(placed, "ours.mp4"))
+        hand = timed(lambda: hand_written_crossfade(placed, work / "hand.mp4", seconds))
+        limit = timed(lambda: stream_copy(placed, work / "copy.mp4"))
+        widened = timed(lambda: xfade(gop, "widened.mp4"))
+        reconformed = timed(conform_then_xfade)
+        master_only = timed(lambda: deliver("crossfade", "master_only", ["16:9"]))
+        full = timed(lambda: deliver("crossfade", "full", RENDITIONS, cache="cache"))
+        one_decode = timed(lambda: one_decode_renditions(full[1].master.path, work))
+        cut = timed(lambda: deliver("cut", "cut", ["16:9"]))
         named[n // 2] = (named[n // 2][0], make_clip(work / "changed.mp4", n // 2, seconds, (t, frames - t), 7))
-        again, changed, again_cpu = timed(lambda: deliver("crossfade", "changed", RENDITIONS, cache="cache"))
+        again = timed(lambda: deliver("crossfade", "changed", RENDITIONS, cache="cache"))
 
     programme, cut_seconds = n * seconds - (n - 1) * FADE, n * seconds
+    smart, wide, cut_result, changed = ours[1], widened[1], cut[1], again[1]
+
+    def ratio(a: tuple, b: tuple) -> tuple[float, float, float]:
+        return a[0] / b[0], a[2] / b[2], a[3] / b[3]
+
+    def less(a: tuple, b: tuple) -> tuple[float, float, float]:
+        return a[0] - b[0], a[2] - b[2], a[3] - b[3]
+
+    def times(t: tuple) -> tuple[float, float, float]:
+        return t[0], t[2], t[3]
+
     rows = [
-        (
-            "crossfade: smart render (ours)",
-            ours,
-            ours_cpu,
-            f"{smart.copied_frames} frames copied, {smart.encoded_frames} encoded",
-        ),
-        ("crossfade: hand-written ffmpeg", hand, hand_cpu, "one xfade + acrossfade command, same encoder settings"),
-        ("crossfade: stream copy (limit)", limit, limit_cpu, "concat demuxer, -c copy (no transitions)"),
-        ("crossfade: hand / ours", hand / ours, hand_cpu / ours_cpu, "x faster (target >= 3x)"),
-        (
-            "gop clips: windows widened (ours)",
-            widened,
-            widened_cpu,
-            f"{wide.encoded_frames} frames encoded ({wide.encoded_frames / max(1, n - 1):.0f} per transition)",
-        ),
-        (
-            "gop clips: conform all, then smart",
-            reconformed,
-            reconformed_cpu,
-            "re-encode every clip with keyframes at its transitions",
-        ),
-        ("full assemble, master only", master_only, master_cpu, "smart master + sound + poster + sheet"),
-        ("full assemble, 16:9 + 9:16 + 1:1", full, full_cpu, "all renditions, empty segment cache"),
-        ("  / hand-written master", full / hand, full_cpu / hand_cpu, "x (target <= 1.5x)"),
-        (
-            "  its renditions (ours)",
-            full - master_only,
-            full_cpu - master_cpu,
-            "9:16 + 1:1, empty cache: one decode of the master, then cut into cached segments",
-        ),
-        (
-            "  renditions by hand, one decode",
-            one_decode,
-            one_decode_cpu,
-            "one ffmpeg: the master decoded once, 2 encoders",
-        ),
+        ("crossfade: smart render (ours)", times(ours), f"{smart.copied_frames} copied, {smart.encoded_frames} coded"),
+        ("crossfade: hand-written ffmpeg", times(hand), "one xfade + acrossfade command, same encoder settings"),
+        ("crossfade: stream copy (limit)", times(limit), "concat demuxer, -c copy (no transitions)"),
+        ("crossfade: hand / ours", ratio(hand, ours), "x faster (target >= 3x)"),
+        ("gop clips: windows widened (ours)", times(widened), f"{wide.encoded_frames} frames encoded"),
+        ("gop clips: conform all, then smart", times(reconformed), "every clip re-encoded with keyframes placed"),
+        ("full assemble, master only", times(master_only), "smart master + sound + poster + sheet"),
+        ("full assemble, 16:9 + 9:16 + 1:1", times(full), "all renditions, empty segment cache"),
+        ("  / hand-written master", ratio(full, hand), "x (target <= 1.5x)"),
+        ("  its renditions (ours)", less(full, master_only), "9:16 + 1:1: one decode of the master, 2 encoders"),
+        ("  renditions by hand, one decode", times(one_decode), "the same in one hand-written ffmpeg command"),
         (
             "cut: full assemble",
-            cut,
-            cut_cpu,
-            f"{cut_seconds / cut:.0f}x realtime by wall, {cut_seconds / cut_cpu:.0f}x by CPU (target >= 40x); "
-            f"copied={cut_result.stream_copied}",
+            times(cut),
+            f"{cut_seconds / cut[0]:.0f}x realtime by wall, {cut_seconds / cut[3]:.0f}x by total CPU "
+            f"(target >= 40x); copied={cut_result.stream_copied}",
         ),
         (
             f"1 of {n} shots changed: re-assemble",
-            again,
-            again_cpu,
-            f"{again / full:.2f} of the full assembly by wall, {again_cpu / full_cpu:.2f} by CPU; "
+            times(again),
+            f"{again[0] / full[0]:.2f} of the full assembly by wall, {again[3] / full[3]:.2f} by total CPU; "
             f"{changed.encoded_segments} segments encoded, {changed.cached_segments} from the cache",
         ),
     ]
     print(f"\n{n} clips x {seconds:g} s at {SPEC.width}x{SPEC.height}, crossfade {FADE} s ({programme:g} s programme)")
-    print(f"{'case':38} {'wall s':>8} {'CPU s':>8}  notes")
+    print("CPU: ffmpeg = the ffmpeg runs (RUSAGE_CHILDREN); total = those + this process's own work (PyAV)")
+    print(f"{'case':36} {'wall s':>7} {'ffmpeg':>7} {'total':>7}  notes")
     print("-" * 120)
-    for name, wall, cpu, note in rows:
-        print(f"{name:38} {wall:8.2f} {cpu:8.2f}  {note}")
+    for name, (wall, kids, total), note in rows:
+        print(f"{name:36} {wall:7.2f} {kids:7.2f} {total:7.2f}  {note}")
 
 
 if __name__ == "__main__":
