@@ -31,7 +31,7 @@ def _run(tmp_path, emulator, wait_seconds: str, *flags: str) -> subprocess.Compl
 
 @pytest.mark.slow
 def test_a_run_that_leaves_shots_in_an_open_batch_says_waiting_and_a_later_run_delivers(tmp_path, xai_emulator_factory):
-    emulator = xai_emulator_factory(batch_latency_seconds=6)
+    emulator = xai_emulator_factory(batch_latency_seconds=40)  # outlasts the first two runs
     write_campaign(tmp_path / "drops", "overnight", shots=2, size=(160, 90), manifest=BATCH)
 
     first = _run(tmp_path, emulator, "0", "--json")
