@@ -74,7 +74,7 @@ class ProgressLine:
     def _log_line(self, message: str) -> None:
         shot = SHOT_DONE.match(message)
         if shot:
-            self.done += 1
+            self.done += 0 if shot["take"] else 1  # a shot's later takes add their cost, not a shot
             self.cost_usd += float(shot["cost"])
 
     def line(self) -> str:

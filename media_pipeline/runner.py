@@ -21,10 +21,10 @@ from pydantic import BaseModel
 from .assets.generation import already_paid, clip_price
 from .assets.sources import store_sources
 from .campaign import CampaignError, check_campaign_id, load_campaign
+from .clip_planner import ClipPlanner
 from .estimate import Estimate, estimate
 from .housekeeping import ensure_dagster_home, home_lock
 from .partitions import PROJECT_PIPELINE, Pipeline
-from .planning import ClipPlanner
 from .records import GeneratedClips, HostedImage, HostedImages, SourceImages
 from .resources.drops import DropZone
 from .resources.io_manager import read_record, record_key

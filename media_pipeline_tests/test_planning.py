@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from media_pipeline.campaign import CampaignError, load_campaign
+from media_pipeline.clip_planner import ClipPlanner
 from media_pipeline.media.scoring import ColourSignature, TakeScores
 from media_pipeline.picks import TakeResult, first_pick, settle
-from media_pipeline.planning import ClipPlanner, lane_after, lanes, shot_takes
+from media_pipeline.planning import lane_after, lanes, shot_takes
 from media_pipeline.records import HostedImage, HostedImages, ShotClip, SourceFile, SourceImages
 from media_pipeline.takes import Reroll, ShotChoices, make_plan, plan_problems
 
@@ -130,7 +131,7 @@ def test_the_clean_take_is_picked_with_the_reason_and_the_shot_record_counts_eve
 def test_planning_imports_no_dagster():
     """Module-level imports only: a ``TYPE_CHECKING`` block is an ``if``, not followed."""
     package = Path(__file__).parents[1] / "media_pipeline"
-    seen, todo = set(), ["planning", "takes", "picks", "estimate", "clip_request"]
+    seen, todo = set(), ["planning", "clip_planner", "takes", "picks", "estimate", "clip_request"]
     while todo:
         module = todo.pop()
         if module in seen:

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from ..campaign import ResolvedShot
+from ..clip_planner import ClipPlanner
 from ..clip_request import ClipRequest, ClipSpec, ShotFailed, clip_key
 from ..picks import ShotResult, TakeResult, first_pick, picked_clip_key
-from ..planning import ClipPlanner, Take, walk
+from ..planning import Take, walk
 from ..records import ShotClip
 from ..resources.claims import Claim, ClaimFailed, acquire
 from ..resources.xai.batch import XaiBatches

@@ -27,11 +27,12 @@ from pydantic import Field
 
 from ..campaign import ResolvedShot
 from ..checks import FIRST_FRAMES_FAITHFUL
+from ..clip_planner import ClipPlanner
 from ..clip_request import ClipRequest, ClipSpec, ShotFailed
 from ..estimate import estimate
 from ..media.errors import MediaError
 from ..picks import ShotResult, TakeResult, first_pick, picked_clip_key, settle
-from ..planning import ClipPlanner, Plan, Take, lanes, walk_lane
+from ..planning import Plan, Take, lanes, walk_lane
 from ..records import HostedImages, ShotClip, SourceImages
 from ..resources.generator import GeneratorStopped, VideoGenerator
 from ..resources.store import MediaStore

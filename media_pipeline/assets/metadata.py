@@ -38,9 +38,11 @@ def digest(parts: Iterable[str]) -> str:
 
 
 SHOT_DONE = re.compile(
-    r"^campaign '(?P<campaign>[^']+)', shot '(?P<shot>[^']+)': (?P<status>\w+), \$(?P<cost>[0-9.]+)$"
+    r"^campaign '(?P<campaign>[^']+)', shot '(?P<shot>[^']+)'(?:, take (?P<take>\d+))?: (?P<status>\w+), "
+    r"\$(?P<cost>[0-9.]+)$"
 )
-"""The line each shot's outcome logs (``shot_done``); the CLI's progress line counts them in the run's events."""
+"""The line each take's outcome logs (``shot_done``; the first take without its number); the CLI's progress line
+counts them in the run's events."""
 
 
 def shot_done(where: str, status: str, cost_usd: float) -> str:
