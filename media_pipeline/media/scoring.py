@@ -43,11 +43,14 @@ SSIM_FLOOR = 0.3
 # A held frame shorter than this reads as a beat, longer as a stall; eased camera moves start slowly enough to
 # look still for a few frames, which this also forgives.
 FREEZE_MIN_SECONDS = 0.5
-# freezedetect's noise: mean absolute difference (0-1) from the first frame of a still stretch under which
-# frames count as the same picture. A held frame re-encoded by H.264 differs by 0.0001-0.0004 (more on busy
-# pictures); a slow push-in on a mostly flat product shot moves 0.0005-0.002 within half a second. ffmpeg's own
-# default (0.001) calls such a slow move frozen.
-FREEZE_NOISE = 0.0005
+# freezedetect runs on the frames shrunk this many times (area average): encoder noise on a held frame averages
+# out, while a move's differences (one sign along each moving edge) keep their mean.
+FREEZE_SHRINK = 4
+# freezedetect's noise there: mean absolute difference (0-1) from the first frame of a still stretch under which
+# frames count as the same picture. Held frames re-encoded by H.264 stay under 0.0001 after the shrink, even on a
+# noisy picture; the slow ends of an eased move over a dark or flat picture reach 0.0003 within half a second.
+# ffmpeg's own default (0.001, on full frames) calls such moves frozen.
+FREEZE_NOISE = 0.0002
 # Black: 98 % of pixels under 10 % luma for at least 0.1 s (a fade through black at a cut is shorter).
 BLACK_MIN_SECONDS = 0.1
 BLACK_PIXEL = 0.10
@@ -207,12 +210,13 @@ def _analyse(clip: Path, count: int, size: tuple[int, int], tmp: Path, what: str
     width, height = size
     factor = min(width, height) / ANALYSIS_SHORT_SIDE
     scale = f",scale={2 * round(width / factor / 2)}:{2 * round(height / factor / 2)}:flags=area" if factor > 1 else ""
-    chain = (
-        f"freezedetect=n={FREEZE_NOISE}:d={FREEZE_MIN_SECONDS},"
-        f"blackdetect=d={BLACK_MIN_SECONDS}:pix_th={BLACK_PIXEL}:pic_th={BLACK_PICTURE},"
-        f"select={select}{scale},format=rgb24"
+    shrunk = f"{max(2, width // FREEZE_SHRINK)}:{max(2, height // FREEZE_SHRINK)}"
+    graph = (
+        f"[0:v]split[f][s];[f]scale={shrunk}:flags=area,freezedetect=n={FREEZE_NOISE}:d={FREEZE_MIN_SECONDS},nullsink;"
+        f"[s]blackdetect=d={BLACK_MIN_SECONDS}:pix_th={BLACK_PIXEL}:pic_th={BLACK_PICTURE},"
+        f"select={select}{scale},format=rgb24[frames]"
     )
-    args = ["-i", str(clip), "-an", "-sn", "-vf", chain, "-fps_mode", "passthrough", "-f", "image2"]
+    args = ["-i", str(clip), "-filter_complex", graph, "-map", "[frames]", "-fps_mode", "passthrough", "-f", "image2"]
     log = run_ffmpeg([*args, str(tmp / "%03d.ppm")], what=f"{what}: scoring take", loglevel="info")
     written = sorted(tmp.glob("*.ppm"))
     if len(written) < len(picks) - END_SLACK:  # a clip cut short still decodes its first frames: not a whole take
