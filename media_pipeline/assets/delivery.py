@@ -128,14 +128,17 @@ def deliverable(
             height=height,
             cache_dir=Path(tempfile.gettempdir()) / "media_pipeline-segments",
         )
-        inputs = inputs_key(CODE_VERSION, assembly, clips, soundtrack_sha, list(skipped))
+        digests = {shot: file_digest(path) for shot, path in clips}  # once: the inputs key and the segment cache
+        inputs = inputs_key(CODE_VERSION, assembly, digests, soundtrack_sha, list(skipped))
         record = reusable_set(store, campaign.campaign_id, inputs) or gate.reusable_draft(inputs)
         if record is not None:
             renditions, poster, sheet = _stored_files(stack, store, record)
             infos = [probe(path) for path in renditions]
             made: dict[str, object] = {"reused": True}
         else:
-            result = assemble(clips, work, spec=assembly, name=campaign.campaign_id, soundtrack=soundtrack)
+            result = assemble(
+                clips, work, spec=assembly, name=campaign.campaign_id, soundtrack=soundtrack, digests=digests
+            )
             upload = stack.enter_context(publishing(store, campaign.campaign_id, gate.made_from))
             published = [
                 DeliverableFile(

@@ -165,13 +165,20 @@ def _outputs(spec: AssemblySpec, master: ConformSpec) -> list[Output]:
 
 
 def assemble(
-    clips: list[tuple[str, Path]], work_dir: Path, *, spec: AssemblySpec, name: str, soundtrack: Path | None = None
+    clips: list[tuple[str, Path]],
+    work_dir: Path,
+    *,
+    spec: AssemblySpec,
+    name: str,
+    soundtrack: Path | None = None,
+    digests: dict[str, str] | None = None,
 ) -> Assembly:
     """Make the deliverable of ``clips`` (``(shot name, clip path)`` in shot order) inside ``work_dir``.
 
     Outputs: ``<name>.mp4`` (the first of ``spec.renditions``, the master, ``spec.width`` x ``spec.height`` at
     ``spec.fps``), ``<name>_<aspect>.mp4`` for the others (e.g. ``<name>_9x16.mp4``, keeping the master's short
     side), ``<name>_poster.jpg`` and ``<name>_contact_sheet.png``. Errors are ``MediaError`` naming shot and file.
+    ``digests`` (shot -> SHA-256 of its clip), when the caller has them, spare hashing the clips again.
     """
     if not clips:
         raise MediaError("assemble: no clips given")
@@ -182,7 +189,7 @@ def assemble(
     scratch = work_dir / "_work"
     scratch.mkdir(parents=True, exist_ok=True)
     master = ConformSpec(width=spec.width, height=spec.height, fps=spec.fps)
-    sources = load_sources(clips, master)
+    sources = load_sources(clips, master, digests)
     timeline = prepare(sources, master, spec.transition, spec.transition_seconds)
     transition = spec.transition if timeline.transition else "cut"
     cache_dir = Path(spec.cache_dir) if spec.cache_dir else scratch / "segments"

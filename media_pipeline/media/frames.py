@@ -6,6 +6,8 @@ losslessly (PNG, RGB24) rather than re-encoding them.
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
@@ -26,38 +28,46 @@ def _decode(video: Path, which: Which) -> av.VideoFrame:
             if not container.streams.video:
                 raise MediaError(f"{video}: no video stream")
             stream = container.streams.video[0]
-            if which == "last":  # a whole decode: frame threads pay off; one frame is faster without them
-                stream.thread_type = "AUTO"
+            stream.codec_context.thread_count = 1  # one frame: decoder threads cost more than they save
             if which == "first":
                 for frame in container.decode(stream):
                     return frame
                 raise MediaError(f"{video}: no decodable video frame")
-            if which == "last":
-                last = None
-                for last in container.decode(stream):  # noqa: B007 - the loop keeps the final frame
-                    pass
-                if last is None:
-                    raise MediaError(f"{video}: no decodable video frame")
-                return last
-            return _decode_at(container, stream, float(which), video)
+            return _decode_at(container, stream, math.inf if which == "last" else float(which), video)
     except av.FFmpegError as exc:
         raise MediaError(f"{video}: cannot decode ({exc})") from exc
 
 
 def _decode_at(container: av.container.InputContainer, stream: av.VideoStream, t: float, video: Path) -> av.VideoFrame:
-    """The frame on screen at ``t`` seconds: the last one starting at or before ``t`` (or the very last)."""
+    """The frame on screen at ``t`` seconds: the last one starting at or before ``t`` (the very last for ``inf``).
+
+    Read from the keyframe before ``t``; of the packets up to ``t``, only the frames others refer to and the
+    wanted frame itself are decoded (frames no other frame refers to are skipped: about half of them)."""
     if t < 0:
         raise MediaError(f"{video}: negative frame time {t}")
+    tb = stream.time_base or Fraction(1, 90000)
     rate = float(stream.average_rate or stream.guessed_rate or 24)
     # Timestamps are rounded to the time base: don't miss the frame that starts at ``t``.
-    epsilon = 0.25 / rate
-    if t > 1.0 and stream.time_base:
-        container.seek(int(t / stream.time_base), stream=stream, backward=True, any_frame=False)
-    chosen = None
-    for frame in container.decode(stream):
-        if chosen is not None and frame.time is not None and frame.time > t + epsilon:
-            break
-        chosen = frame
+    until = t + 0.25 / rate
+    if t > 1.0:
+        end = float((stream.start_time or 0) * tb + (stream.duration or 0) * tb)
+        container.seek(int(min(t, end) / tb), stream=stream, backward=True, any_frame=False)
+    packets = []
+    for packet in container.demux(stream):
+        if packet.dts is not None and packet.dts * tb > until:
+            break  # decode order: no later packet shows at or before ``t``
+        if packet.size and packet.pts is not None:
+            packets.append(packet)
+    if not packets:
+        raise MediaError(f"{video}: no decodable video frame at {t} s")
+    shown = [p.pts for p in packets if p.pts * tb <= until]
+    wanted = max(shown) if shown else min(p.pts for p in packets)
+    context, chosen = stream.codec_context, None
+    for packet in [*packets, None]:
+        context.skip_frame = "DEFAULT" if packet is None or packet.pts == wanted else "NONREF"
+        for frame in context.decode(packet):
+            if frame.pts == wanted:
+                chosen = frame
     if chosen is None:
         raise MediaError(f"{video}: no decodable video frame at {t} s")
     return chosen

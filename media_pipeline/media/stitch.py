@@ -68,8 +68,12 @@ def encoder_config(spec: ConformSpec) -> str:
     return _encoder_config(spec.model_dump_json())
 
 
-def load_sources(clips: list[tuple[str, Path]], spec: ConformSpec) -> list[Source]:
-    """Probe every clip once (keyframes included) and decide which can be stream-copied into the programme."""
+def load_sources(
+    clips: list[tuple[str, Path]], spec: ConformSpec, digests: dict[str, str] | None = None
+) -> list[Source]:
+    """Probe every clip once (keyframes included) and decide which can be stream-copied into the programme.
+
+    ``digests`` (shot -> SHA-256 of its clip) are the content hashes a caller already has; others are computed."""
     config = encoder_config(spec)
     sources = []
     for name, path in clips:
@@ -85,7 +89,8 @@ def load_sources(clips: list[tuple[str, Path]], spec: ConformSpec) -> list[Sourc
             and abs(info.fps - float(spec.fps)) < 1e-3
             and info.frame_count == source_frames(info, spec)
         )
-        sources.append(Source(name=name, path=path, info=info, digest=file_digest(path), copyable=copyable))
+        digest = digests[name] if digests and name in digests else file_digest(path)
+        sources.append(Source(name=name, path=path, info=info, digest=digest, copyable=copyable))
     return sources
 
 
