@@ -15,6 +15,8 @@ import pytest
 from dagster import AssetKey, materialize
 
 from media_pipeline.assets import campaign_assets
+from media_pipeline.media.files import file_digest
+from media_pipeline.media.frames import extract_frame
 from media_pipeline.media.quality import first_frame_fidelity
 from media_pipeline.records import Deliverable, GeneratedClips
 from media_pipeline.resources.io_manager import read_record
@@ -166,3 +168,39 @@ def test_a_launchpad_reroll_and_takes_on_two_models_side_by_side_with_the_billed
     _run(instance, resources, "models", {"reroll_shot": "shot_1", "reroll_model": "grok-imagine-video-1.5-lite"})
     assert [(p.model, round(p.usd, 4)) for p in xai_emulator.paid_requests] == [("grok-imagine-video-1.5-lite", 0.09)]
     assert len(_table(_metadata(instance)["takes"])) == 5
+
+
+def test_the_budget_counts_every_take_before_anything_is_paid(instance, drops_root, local_resources, xai_emulator):
+    manifest = SMALL_MANIFEST + "takes: 3\nbudget_usd: 0.2\n"  # one shot, three takes of $0.09
+    write_campaign(drops_root, "thrift", shots=1, manifest=manifest, size=(160, 90))
+    add_campaign_partition(instance, "thrift")
+    resources = dict(local_resources, generator=xai_generator_for(xai_emulator))
+    result = materialize(
+        campaign_assets, resources=resources, partition_key="thrift", instance=instance, raise_on_error=False
+    )
+    message = result.get_step_failure_events()[0].event_specific_data.error.message
+    assert "the 3 uncached take(s) is estimated at $0.27" in message and "nothing was submitted" in message
+    assert xai_emulator.count("GenerateVideo") == 0
+
+
+@pytest.mark.slow
+def test_a_chained_shot_starts_from_the_last_frame_of_the_picked_take(
+    instance, drops_root, local_resources, xai_emulator_factory, tmp_path
+):
+    emulator = xai_emulator_factory(repeat_variants=2)  # a shot's two takes come out a little different
+    manifest = SMALL_MANIFEST + (
+        "shots:\n  - {image: shot_1.png, takes: 2, pick: 2}\n  - {id: after, chain: true, prompt: the camera rises}\n"
+    )
+    write_campaign(drops_root, "chain", shots=1, manifest=manifest, size=(160, 90))
+    add_campaign_partition(instance, "chain")
+    resources = dict(local_resources, generator=xai_generator_for(emulator))
+    _run(instance, resources, "chain")
+    clips = _clips(resources, "chain")
+    store = Path(resources["store"].root)
+    last = {}
+    for take in clips["shot_1"].takes:
+        frame = extract_frame(store / take.clip_key, tmp_path / f"{take.take}.png", which="last")
+        last[take.take] = f"sources/{file_digest(frame)}.png"
+    assert clips["shot_1"].take == 2 and last[1] != last[2]
+    assert clips["after"].source_key == last[2] and clips["after"].status == "generated"
+    assert emulator.count("GenerateVideo", "OK") == 3
