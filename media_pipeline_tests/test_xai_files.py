@@ -17,6 +17,7 @@ from xai_sdk import Client
 
 from media_pipeline.assets import campaign_assets
 from media_pipeline.campaign import CampaignError, load_campaign
+from media_pipeline.definitions import build_defs
 from media_pipeline.media.probe import probe
 from media_pipeline.resources.generator import KeyframeImage
 from media_pipeline.resources.store import LocalMediaStore
@@ -202,3 +203,33 @@ def test_a_wrong_hosting_value_is_refused_naming_campaign_and_key():
         load_campaign("spring", ["a.png"], "hosting: s3\n")
     message = str(refused.value)
     assert "campaign 'spring'" in message and "hosting" in message and "xai_files" in message
+
+
+@pytest.mark.slow
+def test_a_private_s3_store_the_api_cannot_reach_delivers_through_xai_files(
+    s3_env, instance, tmp_path, xai_emulator_factory, monkeypatch
+):
+    emulator = xai_emulator_factory(fetch_urls=False)  # like the real API facing a private MinIO / SeaweedFS
+    bucket, client = s3_env.make_bucket(), s3_env.client()
+    for path in sorted(
+        write_campaign(tmp_path / "local", "vault", shots=2, size=(160, 90), manifest=CHAINED).iterdir()
+    ):
+        client.upload_file(str(path), bucket, f"drops/vault/{path.name}")
+    env = dict(s3_env.env(), MEDIA_PIPELINE_HOME=str(tmp_path / "home"), MEDIA_PIPELINE_STORE=f"s3://{bucket}/store",
+               MEDIA_PIPELINE_DROPS=f"s3://{bucket}/drops", XAI_API_KEY=TEST_API_KEY, XAI_API_HOST=emulator.api_host,
+               XAI_USE_INSECURE_CHANNEL="1")  # fmt: skip
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    instance.add_dynamic_partitions("campaigns", ["vault"])
+    job = build_defs(env).resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(partition_key="vault", instance=instance, raise_on_error=False)
+
+    assert result.success, [cause_message(e.event_specific_data.error) for e in result.get_step_failure_events()]
+    assert emulator.count("GenerateVideo", "OK") == 3 and emulator.count("image_input", "url") == 0
+    assert emulator.count("UploadFile", "OK") == 3
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="store/xai_files/")
+    assert len([o for page in pages for o in page.get("Contents", [])]) == 3  # the journal lives in the bucket
+    assert "store/deliverables/vault/vault.mp4" in {
+        o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="store/")
+        for o in page.get("Contents", [])
+    }  # fmt: skip

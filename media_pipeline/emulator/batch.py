@@ -181,7 +181,7 @@ class BatchService(batch_pb2_grpc.BatchMgmtServicer):
     def _entry(self, batch: Batch, key: str, request_id: str, item: batch_pb2.BatchRequest) -> Entry:
         entry = Entry(request_id, item, time.time())
         try:
-            inputs = ImageInputs(self.files, self.counter, self._image_dir, self.config.max_image_bytes, key)
+            inputs = ImageInputs.of(self.config, self.files, self.counter, self._image_dir, key)
             intake = read_request(item.video_request, self.config, inputs, batch=True)
         except Rejected as refused:
             entry.error = (refused.code.value[0], str(refused))

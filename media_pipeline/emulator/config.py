@@ -32,6 +32,7 @@ class EmulatorConfig:
     url_ttl_seconds: float = RESULT_URL_SECONDS  # a sync result URL's lifetime from when the clip is ready
     batch_url_ttl_seconds: float = BATCH_RESULT_URL_SECONDS
     url_expired_status: int = 403  # what a lapsed URL answers (a signed URL's 403, or 410)
+    fetch_urls: bool = True  # False: http(s) image URLs cannot be reached (a private store); data: URLs and files can
     fps: int = 24
     seed: int = 0  # latency draws
     faults: Faults = field(default_factory=Faults)

@@ -54,7 +54,7 @@ class VideoService(video_pb2_grpc.VideoServicer):
             faults = self.fault_state
             self._injected(faults, method)
             at = self._within_rate(key, model_spec(request.model, self.config.catalog).id, method)
-            inputs = ImageInputs(self.files, self.counter, self._image_dir, self.config.max_image_bytes, key)
+            inputs = ImageInputs.of(self.config, self.files, self.counter, self._image_dir, key)
             intake = read_request(request, self.config, inputs)
             job = self.jobs.admit(intake, faults.fate(request.prompt), max_pending=self.config.max_concurrent)
             if job.fate.outcome != "done":

@@ -24,6 +24,7 @@ import grpc
 from google.protobuf import timestamp_pb2
 from xai_sdk.proto import files_pb2, files_pb2_grpc, image_pb2
 
+from .config import EmulatorConfig
 from .intake import Rejected, caller_key, check_image, fetch_image
 from .stats import CallCounter
 
@@ -106,6 +107,14 @@ class ImageInputs:
     image_dir: Path
     limit: int
     key: str
+    fetch_urls: bool = True  # False: an http(s) URL is refused as unreachable, like a private store's
+
+    @classmethod
+    def of(
+        cls, config: EmulatorConfig, files: FileBook, counter: CallCounter, image_dir: Path, key: str
+    ) -> ImageInputs:
+        """The inputs of caller ``key`` under ``config`` (its image size limit, whether URLs can be reached)."""
+        return cls(files, counter, image_dir, config.max_image_bytes, key, config.fetch_urls)
 
     def path(self, image: image_pb2.ImageUrlContent, what: str) -> Path:
         """The image on disk; INVALID_ARGUMENT when it cannot be had or decoded, NOT_FOUND for an unknown file."""
@@ -118,7 +127,10 @@ class ImageInputs:
             return upload.path
         if not image.image_url:
             raise Rejected(grpc.StatusCode.INVALID_ARGUMENT, f"{what}: set image_url or file_id")
-        self.counter.add("image_input", "data_url" if image.image_url.startswith("data:") else "url")
+        data_url = image.image_url.startswith("data:")
+        self.counter.add("image_input", "data_url" if data_url else "url")
+        if not (data_url or self.fetch_urls):
+            raise Rejected(grpc.StatusCode.INVALID_ARGUMENT, f"{what}: could not fetch image URL (unreachable)")
         return fetch_image(image.image_url, what, self.limit, self.image_dir)
 
 
