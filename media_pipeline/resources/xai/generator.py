@@ -4,10 +4,12 @@ Exactly one payment per clip: before anything is submitted the generator takes t
 (``claims.py``), so a second thread, process or machine waits for the first's clip instead of paying for its own;
 under the claim ``shot.ShotRun`` resumes whatever the request journal holds and books every submit in the spend
 ledger. We call ``client.video.start`` and ``client.video.get`` ourselves (``calls.py``, not ``generate``) so that
-we own polling. Each call first waits for the model's request budget (``pacing.py``); around it: exponential
-back-off with full jitter on RESOURCE_EXHAUSTED / UNAVAILABLE / DEADLINE_EXCEEDED; the API's per-request failures
-(FAILED with its code and message, moderation included) become ``ShotFailed`` carrying what was spent; a refused
-key stops every thread (``GeneratorStopped``). The API key never appears in a message, log line or file.
+we own polling (``polling.py``). Each call first waits for the model's request budget (``budget.py`` over
+``pacing.py``); around it (``calls.call``): exponential back-off with full jitter on RESOURCE_EXHAUSTED /
+UNAVAILABLE / DEADLINE_EXCEEDED; the API's per-request failures (FAILED with its code and message, moderation
+included) become ``ShotFailed`` carrying what was spent; a refused key stops every thread (``GeneratorStopped``).
+The generator owns what its threads share: the client, the catalog, the budgets and the xAI file ids of
+``hosting: xai_files`` (``files.py``). The API key never appears in a message, log line or file.
 """
 
 from __future__ import annotations
