@@ -11,12 +11,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from fractions import Fraction
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .manifest_yaml import ManifestSyntaxError, load_yaml, shown
+from .media.formats import exact_rate
 from .preflight import campaign_problems
 
 CAMPAIGN_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # matched whole (fullmatch)
@@ -107,6 +118,21 @@ class PosterChoice(_Strict):
     at: float | None = Field(default=None, ge=0)
 
 
+def _frame_rate(value: object) -> Fraction:
+    """``fps`` as an exact rate: 29.97 and 23.976 are 30000/1001 and 24000/1001, never 30 or 24."""
+    rate = exact_rate(value)
+    if not 12 <= rate <= 60:
+        raise ValueError(f"fps {value} is outside 12-60")
+    return rate
+
+
+FrameRate = Annotated[
+    Fraction,
+    BeforeValidator(_frame_rate),
+    PlainSerializer(lambda rate: int(rate) if rate.denominator == 1 else str(rate), when_used="json"),
+]
+
+
 class DeliverableSpec(_Strict):
     """How the clips become the finished files."""
 
@@ -116,7 +142,7 @@ class DeliverableSpec(_Strict):
     fit: Literal["crop", "pad"] = "crop"
     audio: Literal["keep", "mute"] = "keep"
     soundtrack: str | None = None
-    fps: int = Field(default=24, ge=12, le=60)
+    fps: FrameRate = Field(default=Fraction(24), description="frames per second, 12-60: 24, 25, 29.97, 30000/1001")
     poster: PosterChoice = Field(default_factory=PosterChoice)
 
     @field_validator("renditions")

@@ -82,6 +82,6 @@ def _spec_problems(campaign: Campaign) -> list[str]:
             if shot.duration * spec.fps < needed:
                 problems.append(
                     f"shot {shot.shot_id!r}: {shot.duration} s is too short for {spec.transition_seconds} s "
-                    f"{spec.transition} transitions (needs {needed / spec.fps:.2f} s)"
+                    f"{spec.transition} transitions (needs {float(needed / spec.fps):.2f} s)"
                 )
     return problems

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, field_serializer, field_validator
 from media_pipeline.media.errors import MediaError
 from media_pipeline.media.ffmpeg import run_ffmpeg
 from media_pipeline.media.files import atomic_path
+from media_pipeline.media.formats import exact_rate
 from media_pipeline.media.probe import MediaInfo, probe
 
 AudioMode = Literal["keep", "mute"]
@@ -32,17 +33,6 @@ VIDEO_CODEC = "h264"
 PIX_FMT = "yuv420p"
 AUDIO_CODEC = "aac"
 COLOUR = "bt709"
-NTSC_RATES = {29.97: Fraction(30000, 1001), 23.976: Fraction(24000, 1001), 59.94: Fraction(60000, 1001)}
-
-
-def exact_rate(value: object) -> Fraction:
-    """A frame rate as an exact fraction: ``29.97`` -> 30000/1001, ``"24000/1001"`` -> 24000/1001, 24 -> 24."""
-    if isinstance(value, float):
-        for approx, exact in NTSC_RATES.items():
-            if abs(value - approx) < 0.005:
-                return exact
-        return Fraction(value).limit_denominator(1001)
-    return Fraction(str(value))
 
 
 class ConformSpec(BaseModel):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
+from fractions import Fraction
 
 FPS = 24
+NTSC_RATES = {29.97: Fraction(30000, 1001), 23.976: Fraction(24000, 1001), 59.94: Fraction(60000, 1001)}
 AUDIO_RATE = 48000
 
 RESOLUTIONS: dict[str, int] = {"480p": 480, "720p": 720, "1080p": 1080}
@@ -54,3 +57,20 @@ def size_for(short: int, aspect_ratio: str) -> tuple[int, int]:
     if aw >= ah:
         return even(short * aw / ah), even(short)
     return even(short), even(short * ah / aw)
+
+
+def exact_rate(value: object) -> Fraction:
+    """A frame rate as an exact fraction: ``29.97`` (or ``"29.97"``) -> 30000/1001, ``"24000/1001"`` ->
+    24000/1001, ``24`` -> 24. Raises ``ValueError`` for anything else."""
+    if isinstance(value, str) and "." in value:
+        value = float(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"frame rate {value} is not a number")
+        for approx, exact in NTSC_RATES.items():
+            if abs(value - approx) < 0.005:
+                return exact
+        return Fraction(value).limit_denominator(1001)
+    if isinstance(value, bool) or not isinstance(value, int | str | Fraction):
+        raise ValueError(f"frame rate {value!r} is not a number")
+    return Fraction(value)
