@@ -204,3 +204,25 @@ def test_a_chained_shot_starts_from_the_last_frame_of_the_picked_take(
     assert clips["shot_1"].take == 2 and last[1] != last[2]
     assert clips["after"].source_key == last[2] and clips["after"].status == "generated"
     assert emulator.count("GenerateVideo", "OK") == 3
+
+
+@pytest.mark.slow
+def test_batch_mode_sends_every_take_and_chains_from_the_clean_pick_in_the_next_wave(
+    instance, drops_root, local_resources, xai_emulator_factory, monkeypatch
+):
+    monkeypatch.setenv("MEDIA_PIPELINE_BATCH_WAIT_SECONDS", "60")
+    monkeypatch.setenv("MEDIA_PIPELINE_BATCH_POLL_SECONDS", "0.05")
+    emulator = xai_emulator_factory(drift_repeats=(2,), freeze_repeats=(3,))
+    manifest = SMALL_MANIFEST + "mode: batch\ntakes: 3\nshots:\n  - {image: shot_1.png}\n  - {id: next, chain: true}\n"
+    write_campaign(drops_root, "batched", shots=1, manifest=manifest, size=(160, 90))
+    add_campaign_partition(instance, "batched")
+    resources = dict(local_resources, generator=xai_generator_for(emulator))
+    _run(instance, resources, "batched")
+    paid = emulator.stats["paid"]
+    assert emulator.count("CreateBatch", "OK") == 2 and emulator.count("GenerateVideo") == 0  # a wave per shot
+    assert paid["batch_requests"] == 6 and paid["looks"] == {"drift": 2, "freeze": 2}
+    clips = _clips(resources, "batched")
+    for clip in clips.values():
+        assert len(clip.takes) == 3 and clip.scores["first_frame_ssim"] > 0.5 and clip.scores["frozen_seconds"] < 0.5
+    assert clips["next"].source_key != clips["shot_1"].source_key
+    assert _metadata(instance)["xai.cost_usd"] == pytest.approx(paid["usd"])
