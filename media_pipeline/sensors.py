@@ -112,6 +112,12 @@ def _load_cursor(cursor: str | None) -> dict:
     return {"requested": {}, "reported": [], "problems": [], "catalogs": {}, **state}
 
 
+def _listed(names: list[str], most: int = 10) -> str:
+    """Names for a skip message, at most ``most`` of them (a catalog drop may wait with 500 rows)."""
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
 def _short(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -184,14 +190,14 @@ def drop_tick(
         if campaign in known
     ]
     if not runs:
-        waiting = f"; waiting for {', '.join(decision.unsettled)} to settle" if decision.unsettled else ""
+        waiting = f"; waiting for {_listed(decision.unsettled)} to settle" if decision.unsettled else ""
         invalid = (
             f"; folders skipped, not campaign ids ({CAMPAIGN_ID_PATTERN.pattern}): "
             + ", ".join(repr(name) for name in decision.invalid)
             if decision.invalid
             else ""
         )
-        gone = f"; catalog rows removed: {', '.join(removed)}" if removed else ""
+        gone = f"; catalog rows removed: {_listed(list(removed))}" if removed else ""
         return SensorResult(skip_reason=f"no new settled drops{waiting}{invalid}{gone}", cursor=cursor,
                             asset_events=observations)  # fmt: skip
     return SensorResult(
