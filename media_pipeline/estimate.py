@@ -65,17 +65,22 @@ class _Pricing:
 
     def shot(self, shot: ResolvedShot, takes: list[tuple[Take, ClipRequest | None]]) -> tuple[None, str | None]:
         """The picked take's clip when every take has a stored clip and scores (else a new take may change it)."""
+        manual = self.planner.plan.picks.get(shot.shot_id)
+        by_hand = next((r for t, r in takes if t.number == manual), None)
+        if by_hand is not None:  # a pick by hand is delivered whenever its take has a clip
+            return None, by_hand.clip_key
+        if any(request is None for _, request in takes):
+            return None, None
+        if len(takes) == 1:
+            return None, takes[0][1].clip_key  # type: ignore[union-attr]
         found = []
         for take, request in takes:
-            if request is None:
-                return None, None
+            assert request is not None
             stored = read_scores(self.store, request.clip_key, self.store.size(request.clip_key))
-            if stored is None and len(takes) > 1:
+            if stored is None:  # scored by the run, which may pick another take
                 return None, None
             record = ShotClip(shot=shot.shot_id, status="cached", clip_key=request.clip_key)
             found.append(TakeResult(take=take, clip=record, stored=stored))
-        if len(found) == 1:
-            return None, found[0].clip.clip_key
         return None, picked_clip_key(first_pick(self.planner.plan, found))
 
 

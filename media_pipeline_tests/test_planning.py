@@ -149,3 +149,20 @@ def test_planning_imports_no_dagster():
                 if (package / (target.replace(".", "/") + ".py")).exists() and not name.startswith("dagster"):
                     todo.append(target)
     assert {"planning", "takes", "picks", "estimate", "clip_request", "media.scoring", "records"} <= seen
+
+
+def test_the_estimate_walks_the_plan_pricing_each_take_to_make_once(tmp_path):
+    from media_pipeline.estimate import estimate
+    from media_pipeline.resources.store import LocalMediaStore
+
+    campaign = _campaign()
+
+    def priced(**plan_args):
+        planner = _planner(campaign, **plan_args)
+        planner.store = LocalMediaStore(root=str(tmp_path))
+        return estimate(planner, price=lambda spec: 0.05 * spec.duration, paid=lambda cache_key: False)
+
+    whole = priced()  # a 1, b 3 (its take 1 is a's clip: paid once), c chained on b (priced from its spec), d 2
+    assert (whole.takes, whole.shots, round(whole.usd, 2)) == (6, {"a", "b", "c", "d"}, 1.5)
+    rolled = priced(reroll=Reroll(shot="b", takes=2))  # b's five takes and c after it; neither a nor d
+    assert (rolled.takes, rolled.shots) == (6, {"b", "c"})
