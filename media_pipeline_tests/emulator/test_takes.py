@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from media_pipeline.emulator.faults import Faults
+from media_pipeline.emulator.faults import Faults, FaultState
 from media_pipeline.emulator.options import build_parser, config_from_args
 from media_pipeline.media.scoring import COLOUR_OFF, DRIFT_SSIM, TakeScores, best_take, score_take
 from media_pipeline_tests.emulator.sdk import sdk_client, sdk_generate
@@ -108,6 +108,19 @@ def test_batch_takes_are_counted_like_sync_ones(
     assert [s.reason.split(" ")[0] for s in scores] == ["clean,", "starts", "frozen"]
     assert best_take(scores)[0] == 0
     assert emulator.stats["paid"]["looks"] == {"drift": 1, "freeze": 1}
+
+
+def test_a_drift_rate_is_seeded_and_first_n_counts_rendered_requests() -> None:
+    def looks(faults: Faults, prompts: tuple[str, ...] = ("a",) * 40) -> list[str]:
+        state = FaultState(faults)
+        return [state.fate(prompt).admitted("one shot").look for prompt in prompts]
+
+    drawn = looks(Faults(drift_rate=0.5, freeze_rate=0.2, seed=3))
+    assert drawn == looks(Faults(drift_rate=0.5, freeze_rate=0.2, seed=3))  # repeatable
+    assert drawn != looks(Faults(drift_rate=0.5, freeze_rate=0.2, seed=4))
+    assert 10 < drawn.count("drift") < 30 and drawn.count("freeze") > 0
+    # a FAILED request renders nothing, so it takes no drift: the first rendered one does
+    assert looks(Faults(drift_first=1), ("[fail]", "a", "b")) == ["clean", "drift", "clean"]
 
 
 def test_take_faults_are_validated_and_on_the_command_line() -> None:
