@@ -27,7 +27,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # media_pipeline_tests is not installed
 
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter, SensorResult, build_sensor_context  # noqa: E402
+from dagster import (  # noqa: E402
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    RunsFilter,
+    SensorResult,
+    build_sensor_context,
+)
 
 from media_pipeline.emulator.server import XaiEmulator  # noqa: E402
 from media_pipeline.emulator.service import EmulatorConfig  # noqa: E402
@@ -36,7 +43,13 @@ from media_pipeline.resources.drops import DropZone, LocalDropZone  # noqa: E402
 from media_pipeline.resources.s3.drops import S3DropZone  # noqa: E402
 from media_pipeline.sensors import build_image_drop_sensor  # noqa: E402
 from media_pipeline_tests.builders import sample_image  # noqa: E402
-from media_pipeline_tests.dagster_stack import pipeline_env, start_stack, write_instance_home  # noqa: E402
+from media_pipeline_tests.dagster_stack import (  # noqa: E402
+    event_times,
+    max_overlap,
+    pipeline_env,
+    start_stack,
+    write_instance_home,
+)
 from media_pipeline_tests.postgres_fixtures import start_postgres  # noqa: E402
 from media_pipeline_tests.s3_fixtures import start_seaweed  # noqa: E402
 from media_pipeline_tests.servers import free_port  # noqa: E402
@@ -168,6 +181,14 @@ def _wait(instance: DagsterInstance, sample: int, timeout: float) -> tuple[float
     return registered_at or float("nan"), time.monotonic() - started, seen
 
 
+def _generation_overlap(instance: DagsterInstance) -> int:
+    """The most ``generated_clips`` steps running at one instant, from the event log."""
+    starts = event_times(instance, DagsterEventType.STEP_START, "generated_clips")
+    ends = {**event_times(instance, DagsterEventType.STEP_FAILURE, "generated_clips"),
+            **event_times(instance, DagsterEventType.STEP_SUCCESS, "generated_clips")}  # fmt: skip
+    return max_overlap([(min(starts[run]), max(ends[run])) for run in starts if run in ends])
+
+
 def part_two(args: argparse.Namespace, work: Path, seaweed) -> None:
     postgres = start_postgres()
     emulator = XaiEmulator(
@@ -193,6 +214,7 @@ def part_two(args: argparse.Namespace, work: Path, seaweed) -> None:
             stack.dagster("sensor", "start", "image_drop_sensor")
             registered_s, done_s, seen = _wait(instance, args.sample, args.timeout)
             succeeded = instance.get_runs_count(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
+            overlap = _generation_overlap(instance)
         minutes = (done_s - registered_s) / 60
         per_minute, bound = succeeded / minutes, 60 * args.rps
         print(f"\nPart 2: a {args.sample}-row catalog, S3 drop zone, the daemon sensor and queue")
@@ -203,7 +225,10 @@ def part_two(args: argparse.Namespace, work: Path, seaweed) -> None:
         print(f"| ours (queue 8, pool 2, one 2-core host) | {per_minute:.1f} | {per_minute / bound:.2f}x |")
         print(f"| rate limit ({args.rps:g} submit/s, 1 shot a SKU) | {bound:.0f} | 1.00x |")
         refused = emulator.count("GenerateVideo", "RESOURCE_EXHAUSTED")
-        print(f"emulator: {len(emulator.paid_requests)} paid submits, {refused} refused (RESOURCE_EXHAUSTED)")
+        times = sorted(p.at for p in emulator.paid_requests)
+        gap = min((b - a for a, b in zip(times, times[1:], strict=False)), default=float("nan"))
+        print(f"emulator: {len(times)} paid submits, {refused} refused, closest two {gap:.2f} s apart")
+        print(f"generated_clips steps at once (the xai_video pool, limit 2): at most {overlap}")
     finally:
         if stack is not None:
             stack.stop()
