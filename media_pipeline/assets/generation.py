@@ -1,13 +1,12 @@
 """``generated_clips``: every take of every shot through the ``VideoGenerator``, scored, one take picked per shot.
 
-The plan (``planning``, ``takes``) lists each shot's takes; the lanes run in parallel up to the generator's
-concurrency (a shot's takes at once, too), through ``planning.walk_lane``, the walk the estimate uses. The asset
-sits in the ``xai_video`` pool so concurrent runs share the account's cap, and the xAI generator claims each clip in
-the store before paying for it, so concurrent runs pay once. A take that fails is recorded with its error, its calls
-and its cost, and the others go on; what was generated (and paid for) is in the store at once and is a cache hit on
-the next run. Each clip is scored once, its scores kept beside it (``clips/<key>.scores.json``); a stored clip
-without scores is decoded and scored, and one that does not decode is deleted and made again (``healed``). The
-best take is picked (``picks``), or the one picked by hand. ``budget_usd`` caps the campaign's spend across runs
+The plan (``planning``, ``takes``) lists each shot's takes, checked before anything is paid (picks that name no
+take, models the catalog does not know); the lanes run in parallel up to the generator's concurrency (a shot's
+takes at once, too) through ``planning.walk_lane``, the walk the estimate uses (``fanout``). The asset sits in the
+``xai_video`` pool so concurrent runs share the account's cap, and the xAI generator claims each clip in the store
+before paying for it, so concurrent runs pay once. What was generated (and paid for) is in the store at once and is
+a cache hit on the next run, its scores beside it (``clips/<key>.scores.json``). The best take is picked
+(``picks``), or the one picked by hand. ``budget_usd`` caps the campaign's spend across runs
 (the ledger) plus this run's estimate. Only a stop of the whole generator (bad credentials) fails the step, after
 the lanes in flight have wound down. With ``mode: batch`` the takes go out as xAI batches (``batch_clips``).
 
@@ -16,37 +15,30 @@ kept for later runs; ``reroll_shot`` (with ``reroll_takes``, ``reroll_model``) a
 those alone.
 """
 
-import logging
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, Config, Failure
 from pydantic import Field
 
-from ..campaign import ResolvedShot
 from ..checks import FIRST_FRAMES_FAITHFUL
 from ..clip_planner import ClipPlanner
-from ..clip_request import ClipRequest, ClipSpec, ShotFailed
 from ..estimate import estimate
-from ..media.errors import MediaError
-from ..picks import ShotResult, TakeResult, first_pick, picked_clip_key, settle
-from ..planning import Plan, Take, lanes, walk_lane
-from ..records import HostedImages, ShotClip, SourceImages
+from ..picks import settle
+from ..planning import Plan
+from ..records import HostedImages, SourceImages
 from ..resources.generator import GeneratorStopped, VideoGenerator
 from ..resources.store import MediaStore
 from ..resources.xai import ledger
 from ..resources.xai.batch import batch_price_usd
 from ..resources.xai.generator import XaiVideoGenerator
 from ..resources.xai.journal import journal_key, read_entry
-from ..takes import Reroll, ShotChoices, make_plan, plan_problems, read_choices, read_scores, score_clip, write_choices
+from ..takes import Reroll, ShotChoices, make_plan, plan_problems, read_choices, write_choices
 from ._common import campaign_asset
 from .batch_clips import BatchStep
-from .hosting import image_url, sign
-from .metadata import materialize_clips, shot_done
-
-QUEUE_SECONDS = 3600  # a hosted URL must stay valid this long after submission: queue plus generation
+from .fanout import Fanout, run_lanes
+from .hosting import sign
+from .metadata import materialize_clips
 
 
 class GenerationConfig(Config):
@@ -94,95 +86,6 @@ def model_problems(plan: Plan, generator: VideoGenerator) -> list[str]:
     return problems
 
 
-class _Fanout:
-    """The run's ``planning.Visitor``: each take from the store or the generator, scored; one instance per step."""
-
-    def __init__(self, planner: ClipPlanner, generator: VideoGenerator, log: logging.Logger):
-        self.planner = planner
-        self.store = planner.store
-        self.generator = generator
-        self.log = log
-        self.stopped = threading.Event()
-        self._claims: dict[str, threading.Lock] = {}
-        self._claims_lock = threading.Lock()
-
-    def _claim(self, cache_key: str) -> threading.Lock:
-        """One lock per clip: identical takes take turns, so the second finds the first's clip, not the API."""
-        with self._claims_lock:
-            return self._claims.setdefault(cache_key, threading.Lock())
-
-    def take(self, take: Take, request: ClipRequest) -> TakeResult:
-        if self.stopped.is_set():
-            return self._failed(take, request, f"{request.where}: not attempted, the generator stopped")
-        try:
-            with self._claim(request.cache_key):
-                found, healed = self.from_store(take, request)
-                if found is None and not self.planner.plan.may_generate(take.shot):
-                    why = "not made: this run re-rolls other shots only"
-                    return self._failed(take, request, f"{request.where}: {why}")
-                if found is None:
-                    url = partial(image_url, self.store, needed_seconds=QUEUE_SECONDS)
-                    outcome = self.generator.generate(self.planner.with_urls(request, url), self.store, self.log)
-                    clip = ShotClip(**outcome.model_dump(), healed=healed)
-                    found = TakeResult(take, clip, score_clip(self.store, request))
-            found.clip.cache_key, found.clip.source_key = request.cache_key, request.image_key
-            self.log.info(shot_done(request.where, found.clip.status, found.clip.cost_usd))
-            return found
-        except GeneratorStopped:
-            self.stopped.set()
-            raise
-        except Exception as exc:  # ShotFailed, or anything else (a store hiccup): this take only, the rest go on
-            error = str(exc) if isinstance(exc, ShotFailed) else f"{request.where}: {type(exc).__name__}: {exc}"
-            self.log.error(error, exc_info=not isinstance(exc, ShotFailed))
-            failed = self._failed(take, request, error)
-            if isinstance(exc, ShotFailed):
-                failed.clip.api_calls, failed.clip.cost_usd = exc.api_calls, exc.cost_usd
-                failed.clip.request_id = exc.request_id
-            self.log.info(shot_done(request.where, "failed", failed.clip.cost_usd))
-            return failed
-
-    def _failed(self, take: Take, request: ClipRequest | None, error: str) -> TakeResult:
-        clip = ShotClip(shot=take.shot.shot_id, status="failed", error=error)
-        clip.cache_key = request.cache_key if request else None
-        return TakeResult(take, clip)
-
-    def unbuildable(self, take: Take, error: ShotFailed) -> TakeResult:
-        self.log.error(str(error))
-        return self._failed(take, None, str(error))
-
-    def blocked(self, take: Take, spec: ClipSpec, after: ResolvedShot) -> TakeResult:
-        where = f"campaign {self.planner.campaign.campaign_id!r}, shot {take.shot.shot_id!r}"
-        return self._failed(take, None, f"{where}: chained to the previous shot, which has no clip")
-
-    def shot(self, shot: ResolvedShot, takes: list[TakeResult]) -> tuple[ShotResult, str | None]:
-        result = first_pick(self.planner.plan, takes)
-        return result, picked_clip_key(result)
-
-    def from_store(self, take: Take, request: ClipRequest) -> tuple[TakeResult | None, bool]:
-        """The stored clip of ``request`` with its scores when it is good; (None, healed) when there is none or it
-        is broken.
-
-        A clip with scores beside it, taken at its size, is trusted without a download; any other stored clip is
-        fetched, decoded and scored. One that does not decode is deleted, to be made again (``healed``).
-        """
-        size = self.store.size(request.clip_key)
-        if size is None:
-            return None, False
-        clip = ShotClip(shot=request.shot, status="cached", clip_key=request.clip_key, clip_bytes=size)
-        stored = read_scores(self.store, request.clip_key, size)
-        if stored is None:
-            try:
-                stored = score_clip(self.store, request)
-            except MediaError as exc:
-                self.log.warning(
-                    "%s: the stored clip %s does not decode (%s); removing it and making it again",
-                    request.where, request.clip_key, exc,
-                )  # fmt: skip
-                self.store.delete(request.clip_key)
-                return None, True
-        return TakeResult(take, clip, stored), False
-
-
 def _check_budget(planner: ClipPlanner, generator: VideoGenerator) -> float:
     """The estimate of this run; ``Failure`` before anything is submitted when it and what the campaign spent so
     far together would pass ``budget_usd``, which caps the campaign's total across runs."""
@@ -218,32 +121,6 @@ def _keep_choices(store: MediaStore, plan: Plan, config: GenerationConfig) -> No
             write_choices(store, campaign.campaign_id, shot.shot_id, kept)
 
 
-def _run_lanes(planner: ClipPlanner, fanout: _Fanout, concurrency: int) -> dict[str, ShotResult]:
-    """Every lane at once (and a shot's takes at once), up to ``concurrency`` each; ``Failure`` when the generator
-    stopped, once the lanes in flight have wound down."""
-    campaign = planner.campaign
-    workers = max(1, concurrency)
-    with (
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lane") as pool,
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="take") as takes_pool,
-    ):
-
-        def map_takes(visit, takes: list[Take]) -> list[TakeResult]:
-            return [visit(takes[0])] if len(takes) == 1 else list(takes_pool.map(visit, takes))
-
-        running = [(lane, pool.submit(walk_lane, planner, lane, fanout, map_takes)) for lane in lanes(campaign.shots)]
-        results: dict[str, ShotResult] = {}
-        stop: GeneratorStopped | None = None
-        for lane, future in running:
-            try:
-                results.update(zip((s.shot_id for s in lane), future.result(), strict=True))
-            except GeneratorStopped as exc:
-                stop = stop or exc
-    if stop is not None:
-        raise Failure(description=f"campaign {campaign.campaign_id!r}: generation stopped: {stop}")
-    return results
-
-
 @campaign_asset(
     kinds={"generator", "ffmpeg"},  # the configured generator: xai or ffmpeg (see _common)
     code_version="2",  # 2: takes, scores beside the clips, picks
@@ -268,7 +145,7 @@ def generated_clips(
     planner = ClipPlanner(plan, source_images, hosted_images, store, generator.kind, host=partial(sign, store))
     cost = _check_budget(planner, generator)
     _keep_choices(store, plan, config)
-    fanout = _Fanout(planner, generator, context.log)
+    fanout = Fanout(planner, generator, context.log)
     shared_calls = 0
     # --- batch mode (assets/batch_clips.py): waiting shots leave the asset unmaterialized for the batch sensor
     if campaign.manifest.mode == "batch" and isinstance(generator, XaiVideoGenerator):
@@ -288,7 +165,7 @@ def generated_clips(
         results, shared_calls = found.results, step.batches.tally.api_calls
     # --- end of batch mode
     else:
-        results = _run_lanes(planner, fanout, generator.concurrency)
+        results = run_lanes(planner, fanout, generator.concurrency)
     previews = {t.clip.cache_key: t.stored.preview for r in results.values() for t in r.takes if t.stored}
     clips = settle(plan, results)
     yield materialize_clips(campaign.campaign_id, generator.kind, clips, previews, store, cost, shared_calls)
