@@ -26,7 +26,7 @@ from media_pipeline.media.conform import ConformSpec, clip_sound, silence
 from media_pipeline.media.errors import MediaError
 from media_pipeline.media.ffmpeg import run_ffmpeg, split_repeats
 from media_pipeline.media.files import atomic_path
-from media_pipeline.media.probe import MediaInfo, probe
+from media_pipeline.media.probe import MediaInfo
 
 TARGET_LUFS = -16.0
 TRUE_PEAK_DB = -1.5
@@ -46,17 +46,6 @@ class Loudness(BaseModel):
     @property
     def silent(self) -> bool:
         return self.integrated is None
-
-
-class AudioResult(BaseModel):
-    """A file with its final sound: ``loudness_lufs`` is its level after normalisation (None when silent) and
-    ``measured_lufs`` the programme's level as measured before."""
-
-    path: Path
-    mode: str
-    loudness_lufs: float | None
-    measured_lufs: float | None
-    normalized: bool
 
 
 def _parse(stderr: str, what: str) -> Loudness:
@@ -173,31 +162,3 @@ def mux(video: Path, sound: Path, out: Path) -> Path:
         graph = ffmpeg.output(picture, audio, str(tmp), c="copy", movflags="+faststart")
         run_ffmpeg(graph, what=f"mux {out}")
     return out
-
-
-def programme_audio(
-    programme: Path,
-    out: Path,
-    *,
-    audio: Literal["keep", "mute"] = "keep",
-    soundtrack: Path | None = None,
-    spec: ConformSpec | None = None,
-    target_lufs: float = TARGET_LUFS,
-) -> AudioResult:
-    """Write a finished ``programme`` to ``out`` with its final sound (see the module doc); video is copied."""
-    programme, out = Path(programme), Path(out)
-    spec = spec or ConformSpec(width=2, height=2)  # only the audio fields are used
-    info = probe(programme)
-    frames = [spec.frames(info.video_duration or info.duration)]
-    wav, m4a = out.with_suffix(".sound.wav"), out.with_suffix(".sound.m4a")
-    try:
-        measured = mix_sound([(programme, info)], frames, wav, spec=spec, audio=audio, soundtrack=soundtrack)
-        level = encode_sound(wav, measured, m4a, spec=spec, target_lufs=target_lufs)
-        mux(programme, m4a, out)
-    finally:
-        wav.unlink(missing_ok=True)
-        m4a.unlink(missing_ok=True)
-    mode = f"soundtrack+{audio}" if soundtrack is not None else audio
-    return AudioResult(
-        path=out, mode=mode, loudness_lufs=level, measured_lufs=measured.integrated, normalized=level is not None
-    )
