@@ -1,40 +1,34 @@
 """Renditions: the programme reframed for other screens (16:9, 9:16, 1:1), cropped or padded.
 
-``crop`` fills the frame with a centre cover-crop. ``pad`` keeps the whole picture, fitted inside the frame
-over a blurred copy of itself scaled to cover it (the usual social-video treatment, no black bars). A
-rendition keeps the master's short side (1280x720 -> 720x1280 and 720x720) unless asked otherwise.
+``crop`` fills the frame with the centre of the picture in the frame's shape, cropped before it is scaled (no
+pixel is made only to be cropped away). ``pad`` keeps the whole picture, fitted inside the frame over a blurred
+copy of itself scaled to cover it (the usual social-video treatment, no black bars). A rendition keeps the
+master's short side (1280x720 -> 720x1280 and 720x720).
 
-``reframe`` is the filter chain; ``assemble`` applies it per clip and per transition window (the same pieces the
-master is joined from), so a rendition costs one encode of its own pixels and is cached per clip like the
-master. ``rendition`` reframes a finished file instead (audio stream-copied); a rendition in the file's own
-shape and size is a byte copy.
+``reframe`` is the filter chain; ``assemble`` applies it to the master's picture, one decode feeding every
+rendition's encoder, or per clip and per transition window when only some of a rendition's pieces are missing
+from the segment cache (``segments``).
 """
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from typing import Any, Literal
 
 import ffmpeg
 
-from media_pipeline.media.conform import PIX_FMT, ConformSpec, encoder_input
+from media_pipeline.media.conform import PIX_FMT
 from media_pipeline.media.errors import MediaError
-from media_pipeline.media.ffmpeg import run_ffmpeg
-from media_pipeline.media.files import atomic_path
 from media_pipeline.media.formats import even, size_for
-from media_pipeline.media.probe import probe
 
-Aspect = Literal["16:9", "9:16", "1:1"]
 Fit = Literal["crop", "pad"]
 
 BLUR_SHRINK = 4  # the background is blurred at a quarter size: same look, a fraction of the cost
 
 
-def rendition_size(width: int, height: int, aspect: str, short_side: int | None = None) -> tuple[int, int]:
+def rendition_size(width: int, height: int, aspect: str) -> tuple[int, int]:
     """Frame size of an ``aspect`` rendition of a ``width`` x ``height`` master, keeping its short side."""
     try:
-        return size_for(short_side or min(width, height), aspect)
+        return size_for(min(width, height), aspect)
     except ValueError as exc:
         raise MediaError(f"rendition: {exc}") from None
 
@@ -64,33 +58,3 @@ def reframe(video: Any, width: int, height: int, fit: Fit) -> Any:
         )
         video = ffmpeg.overlay(background, foreground, x="(W-w)/2", y="(H-h)/2")
     return video.filter("setsar", 1).filter("format", PIX_FMT)
-
-
-def rendition(
-    master: Path,
-    out: Path,
-    *,
-    aspect: Aspect,
-    fit: Fit = "crop",
-    short_side: int | None = None,
-) -> Path:
-    """Write the ``aspect`` rendition of the finished file ``master`` to ``out``; returns ``out``."""
-    master, out = Path(master), Path(out)
-    info = probe(master)
-    if not info.video_codec:
-        raise MediaError(f"rendition {aspect} of {master}: it has no video stream")
-    width, height = rendition_size(info.width, info.height, aspect, short_side)
-    if (width, height) == (info.width, info.height):
-        if out.resolve() != master.resolve():
-            with atomic_path(out) as tmp:
-                shutil.copyfile(master, tmp)
-        return out
-    source = ffmpeg.input(str(master))
-    video = encoder_input(reframe(source.video, width, height, fit))
-    spec = ConformSpec(width=width, height=height, fps=info.fps)
-    streams = [video, source.audio] if info.has_audio else [video]
-    extra = {"c:a": "copy"} if info.has_audio else {}
-    with atomic_path(out) as tmp:
-        graph = ffmpeg.output(*streams, str(tmp), **spec.video_args(), **extra, movflags="+faststart")
-        run_ffmpeg(graph, what=f"rendition {aspect} ({fit}) of {master}")
-    return out
