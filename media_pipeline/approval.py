@@ -86,10 +86,9 @@ class ReviewGate:
     def reusable_draft(self, inputs: str) -> Deliverable | None:
         """The draft awaiting approval when it was made from the same inputs, clips and spec, and is whole."""
         draft = draft_set(self.store, self.campaign) if self.made_from is not None else None
-        if draft is None or draft.deliverable.inputs != inputs or draft.clips != self.made_from.clips:
+        if draft is None or draft.deliverable.inputs != inputs or draft.made_from != self.made_from:
             return None
-        whole = draft.spec_sha256 == self.made_from.spec_sha256 and all(map(self.store.exists, draft.deliverable.keys))
-        return draft.deliverable if whole else None
+        return draft.deliverable if all(map(self.store.exists, draft.deliverable.keys)) else None
 
     def settle(self, record: Deliverable) -> ReviewState:
         return settle_review(self.store, self.campaign, record, self.made_from)

@@ -45,6 +45,10 @@ class Draft(ReviewKey):
     deliverable: Deliverable
     drafted_at: datetime
 
+    @property
+    def made_from(self) -> ReviewKey:
+        return ReviewKey(clips=self.clips, spec_sha256=self.spec_sha256)
+
 
 def campaign_folder(campaign: str) -> str:
     """The store folder of a campaign's deliverables."""

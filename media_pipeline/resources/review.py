@@ -6,7 +6,8 @@ the campaign's latest records would deliver, keeps an ``Approval`` naming the dr
 shot's clip cache key and the deliverable spec's hash at ``deliverables/<campaign>/approval.json``, and then
 switches the pointer to that version: no clip is requested and no file is encoded. A later change (another clip,
 take or spec) makes a new draft with another version, which the kept approval does not name: it is void, the
-approved set stays current, and the new draft waits for its own approval. Nothing here imports Dagster.
+approved set stays current, and the new draft waits for its own approval. It uses no Dagster API: records are
+read as the IO manager stores them.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ def changes(before: ReviewKey, after: ReviewKey) -> list[str]:
     found = [f"shot {s!r} has another clip" for s, key in after.clips.items() if before.clips.get(s, key) != key]
     found += [f"shot {s!r} was added" for s in after.clips if s not in before.clips]
     found += [f"shot {s!r} was left out" for s in before.clips if s not in after.clips]
+    if before.clips.keys() == after.clips.keys() and list(before.clips) != list(after.clips):
+        found.append("the shots are in another order")
     if before.spec_sha256 != after.spec_sha256:
         found.append("the deliverable spec changed")
     return found
