@@ -112,12 +112,21 @@ def _reroll(args: argparse.Namespace) -> int:
     return _run(args.campaign, args.json, args.verbose, generation=config)
 
 
-def _review(campaign: str, as_json: bool) -> int:
+def _review(campaign: str | None, as_json: bool) -> int:
+    """One campaign's review and previews; without a campaign, every draft awaiting approval."""
     from .campaign import check_campaign_id
     from .definitions import build_defs
-    from .resources.review import current_review
+    from .resources.review import AwaitingApproval, awaiting_approval, current_review
 
-    review = current_review(build_defs().resources["store"], check_campaign_id(campaign))
+    store = build_defs().resources["store"]
+    if campaign is None:
+        awaiting = AwaitingApproval(awaiting_approval=awaiting_approval(store))
+        if as_json:
+            print(awaiting.model_dump_json(indent=2))
+        for review in [] if as_json else awaiting.awaiting_approval:
+            print(f"{review.campaign}  version {review.version}")
+        return 0
+    review = current_review(store, check_campaign_id(campaign))
     if review is None:
         raise CampaignError(f"campaign {campaign!r}: nothing was drafted or published yet")
     if as_json:
@@ -175,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reroll.add_argument("--json", action="store_true", help="print one JSON summary object (the estimate on stderr)")
     reroll.add_argument("--verbose", action="store_true", help="also print Dagster's event log")
     review = commands.add_parser("review", help="the review status of a campaign's set and where to preview it")
-    review.add_argument("campaign")
+    review.add_argument("campaign", nargs="?", help="without it: every campaign whose draft awaits approval")
     review.add_argument("--json", action="store_true", help="print one JSON object")
     approve = commands.add_parser("approve", help="approve campaigns' drafts (review: required) and publish them")
     approve.add_argument("campaigns", nargs="+", metavar="CAMPAIGN")

@@ -123,6 +123,8 @@ def test_the_command_approves_several_skus_each_on_its_own_and_refuses_clearly(
 
     code, review = _cli(capsys, "review", "sku-a", "--json")
     assert code == 0 and review["status"] == "awaiting approval" and Path(review["preview"][0]).is_file()
+    code, listed = _cli(capsys, "review", "--json")  # what a catalog's reviewer goes through
+    assert [r["campaign"] for r in listed["awaiting_approval"]] == ["sku-a", "sku-b"]
 
     code, approved = _cli(capsys, "approve", "sku-a", "sku-b", "--json")
     assert code == 0 and approved["status"] == "success"
@@ -142,3 +144,4 @@ def test_the_command_approves_several_skus_each_on_its_own_and_refuses_clearly(
     assert refused["approvals"][1]["error"].startswith("campaign 'ghost': no draft awaits approval")
     code, review = _cli(capsys, "review", "sku-a", "--json")
     assert review["status"] == "approved" and review["approval"]["version"] == version
+    assert _cli(capsys, "review", "--json") == (0, {"awaiting_approval": []})

@@ -170,6 +170,18 @@ def current_review(store: MediaStore, campaign: str) -> ReviewSummary | None:
     )
 
 
+class AwaitingApproval(BaseModel):
+    """What ``media-pipeline review --json`` prints without a campaign."""
+
+    awaiting_approval: list[ReviewSummary]
+
+
+def awaiting_approval(store: MediaStore) -> list[ReviewSummary]:
+    """Every campaign whose draft awaits approval, by id (a catalog's SKUs to review): one listing, reads per draft."""
+    drafted = (c for c in store.list_children("deliverables/") if store.exists(draft_key(c)))
+    return [review for review in (current_review(store, c) for c in drafted) if review is not None]
+
+
 def approve(store: MediaStore, campaign: str, version: str = "", run_id: str = "") -> tuple[Approval, Deliverable]:
     """Approve the campaign's draft and make it the current set (returned with the approval); ``version``, when
     given, must be the draft's.
