@@ -18,7 +18,7 @@ from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, JobDef
 from dagster._utils.error import SerializableErrorInfo
 from pydantic import BaseModel
 
-from .assets.generation import already_paid, clip_price
+from .assets.generation import already_paid, clip_price, model_problems
 from .assets.sources import store_sources
 from .campaign import CampaignError, check_campaign_id, load_campaign
 from .clip_planner import ClipPlanner
@@ -244,7 +244,7 @@ def estimate_campaign(
     )
     generator, store = defs.resources[pipeline.resource_key("generator")], _store(defs, pipeline)
     plan = make_plan(loaded, read_choices(store, loaded), reroll=reroll)
-    problems = plan_problems(plan, {}, reroll)
+    problems = plan_problems(plan, {}, reroll) + model_problems(plan, generator)
     if problems:
         raise CampaignError(f"campaign {campaign!r}: {'; '.join(problems)}")
     planner = ClipPlanner(plan, sources, hosted, store, generator.kind)

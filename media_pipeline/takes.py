@@ -80,7 +80,8 @@ def make_plan(
     reroll: Reroll | None = None,
 ) -> Plan:
     """The run's plan: the manifest's takes and the stored re-rolls (plus ``reroll``'s new takes, which limit what
-    may be paid for to its shot and the shots chained after it), with the picks by hand in force."""
+    may be paid for to its shot and the shots chained after it), with the picks by hand in force (a kept pick of a
+    take the shot no longer has is dropped; the others are checked by ``plan_problems``)."""
     takes, chosen = {}, {}
     for shot in campaign.shots:
         stored = choices.get(shot.shot_id, ShotChoices())
@@ -88,7 +89,8 @@ def make_plan(
         if reroll is not None and reroll.shot == shot.shot_id:
             rolled += [reroll.model or campaign.manifest.model] * reroll.takes
         takes[shot.shot_id] = shot_takes(campaign, shot, rolled)
-        pick = (picks or {}).get(shot.shot_id) or shot.pick or stored.pick
+        kept = stored.pick if stored.pick is not None and stored.pick <= len(takes[shot.shot_id]) else None
+        pick = next((p for p in ((picks or {}).get(shot.shot_id), shot.pick, kept) if p is not None), None)
         if pick is not None:
             chosen[shot.shot_id] = pick
     generate = frozenset(lane_after(campaign.shots, reroll.shot)) if reroll is not None else None

@@ -115,6 +115,8 @@ def test_a_reroll_pays_for_its_shot_only_and_its_takes_stay_candidates(tmp_path,
     assert xai_emulator.count("GenerateVideo", "OK") == 3
 
     xai_emulator.reset_counts()
+    unknown = _cli(env, "reroll", "reroll", "shot_2", "--model", "grok-imagine-video-9")
+    assert unknown.returncode == 1 and "shot 'shot_2', take 2: unknown model 'grok-imagine-video-9'" in unknown.stderr
     rolled = _cli(env, "reroll", "reroll", "shot_2", "--takes", "2", "--json")
     assert rolled.returncode == 0, rolled.stderr[-2000:]
     assert "re-roll of shot shot_2: 2 new take(s), estimated $0.18" in rolled.stderr  # shown before paying
