@@ -13,8 +13,8 @@ from pydantic import BaseModel
 
 from .campaign import CampaignError, check_campaign_id
 from .partitions import PROJECT_PIPELINE, Pipeline
-from .resources.publish import current_deliverable, stable_key
-from .resources.review import read_approval
+from .resources.publish import current_deliverable, draft_set, stable_key
+from .resources.review import no_draft, read_approval
 from .resources.store import MediaStore
 from .runner import cause_message
 
@@ -53,9 +53,11 @@ def approve_campaign(
         check_campaign_id(campaign)
     except CampaignError as exc:
         return ApprovalSummary(campaign=campaign, status="failure", error=str(exc))
+    store: MediaStore = defs.resources[pipeline.resource_key("store")]
     if not instance.has_dynamic_partition(pipeline.partitions.name, campaign):
-        error = f"campaign {campaign!r}: no draft awaits approval (the campaign was never run on this instance)"
-        return ApprovalSummary(campaign=campaign, status="failure", error=error)
+        if draft_set(store, campaign) is None:  # nothing to approve, and no partition to add for nothing
+            return ApprovalSummary(campaign=campaign, status="failure", error=str(no_draft(store, campaign)))
+        instance.add_dynamic_partitions(pipeline.partitions.name, [campaign])  # drafted on another instance
     result = defs.get_job_def(pipeline.named("approve_deliverable")).execute_in_process(
         partition_key=campaign,
         instance=instance,
@@ -71,7 +73,6 @@ def approve_campaign(
         return ApprovalSummary(
             campaign=campaign, status="failure", run_id=result.run_id, error="\n".join(errors) or "the run failed"
         )
-    store: MediaStore = defs.resources[pipeline.resource_key("store")]
     approval, current = read_approval(store, campaign), current_deliverable(store, campaign)
     assert approval is not None and current is not None  # the job succeeded: both were just written
     return ApprovalSummary(

@@ -126,6 +126,7 @@ def test_the_command_approves_several_skus_each_on_its_own_and_refuses_clearly(
     code, listed = _cli(capsys, "review", "--json")  # what a catalog's reviewer goes through
     assert [r["campaign"] for r in listed["awaiting_approval"]] == ["sku-a", "sku-b"]
 
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "reviewer"))  # another instance on the same store
     code, approved = _cli(capsys, "approve", "sku-a", "sku-b", "--json")
     assert code == 0 and approved["status"] == "success"
     assert [(a["campaign"], a["status"]) for a in approved["approvals"]] == [

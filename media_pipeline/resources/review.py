@@ -182,6 +182,15 @@ def awaiting_approval(store: MediaStore) -> list[ReviewSummary]:
     return [review for review in (current_review(store, c) for c in drafted) if review is not None]
 
 
+def no_draft(store: MediaStore, campaign: str) -> ReviewError:
+    """The refusal to approve a campaign that has no draft, saying what is current instead."""
+    current = current_deliverable(store, campaign)
+    now = f"version {current.version} is current" if current else "nothing was published"
+    return ReviewError(
+        f"campaign {campaign!r}: no draft awaits approval ({now}); a run of a campaign with review: required makes one"
+    )
+
+
 def approve(store: MediaStore, campaign: str, version: str = "", run_id: str = "") -> tuple[Approval, Deliverable]:
     """Approve the campaign's draft and make it the current set (returned with the approval); ``version``, when
     given, must be the draft's.
@@ -192,12 +201,7 @@ def approve(store: MediaStore, campaign: str, version: str = "", run_id: str = "
     """
     draft = draft_set(store, campaign)
     if draft is None:
-        current = current_deliverable(store, campaign)
-        now = f"version {current.version} is current" if current else "nothing was published"
-        raise ReviewError(
-            f"campaign {campaign!r}: no draft awaits approval ({now}); a run of a campaign with review: required "
-            "makes one"
-        )
+        raise no_draft(store, campaign)
     drafted = draft.deliverable.version
     if version and version != drafted:
         raise ReviewError(
