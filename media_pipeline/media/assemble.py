@@ -31,9 +31,9 @@ from media_pipeline.media.errors import MediaError
 from media_pipeline.media.frames import poster as write_poster
 from media_pipeline.media.probe import MediaInfo, probe
 from media_pipeline.media.renditions import Fit, rendition_size
-from media_pipeline.media.segments import Output, Source, prune, render
+from media_pipeline.media.segments import Output, Source, Transition, prune, render
 from media_pipeline.media.sheet import contact_sheet
-from media_pipeline.media.stitch import Transition, load_sources, prepare
+from media_pipeline.media.stitch import load_sources, prepare
 from media_pipeline.media.timeline import Timeline
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from media_pipeline.media.assemble import Assembly, AssemblySpec, assemble
 from media_pipeline.media.conform import ConformSpec, conform
 from media_pipeline.media.ffmpeg import ffmpeg_exe
 
@@ -207,3 +208,20 @@ def packet_timestamps(path: Path) -> list[tuple[int, int]]:
     ).stdout
     rows = [line.split(",") for line in listing.splitlines() if line and not line.startswith("#")]
     return [(int(row[1]), int(row[2])) for row in rows]
+
+
+def programme(
+    clips: list[Path],
+    folder: Path,
+    *,
+    spec: ConformSpec,
+    transition: str = "cut",
+    transition_seconds: float = 0.5,
+    names: list[str] | None = None,
+) -> Assembly:
+    """``clips`` joined in order by ``assemble`` (the master alone) into ``folder/programme.mp4``."""
+    names = names or [f"clip {i + 1}" for i in range(len(clips))]
+    deliverable = AssemblySpec(
+        width=spec.width, height=spec.height, fps=spec.fps, transition=transition, transition_seconds=transition_seconds
+    )
+    return assemble(list(zip(names, clips, strict=True)), folder, spec=deliverable, name="programme")

@@ -18,7 +18,9 @@ from media_pipeline.media.frames import read_frame
 from media_pipeline.media.images import cover_crop
 from media_pipeline.media.probe import probe
 from media_pipeline.media.quality import first_frame_fidelity, ssim
-from media_pipeline.media.stitch import encoder_config, stitch
+from media_pipeline.media.stitch import encoder_config
+
+from .clips import programme
 
 TINY = "180p"  # 320x180 at 16:9: fast to render, big enough for SSIM
 
@@ -215,7 +217,7 @@ def test_animated_clips_join_by_stream_copy(clip: Path, source: Path, tmp_path: 
         source, tmp_path / "b.mp4", prompt="pan left", duration=1, resolution=TINY, aspect_ratio="16:9"
     )
     assert probe(clip).video_config == probe(other).video_config == encoder_config(spec)
-    result = stitch([clip, other], tmp_path / "cut.mp4", transition="cut", spec=spec)
+    result = programme([clip, other], tmp_path / "cut", transition="cut", spec=spec)
     assert result.stream_copied and result.encoded_frames == 0
 
 

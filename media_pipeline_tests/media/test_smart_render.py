@@ -1,7 +1,7 @@
 """Smart rendering matches a single encode of the same timeline (issue 11, item 6).
 
 Every case is a programme of clips carrying a sync mark (a white flash and a beep at the same instant), smart-
-rendered by ``stitch`` and compared with one hand-written ffmpeg command encoding the whole timeline once with the
+rendered by ``assemble`` and compared with one hand-written ffmpeg command encoding the whole timeline once with the
 same encoder settings (what assembly did before): the same frame count and duration, per-frame SSIM >= 0.98
 and the same brightness (a frame early or late in a fade would differ) in and around every transition and
 window edge, packet
@@ -20,13 +20,14 @@ import ffmpeg
 import numpy as np
 import pytest
 
+from media_pipeline.media.assemble import Assembly
 from media_pipeline.media.conform import ConformSpec, conform_video, source_frames
 from media_pipeline.media.ffmpeg import run_ffmpeg
 from media_pipeline.media.probe import probe
 from media_pipeline.media.quality import ssim
-from media_pipeline.media.stitch import StitchResult, load_sources, prepare, stitch
+from media_pipeline.media.stitch import load_sources, prepare
 
-from .clips import decoded_frames, decoded_sound, marked_clip, packet_timestamps
+from .clips import decoded_frames, decoded_sound, marked_clip, packet_timestamps, programme
 
 FADE = 0.5
 SECONDS = [3.0, 5.0, 2.5]
@@ -81,15 +82,16 @@ def _beep_onset(sound: np.ndarray, rate: int, start: float, end: float) -> float
     return start + int(np.argmax(window > 0.5 * window.max())) / rate
 
 
-def _check(result: StitchResult, reference: Path, clips: list[Path], spec: ConformSpec) -> None:
+def _check(result: Assembly, transition: str, reference: Path, clips: list[Path], spec: ConformSpec) -> None:
     frame = spec.frame_seconds
-    made, wanted = decoded_frames(result.path), decoded_frames(reference)  # PyAV, start to end
-    info = probe(result.path)
+    path = result.master.path
+    made, wanted = decoded_frames(path), decoded_frames(reference)  # PyAV, start to end
+    info = probe(path)
     assert len(made) == len(wanted) == info.frame_count
     assert info.video_duration == pytest.approx(probe(reference).video_duration, abs=frame / 2)
     assert info.audio_duration == pytest.approx(info.video_duration, abs=frame)
 
-    timeline = prepare(load_sources([(c.stem, c) for c in clips], spec), spec, result.transition, FADE)
+    timeline = prepare(load_sources([(c.stem, c) for c in clips], spec), spec, transition, FADE)
     t = timeline.transition
     sampled = {f for o in timeline.offsets[1:] for f in range(o - 3, o + t + 3)}
     sampled |= {f for w in timeline.windows for f in (w.start - 1, w.start, w.end - 1, w.end)}
@@ -98,14 +100,14 @@ def _check(result: StitchResult, reference: Path, clips: list[Path], spec: Confo
     shifted = {f: (wanted[f].mean(), made[f].mean()) for f in scores if abs(wanted[f].mean() - made[f].mean()) > 3}
     assert not shifted, f"frames whose brightness differs from the reference: {shifted}"
 
-    stamps = packet_timestamps(result.path)
+    stamps = packet_timestamps(path)
     dts = [d for d, _ in stamps]
     assert all(b > a for a, b in zip(dts, dts[1:], strict=False)), "decode timestamps must strictly increase"
     pts = sorted(p for _, p in stamps)
     step = pts[1] - pts[0]
     assert pts == list(range(pts[0], pts[0] + step * len(pts), step)), "presentation timestamps have a gap"
 
-    sound, rate = decoded_sound(result.path)
+    sound, rate = decoded_sound(path)
     for i, offset in enumerate(timeline.offsets):
         start, end = offset + (t if i else 0), offset + timeline.frames[i] - (t if i < len(clips) - 1 else 0)
         flash = _flash_frames(made, start, end)
@@ -119,10 +121,10 @@ def _check(result: StitchResult, reference: Path, clips: list[Path], spec: Confo
 @pytest.mark.parametrize("kind", ["placed", "gop", "mixed", "ntsc"])
 def test_smart_render_matches_a_single_encode(tmp_path: Path, kind: str, transition: str) -> None:
     clips, spec = _clips(tmp_path, kind)
-    result = stitch(clips, tmp_path / "smart.mp4", transition=transition, transition_seconds=FADE, spec=spec)
+    result = programme(clips, tmp_path / "smart", transition=transition, transition_seconds=FADE, spec=spec)
     reference = _reference(clips, tmp_path / "reference.mp4", spec, transition)
-    _check(result, reference, clips, spec)
-    assert result.encoded_frames + result.copied_frames == probe(result.path).frame_count
+    _check(result, transition, reference, clips, spec)
+    assert result.encoded_frames + result.copied_frames == result.master.info.frame_count
     t = round(FADE * spec.fps)
     if kind == "placed":  # only the transitions themselves were encoded
         assert result.encoded_frames == 2 * t
