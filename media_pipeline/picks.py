@@ -79,7 +79,8 @@ def _pick(scored: Sequence[tuple[int, TakeScores | None]], manual: int | None) -
 
 
 def settle(plan: Plan, results: dict[str, ShotResult]) -> list[ShotClip]:
-    """Every shot's record in delivery order, with its final pick."""
+    """Every shot's record in delivery order, with its final pick; each take's scores count the colour distance to
+    the neighbouring shots' first picks."""
     shots = plan.campaign.shots
     signatures: dict[str, ColourSignature] = {}
     for shot_id, result in results.items():
@@ -89,40 +90,40 @@ def settle(plan: Plan, results: dict[str, ShotResult]) -> list[ShotClip]:
     records = []
     for index, shot in enumerate(shots):
         result = results[shot.shot_id]
-        chain_follows = index + 1 < len(shots) and shots[index + 1].chain
+        around = [shots[i].shot_id for i in (index - 1, index + 1) if 0 <= i < len(shots)]
+        neighbours = [signatures[s] for s in around if s in signatures]
+        scored = [(n, s and with_neighbours(s, neighbours)) for n, s in _scored(result.takes)]
         number, reason = result.first, result.reason
-        if not chain_follows and len(result.takes) > 1:
-            around = [shots[i].shot_id for i in (index - 1, index + 1) if 0 <= i < len(shots)]
-            neighbours = [signatures[s] for s in around if s in signatures]
-            scored = [(n, s and with_neighbours(s, neighbours)) for n, s in _scored(result.takes)]
-            number, reason = _pick(scored, _manual(plan, result.takes))
-        elif chain_follows and len(result.takes) > 1:
+        if len(result.takes) > 1 and index + 1 < len(shots) and shots[index + 1].chain:
             reason += "; kept: the next shot is chained to it"
-        records.append(_shot_record(result.takes, number, reason))
+        elif len(result.takes) > 1:
+            number, reason = _pick(scored, _manual(plan, result.takes))
+        records.append(_shot_record(result.takes, dict(scored), number, reason))
     return records
 
 
-def take_record(result: TakeResult) -> ShotClip:
+def _take_record(result: TakeResult, scores: TakeScores | None) -> ShotClip:
     """One take's record with its scores (the colour signature left in the store)."""
     clip = result.clip.model_copy(update={"take": result.take.number, "model": result.take.model})
-    if result.stored is not None:
-        s = result.stored.scores
-        clip.fidelity = s.first_frame_ssim
+    if scores is not None:
+        clip.fidelity = scores.first_frame_ssim
         clip.scores = {
-            "overall": s.overall,
-            "first_frame_ssim": s.first_frame_ssim,
-            "last_frame_ssim": s.last_frame_ssim,
-            "frozen_seconds": s.frozen_seconds,
-            "black_seconds": s.black_seconds,
-            "colour_distance": s.colour_distance,
+            "overall": scores.overall,
+            "first_frame_ssim": scores.first_frame_ssim,
+            "last_frame_ssim": scores.last_frame_ssim,
+            "frozen_seconds": scores.frozen_seconds,
+            "black_seconds": scores.black_seconds,
+            "colour_distance": scores.colour_distance,
         }
     return clip
 
 
-def _shot_record(takes: list[TakeResult], number: int | None, reason: str) -> ShotClip:
+def _shot_record(
+    takes: list[TakeResult], scores: dict[int, TakeScores | None], number: int | None, reason: str
+) -> ShotClip:
     """The shot's record: its picked take's (or, without one, its first failed take's), with what every take
     cost in this run; a single take is recorded as it is."""
-    records = [take_record(t) for t in takes]
+    records = [_take_record(t, scores[t.take.number]) for t in takes]
     if len(records) == 1:
         return records[0]
     chosen = next((r for r in records if r.take == number), None)

@@ -166,3 +166,25 @@ def test_the_estimate_walks_the_plan_pricing_each_take_to_make_once(tmp_path):
     assert (whole.takes, whole.shots, round(whole.usd, 2)) == (6, {"a", "b", "c", "d"}, 1.5)
     rolled = priced(reroll=Reroll(shot="b", takes=2))  # b's five takes and c after it; neither a nor d
     assert (rolled.takes, rolled.shots) == (6, {"b", "c"})
+
+
+def _signature(bin_: int) -> ColourSignature:
+    histogram = tuple(1.0 if i == bin_ else 0.0 for i in range(32))
+    return ColourSignature(mean=(bin_ / 32,) * 3, histograms=(histogram,) * 3)
+
+
+def test_the_final_pick_counts_the_colour_of_the_neighbouring_shots_picks():
+    campaign = _campaign()
+    plan = make_plan(campaign, {})
+    results = {s: first_pick(plan, [_result(t, scores=_scores(0.95)) for t in plan.takes[s]]) for s in "abc"}
+    for result in results.values():
+        for take in result.takes:
+            take.stored.scores = take.stored.scores.model_copy(update={"colour": _signature(0)})
+    off, matching = _scores(0.99).model_copy(update={"colour": _signature(31)}), _scores(0.9)
+    matching = matching.model_copy(update={"colour": _signature(0)})
+    d = plan.takes["d"]
+    results["d"] = first_pick(plan, [_result(d[0], scores=off), _result(d[1], scores=matching)])
+    assert results["d"].first == 1  # on its own measures take 1 is better
+    final = {r.shot: r for r in settle(plan, results)}["d"]
+    assert final.take == 2 and "take 1 colour off its neighbours" in final.pick_reason
+    assert final.takes[0].scores["colour_distance"] > 0.9 and final.takes[1].scores["colour_distance"] == 0
