@@ -101,5 +101,5 @@ def test_a_sequence_is_chained_pinned_and_finished(sequence_run, instance):
     assert (store_root / delivered.poster_key).stat().st_size > 0
     assert (store_root / delivered.contact_sheet_key).stat().st_size > 0
     metadata = instance.get_latest_materialization_event(AssetKey("deliverable")).asset_materialization.metadata
-    assert metadata["poster_preview"].value.startswith("![")
+    assert metadata["poster_thumbnail"].value.startswith("![")
     assert metadata["loudness_lufs"].value == pytest.approx(-16, abs=1)

@@ -7,14 +7,11 @@ renditions, poster and contact sheet are published as one set (``resources.publi
 the pointer) and checked.
 """
 
-import base64
 import contextlib
-import io
 import tempfile
 from pathlib import Path
 
 from dagster import AssetExecutionContext, DataVersion, Failure, MaterializeResult, MetadataValue
-from PIL import Image
 
 from ..approval import DELIVERABLE_APPROVED, ReviewGate
 from ..campaign import DeliverableSpec
@@ -60,16 +57,6 @@ def _poster_on_a_delivered_shot(spec: DeliverableSpec, skipped: dict[str, str]) 
     if spec.poster.shot in skipped:
         return spec.model_copy(update={"poster": spec.poster.model_copy(update={"shot": None, "at": None})})
     return spec
-
-
-def _thumbnail(path: Path, width: int = 320) -> MetadataValue:
-    """A small inline preview of an image for the UI, as Markdown."""
-    with Image.open(path) as image:
-        image.thumbnail((width, width * 4))
-        buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, format="JPEG", quality=80)
-    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return MetadataValue.md(f"![{path.name}](data:image/jpeg;base64,{encoded})")
 
 
 CODE_VERSION = "3"  # 2: published as whole sets (version folder + pointer); 3: sets reused by their inputs
@@ -130,7 +117,7 @@ def deliverable(
         )
         digests = {shot: file_digest(path) for shot, path in clips}  # once: the inputs key and the segment cache
         inputs = inputs_key(CODE_VERSION, assembly, digests, soundtrack_sha, list(skipped))
-        record = reusable_set(store, campaign.campaign_id, inputs) or gate.reusable_draft(inputs)
+        record = gate.reusable(reusable_set(store, campaign.campaign_id, inputs), inputs)
         if record is not None:
             renditions, poster, sheet = _stored_files(stack, store, record)
             infos = [probe(path) for path in renditions]
@@ -171,11 +158,9 @@ def deliverable(
         for published_file, info in zip(record.renditions, infos, strict=True):
             wanted = rendition_size(width, height, published_file.aspect)  # what the spec asks for, not what was made
             probes[published_file.aspect] = (info, ConformSpec(width=wanted[0], height=wanted[1], fps=spec.fps))
-        previews = {
-            "poster_thumbnail": inline_thumbnail(poster, "poster"),  # shown in place in the UI
+        previews = {  # shown in place in the UI
+            "poster_thumbnail": inline_thumbnail(poster, "poster"),
             "contact_sheet_thumbnail": inline_thumbnail(sheet, "contact sheet"),
-            "poster_preview": _thumbnail(poster),  # larger, one click away
-            "contact_sheet_preview": _thumbnail(sheet, 640),
         }
     review = gate.settle(record)
     context.log.info(

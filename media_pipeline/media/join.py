@@ -5,9 +5,8 @@ unchanged and only re-timed, so the output's timestamps run on without a gap: ev
 decode-to-presentation delay, and segments encoded with the same configuration share that delay, so decode
 timestamps stay strictly increasing across every join. A segment must start on a keyframe and end on one (or
 at its file's end), and every file must carry the same parameter sets (SPS/PPS): one header then describes
-the whole stream. Any of these broken is a ``MediaError`` rather than a file that plays wrongly. ``join`` can
-also copy a finished sound track in, interleaved, and write the index first (+faststart): the deliverable in
-one pass. ``split`` is the reverse, one pass over a file writing each stretch to its own file (cache entries).
+the whole stream. Any of these broken is a ``MediaError`` rather than a file that plays wrongly. ``split`` is
+the reverse: one pass over a file, each stretch written to its own file (cache entries).
 
 Timestamps are whole numbers: a packet's frame is read and re-timed with integer arithmetic, and each file is
 read from the keyframe before its first frame up to its last one only.
@@ -84,58 +83,18 @@ def _packets(
             yield index, packet
 
 
-def join(segments: list[Segment], out: Path, fps: Fraction, *, sound: Path | None = None) -> Path:
+def join(segments: list[Segment], out: Path, fps: Fraction) -> Path:
     """Write ``segments`` one after another as the video track of ``out`` (MP4); returns ``out``.
 
-    With ``sound`` (a file whose first audio track lasts as long as the picture) its packets are copied in too
-    and the file is finished (+faststart); without, the index stays at the end (an intermediate file)."""
+    The index stays at the end (no +faststart rewrite): the file is an intermediate that ``mux`` finishes."""
     if not segments:
         raise MediaError(f"join to {out}: nothing to join")
     out = Path(out)
-    options = {"movflags": "+faststart"} if sound is not None else {}
-    with atomic_path(out) as tmp, av.open(str(tmp), "w", format="mp4", options=options) as dst:
+    with atomic_path(out) as tmp, av.open(str(tmp), "w", format="mp4") as dst:
         video = _Video(dst, out, Fraction(fps))
-        audio = av.open(str(sound)) if sound is not None else None
-        try:
-            track = _sound_track(audio, dst) if audio is not None else None
-            for segment in segments:
-                video.copy(segment, track)
-            if track is not None:
-                track.flush()
-        finally:
-            if audio is not None:
-                audio.close()
+        for segment in segments:
+            video.copy(segment)
     return out
-
-
-class _SoundTrack:
-    """A sound file's audio packets, copied into the output as far as the picture has got (interleaved)."""
-
-    def __init__(self, source: av.container.InputContainer, dst: av.container.OutputContainer) -> None:
-        stream = source.streams.audio[0]
-        self.stream = dst.add_stream_from_template(stream)
-        self.tb = Fraction(stream.time_base)
-        self.stream.time_base = stream.time_base
-        self.dst = dst
-        self._packets = (p for p in source.demux(stream) if p.size)
-        self._next = next(self._packets, None)
-
-    def until(self, seconds: Fraction) -> None:
-        """Copy every audio packet that starts before ``seconds``."""
-        while self._next is not None and (self._next.dts or 0) * self.tb < seconds:
-            self._next.stream = self.stream
-            self.dst.mux(self._next)
-            self._next = next(self._packets, None)
-
-    def flush(self) -> None:
-        while self._next is not None:
-            self.until(Fraction(10**9))
-
-
-def _sound_track(source: av.container.InputContainer, dst: av.container.OutputContainer) -> _SoundTrack:
-    if not source.streams.audio:
-        raise MediaError(f"{source.name}: no audio stream to copy in")
-    return _SoundTrack(source, dst)
 
 
 class _Video:
@@ -148,7 +107,7 @@ class _Video:
         self.at = 0  # programme frame where the next segment starts
         self.last_dts: int | None = None
 
-    def copy(self, segment: Segment, sound: _SoundTrack | None) -> None:
+    def copy(self, segment: Segment) -> None:
         with av.open(str(segment.path)) as src:
             source = src.streams.video[0]
             config = bytes(source.codec_context.extradata or b"")
@@ -159,7 +118,7 @@ class _Video:
                 raise MediaError(
                     f"join to {self.out}: {segment.path} was encoded with other H.264 parameters than the first piece"
                 )
-            copied = self._copy(segment, src, source, sound)
+            copied = self._copy(segment, src, source)
         if copied != segment.end - segment.first:
             raise MediaError(
                 f"join to {self.out}: {segment.path} frames {segment.first}..{segment.end} gave {copied} packets "
@@ -167,9 +126,7 @@ class _Video:
             )
         self.at += copied
 
-    def _copy(
-        self, segment: Segment, src: av.container.InputContainer, source: av.VideoStream, sound: _SoundTrack | None
-    ) -> int:
+    def _copy(self, segment: Segment, src: av.container.InputContainer, source: av.VideoStream) -> int:
         assert self.stream is not None
         clock, out_tb = _Clock(source.time_base, self.fps), Fraction(self.stream.time_base)
         frames = self.at - segment.first
@@ -183,8 +140,6 @@ class _Video:
             packet.dts = _moved(dts, clock, out_tb, frames, offset)
             if self.last_dts is not None and packet.dts <= self.last_dts:
                 raise MediaError(f"join to {self.out}: decode timestamps go back at {segment.path} frame {index}")
-            if sound is not None:
-                sound.until(packet.dts * out_tb)
             packet.time_base = out_tb
             packet.stream = self.stream
             self.dst.mux(packet)

@@ -1,4 +1,4 @@
-"""join: pieces laid end to end by packet copy, refusing what would not play as one stream."""
+"""join: pieces laid end to end by packet copy, refusing what would not play as one stream; split: the reverse."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from media_pipeline.media.conform import ConformSpec
 from media_pipeline.media.errors import MediaError
-from media_pipeline.media.join import Segment, join
+from media_pipeline.media.join import Segment, join, split
 
 from .clips import decoded_frames, marked_clip, packet_timestamps, video_packets
 
@@ -43,3 +43,20 @@ def test_pieces_must_share_parameter_sets(clip: Path, tmp_path: Path) -> None:
     other = marked_clip(tmp_path / "other.mp4", seconds=1.0)  # foreign encoder settings
     with pytest.raises(MediaError, match="other H.264 parameters"):
         join([Segment(clip, 0, 12), Segment(other, 0, 24)], tmp_path / "j.mp4", SPEC.fps)
+
+
+def test_split_cuts_at_keyframes_in_one_pass_and_joins_back(clip: Path, tmp_path: Path) -> None:
+    pieces = [(0, 12, tmp_path / "a.mp4"), (12, 48, tmp_path / "b.mp4")]
+    split(clip, pieces, SPEC.fps)
+    packets = video_packets(clip)
+    assert video_packets(pieces[0][2]) == packets[:12] and video_packets(pieces[1][2]) == packets[12:]
+    assert len(decoded_frames(pieces[1][2])) == 36
+    assert min(p for _, p in packet_timestamps(pieces[1][2])) == 0, "each piece starts at time zero"
+    back = join([Segment(path, 0, end - first) for first, end, path in pieces], tmp_path / "back.mp4", SPEC.fps)
+    assert video_packets(back) == packets
+    assert packet_timestamps(back) == packet_timestamps(join([Segment(clip, 0, 48)], tmp_path / "c.mp4", SPEC.fps))
+
+
+def test_split_refuses_a_piece_that_does_not_start_on_a_keyframe(clip: Path, tmp_path: Path) -> None:
+    with pytest.raises(MediaError, match="frame 5 is not a keyframe"):
+        split(clip, [(5, 48, tmp_path / "b.mp4")], SPEC.fps)
