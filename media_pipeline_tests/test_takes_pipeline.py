@@ -228,3 +228,16 @@ def test_batch_mode_sends_every_take_and_chains_from_the_clean_pick_in_the_next_
         assert len(clip.takes) == 3 and clip.scores["first_frame_ssim"] > 0.5 and clip.scores["frozen_seconds"] < 0.5
     assert clips["next"].source_key != clips["shot_1"].source_key
     assert _metadata(instance)["xai.cost_usd"] == pytest.approx(paid["usd"])
+
+
+@pytest.mark.slow
+def test_takes_run_at_once_within_the_generators_concurrency(
+    instance, drops_root, local_resources, xai_emulator_factory
+):
+    emulator = xai_emulator_factory(max_concurrent=2, latency_seconds=0.5)  # more at once: RESOURCE_EXHAUSTED
+    manifest = SMALL_MANIFEST + "shots:\n  - {image: shot_1.png}\n  - {image: shot_2.png, takes: 3}\n"
+    write_campaign(drops_root, "busy", shots=2, manifest=manifest, size=(160, 90))
+    add_campaign_partition(instance, "busy")
+    resources = dict(local_resources, generator=xai_generator_for(emulator, max_concurrent=2))
+    _run(instance, resources, "busy")
+    assert emulator.count("GenerateVideo", "OK") == 4 and emulator.count("GenerateVideo", "RESOURCE_EXHAUSTED") == 0

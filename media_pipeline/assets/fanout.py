@@ -9,6 +9,7 @@ take turns on one lock, so the second finds the first's clip, not the API. ``bat
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -131,17 +132,23 @@ class Fanout:
 
 
 def run_lanes(planner: ClipPlanner, fanout: Fanout, concurrency: int) -> dict[str, ShotResult]:
-    """Every lane at once (and a shot's takes at once), up to ``concurrency`` each; ``Failure`` when the generator
-    stopped, once the lanes in flight have wound down."""
+    """Every lane at once and a shot's takes at once, at most ``concurrency`` takes in flight (a lane waiting for
+    its shot's takes holds no slot); ``Failure`` when the generator stopped, once the lanes in flight have wound
+    down."""
     campaign = planner.campaign
     workers = max(1, concurrency)
+    slots = threading.BoundedSemaphore(workers)
     with (
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lane") as pool,
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="take") as takes_pool,
     ):
 
-        def map_takes(visit, takes: list[Take]) -> list[TakeResult]:
-            return [visit(takes[0])] if len(takes) == 1 else list(takes_pool.map(visit, takes))
+        def map_takes(visit: Callable[[Take], TakeResult], takes: list[Take]) -> list[TakeResult]:
+            def in_a_slot(take: Take) -> TakeResult:
+                with slots:
+                    return visit(take)
+
+            return [in_a_slot(takes[0])] if len(takes) == 1 else list(takes_pool.map(in_a_slot, takes))
 
         running = [(lane, pool.submit(walk_lane, planner, lane, fanout, map_takes)) for lane in lanes(campaign.shots)]
         results: dict[str, ShotResult] = {}
