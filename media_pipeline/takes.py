@@ -1,7 +1,7 @@
 """A shot's takes: what re-rolls and picks by hand left in the store, each take's scores beside its clip, the pick.
 
 - ``takes/<campaign>/<shot>.json`` (``ShotChoices``) keeps the takes a re-roll added (they stay candidates in
-  every later run) and the take picked by hand from the Launchpad or the CLI. A pick in the run config wins, then
+  every later run) and the take picked by hand from the Launchpad (run config). A pick in the run config wins, then
   the manifest's ``pick``, then the stored one, then the best scored take.
 - ``clips/<key>.scores.json`` (``StoredScores``) keeps a take's measures (``media.scoring``) and its inline
   preview beside the clip, for the size the clip had when it was scored: a later run (or the estimate) reads them
@@ -13,7 +13,6 @@ No Dagster here; the store is the one handed in.
 from __future__ import annotations
 
 import contextlib
-import json
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -121,7 +120,7 @@ def read_scores(store: MediaStore, clip_key: str, clip_bytes: int | None) -> Sto
     """The stored scores of the clip at ``clip_key`` when they were taken of a clip of ``clip_bytes``."""
     try:
         stored = StoredScores.model_validate_json(store.get_bytes(scores_key(clip_key)))
-    except (KeyError, FileNotFoundError, ValidationError, json.JSONDecodeError):
+    except (KeyError, ValidationError):  # none stored, or written by a version that measured otherwise
         return None
     return stored if stored.clip_bytes == clip_bytes else None
 
