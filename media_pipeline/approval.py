@@ -32,7 +32,15 @@ from .media.ffmpeg import ffmpeg_runs
 from .partitions import Pipeline
 from .records import Deliverable, ShotClip
 from .resources.publish import draft_key, draft_set, pointer_key, stable_key
-from .resources.review import Approval, ReviewError, ReviewState, approve, review_key, settle_review
+from .resources.review import (
+    Approval,
+    ReviewError,
+    ReviewState,
+    approve,
+    read_approval,
+    review_key,
+    settle_review,
+)
 from .resources.store import MediaStore, StoreError
 
 DELIVERABLE_APPROVED = partitioned_check_spec(
@@ -83,12 +91,21 @@ class ReviewGate:
         required = campaign.manifest.review == "required"
         self.made_from = review_key(campaign.manifest, delivered) if required else None
 
-    def reusable_draft(self, inputs: str) -> Deliverable | None:
-        """The draft awaiting approval when it was made from the same inputs, clips and spec, and is whole."""
-        draft = draft_set(self.store, self.campaign) if self.made_from is not None else None
+    def reusable(self, current: Deliverable | None, inputs: str) -> Deliverable | None:
+        """The set to take as it is: ``current`` (the published set made from the same inputs) unless its approval
+        names other clips or spec than these, else the draft made from the same inputs, clips and spec, if whole."""
+        if self.made_from is None or (current is not None and self._still_approved(current)):
+            return current
+        draft = draft_set(self.store, self.campaign)
         if draft is None or draft.deliverable.inputs != inputs or draft.made_from != self.made_from:
             return None
         return draft.deliverable if all(map(self.store.exists, draft.deliverable.keys)) else None
+
+    def _still_approved(self, current: Deliverable) -> bool:
+        """False when ``current``'s approval names other clips or spec than this run's: that asks again, even when
+        the files would come out the same."""
+        approval = read_approval(self.store, self.campaign)
+        return approval is None or approval.version != current.version or approval.made_from == self.made_from
 
     def settle(self, record: Deliverable) -> ReviewState:
         return settle_review(self.store, self.campaign, record, self.made_from)

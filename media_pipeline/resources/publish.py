@@ -38,16 +38,17 @@ class ReviewKey(BaseModel):
     clips: dict[str, str]
     spec_sha256: str
 
+    @property
+    def made_from(self) -> ReviewKey:
+        """Just the clips and spec (a draft's or an approval's), to compare with another set's."""
+        return ReviewKey(clips=self.clips, spec_sha256=self.spec_sha256)
+
 
 class Draft(ReviewKey):
     """The draft pointer: a whole set in its version folder, awaiting approval, and the clips and spec behind it."""
 
     deliverable: Deliverable
     drafted_at: datetime
-
-    @property
-    def made_from(self) -> ReviewKey:
-        return ReviewKey(clips=self.clips, spec_sha256=self.spec_sha256)
 
 
 def campaign_folder(campaign: str) -> str:
