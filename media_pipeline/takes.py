@@ -36,6 +36,7 @@ class ShotChoices(BaseModel):
 
     rolled: list[str] = []
     pick: int | None = None
+    rolls: list[str] = []  # the runs whose re-rolls ``rolled`` holds (a retried run carries its first run's id)
 
 
 class Reroll(BaseModel):
@@ -44,6 +45,14 @@ class Reroll(BaseModel):
     shot: str
     takes: int = 1
     model: str | None = None  # default: the campaign's model
+    id: str = ""  # the run asking (its first run's id, so a retry of it rolls nothing more); empty: a dry run
+
+    def adds_to(self, shot_id: str, stored: ShotChoices) -> bool:
+        """True when this re-roll's takes are new to ``shot_id``, not yet kept in ``stored``."""
+        return self.shot == shot_id and not (self.id and self.id in stored.rolls)
+
+    def models(self, campaign: Campaign) -> list[str]:
+        return [self.model or campaign.manifest.model] * self.takes
 
 
 class StoredScores(BaseModel):
@@ -85,8 +94,8 @@ def make_plan(
     for shot in campaign.shots:
         stored = choices.get(shot.shot_id, ShotChoices())
         rolled = list(stored.rolled)
-        if reroll is not None and reroll.shot == shot.shot_id:
-            rolled += [reroll.model or campaign.manifest.model] * reroll.takes
+        if reroll is not None and reroll.adds_to(shot.shot_id, stored):
+            rolled += reroll.models(campaign)
         takes[shot.shot_id] = shot_takes(campaign, shot, rolled)
         kept = stored.pick if stored.pick is not None and stored.pick <= len(takes[shot.shot_id]) else None
         pick = next((p for p in ((picks or {}).get(shot.shot_id), shot.pick, kept) if p is not None), None)

@@ -75,8 +75,11 @@ def test_picks_and_rerolls_make_the_plan_and_wrong_ones_are_named():
     assert len(plan.takes["b"]) == 4 and plan.takes["b"][3].rolled and plan.generate is None
     assert plan.picks == {"b": 2, "a": 1}  # the manifest's pick wins over the stored one
     assert make_plan(campaign, stored, picks={"b": 3}).picks["b"] == 3  # the run config's over both
-    rolled = make_plan(campaign, stored, reroll=Reroll(shot="b", takes=2))
+    rolled = make_plan(campaign, stored, reroll=Reroll(shot="b", takes=2, id="run-1"))
     assert len(rolled.takes["b"]) == 6 and rolled.generate == frozenset({"b", "c"})
+    kept = {"b": ShotChoices(rolled=["grok-imagine-video-1.5"] * 3, rolls=["run-1"])}  # run-1's takes were kept
+    retried = make_plan(campaign, kept, reroll=Reroll(shot="b", takes=2, id="run-1"))  # a retry of run-1
+    assert len(retried.takes["b"]) == 6 and retried.generate == frozenset({"b", "c"})  # rolls nothing more
     assert plan_problems(make_plan(campaign, {}, picks={"b": 7, "zz": 1}), {"b": 7, "zz": 1}, None) == [
         "pick for shot 'zz': the campaign has no such shot",
         "shot 'b': pick 7 is not one of its takes (1-3)",

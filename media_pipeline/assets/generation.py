@@ -51,11 +51,11 @@ class GenerationConfig(Config):
     reroll_takes: int = Field(default=1, ge=1, le=8, description="how many new takes reroll_shot gets")
     reroll_model: str | None = Field(default=None, description="the new takes' model (default: the campaign's)")
 
-    @property
-    def reroll(self) -> Reroll | None:
+    def reroll(self, run_id: str) -> Reroll | None:
+        """The re-roll asked for, by the run ``run_id`` (a retry of a run passes the first run's id)."""
         if self.reroll_shot is None:
             return None
-        return Reroll(shot=self.reroll_shot, takes=self.reroll_takes, model=self.reroll_model)
+        return Reroll(shot=self.reroll_shot, takes=self.reroll_takes, model=self.reroll_model, id=run_id)
 
 
 def clip_price(mode: str, generator: VideoGenerator):
@@ -105,18 +105,18 @@ def _check_budget(planner: ClipPlanner, generator: VideoGenerator) -> float:
     return cost.usd
 
 
-def _keep_choices(store: MediaStore, plan: Plan, config: GenerationConfig) -> None:
+def _keep_choices(store: MediaStore, plan: Plan, picks: dict[str, int], reroll: Reroll | None) -> None:
     """Keep the run config's picks and re-rolled takes for later runs (before anything is paid)."""
     campaign = plan.campaign
     choices = read_choices(store, campaign)
-    reroll = config.reroll
     for shot in campaign.shots:
         stored = choices.get(shot.shot_id, ShotChoices())
         kept = stored.model_copy(deep=True)
-        if shot.shot_id in config.picks:
-            kept.pick = config.picks[shot.shot_id]
-        if reroll is not None and reroll.shot == shot.shot_id:
-            kept.rolled += [reroll.model or campaign.manifest.model] * reroll.takes
+        if shot.shot_id in picks:
+            kept.pick = picks[shot.shot_id]
+        if reroll is not None and reroll.adds_to(shot.shot_id, stored):
+            kept.rolled += reroll.models(campaign)
+            kept.rolls.append(reroll.id)
         if kept != stored:
             write_choices(store, campaign.campaign_id, shot.shot_id, kept)
 
@@ -138,13 +138,14 @@ def generated_clips(
 ):  # -> MaterializeResult[GeneratedClips]; with check specs Dagster rejects a return annotation
     """Every take of every shot in the store under its cache key, one picked per shot; failures recorded."""
     campaign = source_images.campaign
-    plan = make_plan(campaign, read_choices(store, campaign), config.picks, config.reroll)
-    problems = plan_problems(plan, config.picks, config.reroll) + model_problems(plan, generator)
+    reroll = config.reroll(context.run.root_run_id or context.run_id)
+    plan = make_plan(campaign, read_choices(store, campaign), config.picks, reroll)
+    problems = plan_problems(plan, config.picks, reroll) + model_problems(plan, generator)
     if problems:
         raise Failure(description=f"campaign {campaign.campaign_id!r}: {'; '.join(problems)}; nothing was submitted")
     planner = ClipPlanner(plan, source_images, hosted_images, store, generator.kind, host=partial(sign, store))
     cost = _check_budget(planner, generator)
-    _keep_choices(store, plan, config)
+    _keep_choices(store, plan, config.picks, reroll)
     fanout = Fanout(planner, generator, context.log)
     shared_calls = 0
     # --- batch mode (assets/batch_clips.py): waiting shots leave the asset unmaterialized for the batch sensor
