@@ -11,7 +11,8 @@ one-second 480p shot a row) is dropped into the S3 drop zone and the daemon's se
 partitions appear (all in one tick) and the shots per minute the queue delivers, against the ``60 × rps`` the rate
 limit allows. A sample rather than 500 rows: one 2-core host delivers a few campaigns a minute (see README).
 
-    .venv/bin/python bench/bench_catalog.py [--rows 500] [--sample 40] [--rps 1] [--latency 2] [--skip-stack]
+    .venv/bin/python bench/bench_catalog.py [--rows 500] [--sample 40] [--rps 1] [--latency 2]
+                                            [--skip-stack | --stack-only] [--submit-workers N]
 """
 
 from __future__ import annotations
@@ -238,7 +239,8 @@ def part_two(args: argparse.Namespace, work: Path, seaweed) -> None:
         env = pipeline_env(work, seaweed.env(), bucket, emulator.api_host, postgres.env(database), shots=1)
         env["MEDIA_PIPELINE_XAI_RPS"] = str(args.rps)
         port = free_port()
-        home = write_instance_home(work / "dagster_home", port)
+        overrides = {"sensors": {"num_submit_workers": args.submit_workers}} if args.submit_workers else {}
+        home = write_instance_home(work / "dagster_home", port, overrides)
         stack = start_stack(home, port, env)
         with DagsterInstance.from_config(str(home)) as instance:
             pool_limit = instance.get_concurrency_config().pool_config.default_pool_limit
@@ -251,7 +253,8 @@ def part_two(args: argparse.Namespace, work: Path, seaweed) -> None:
             outcomes, submitted_s = _outcomes(instance), _submission_seconds(instance)
         minutes = (done_s - registered_s) / 60
         per_minute, bound = succeeded / minutes, 60 * args.rps
-        print(f"\nPart 2: a {args.sample}-row catalog, S3 drop zone, the daemon sensor and queue")
+        workers = f", sensors.num_submit_workers {args.submit_workers}" if args.submit_workers else ""
+        print(f"\nPart 2: a {args.sample}-row catalog, S3 drop zone, the daemon sensor and queue{workers}")
         print(f"partitions registered {registered_s:.1f} s after the sensor was started; counts seen while waiting: "
               f"{sorted(seen)} (one tick adds them all)")  # fmt: skip
         print(f"{succeeded}/{args.sample} SKUs delivered in {done_s - registered_s:.0f} s after registration")
@@ -280,12 +283,17 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=2.0, help="seconds a request stays PENDING")
     parser.add_argument("--timeout", type=float, default=3 * 3600)
     parser.add_argument("--skip-stack", action="store_true", help="part 1 only")
+    parser.add_argument("--stack-only", action="store_true", help="part 2 only")
+    parser.add_argument(
+        "--submit-workers", type=int, default=0, help="sensors.num_submit_workers for the instance (0: as deployed)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-catalog-"))
     seaweed = start_seaweed(work / "seaweed")
     os.environ.update(seaweed.env())  # the S3 drop zone of part 1 is opened in this process
     try:
-        part_one(args.rows, work, seaweed)
+        if not args.stack_only:
+            part_one(args.rows, work, seaweed)
         if not args.skip_stack:
             part_two(args, work, seaweed)
     finally:
