@@ -38,7 +38,7 @@ def _print_summary(summary: RunSummary, as_json: bool) -> None:
     for path in summary.deliverables:
         print(f"  -> {path}")
     if summary.review:
-        print(f"{summary.review.status}: {summary.review.detail}")
+        print(summary.review.detail)
     print(f"api calls {summary.api_calls}, cost ${summary.cost_usd:.2f}")
 
 
@@ -132,7 +132,7 @@ def _review(campaign: str | None, as_json: bool) -> int:
     if as_json:
         print(review.model_dump_json(indent=2))
         return 0
-    print(f"{review.status}: {review.detail}")
+    print(review.detail)
     for where in review.preview:
         print(f"  preview {where}")
     return 0

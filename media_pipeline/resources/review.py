@@ -104,7 +104,7 @@ class ReviewState:
 def review_state(campaign: str, record: Deliverable, draft: Draft | None, approval: Approval | None) -> ReviewState:
     """Where ``record`` stands: the draft awaiting approval, the approved set, or a set published without one."""
     if draft is not None and draft.deliverable.version == record.version:
-        detail = f"campaign {campaign!r}: version {record.version} awaits approval; the published set stays current"
+        detail = f"campaign {campaign!r}: awaiting approval: version {record.version}; the published set stays current"
         if approval is not None:
             why = "; ".join(changes(approval, draft)) or "it was made again"
             detail += f". The approval of version {approval.version} does not apply to it: {why}"
