@@ -11,14 +11,35 @@ from pathlib import Path
 import av
 import pytest
 from dagster import AssetKey, materialize
+from pydantic import ValidationError
 
 from media_pipeline.assets import campaign_assets
+from media_pipeline.campaign import DeliverableSpec
 from media_pipeline.records import Deliverable
 
 from .builders import SMALL_MANIFEST, write_campaign
 from .conftest import add_campaign_partition
 
 NTSC = Fraction(30000, 1001)
+
+
+@pytest.mark.parametrize(
+    ("given", "rate"),
+    [(29.97, NTSC), ("29.97", NTSC), (23.976, Fraction(24000, 1001)), ("24000/1001", Fraction(24000, 1001)), (25, 25)],
+)
+def test_fps_is_an_exact_rate(given: object, rate: Fraction) -> None:
+    spec = DeliverableSpec(fps=given)
+    assert spec.fps == rate and DeliverableSpec.model_validate_json(spec.model_dump_json()).fps == rate
+
+
+@pytest.mark.parametrize("given", [61, 11.5, "fast", True, float("inf")])
+def test_fps_outside_12_to_60_or_not_a_rate_is_refused(given: object) -> None:
+    with pytest.raises(ValidationError, match="fps"):
+        DeliverableSpec(fps=given)
+
+
+def test_a_whole_rate_is_written_as_before() -> None:
+    assert '"fps":24' in DeliverableSpec().model_dump_json()
 
 
 def _rate_and_frames(path: Path) -> tuple[Fraction, int, float, float]:
