@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from xai_sdk.types.video import VideoAspectRatioMap, VideoResolutionMap
@@ -36,14 +36,18 @@ class UnknownModel(ValueError):
     """A model id the catalog does not know; the message lists the known ones."""
 
 
-class ModelSpec(BaseModel):
-    """One video model: what it costs, what it can do, how fast it may be called."""
+Price = Annotated[float, Field(ge=0)]
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+
+class ModelSpec(BaseModel):
+    """One video model: what it costs, what it can do, how fast it may be called. Every figure is a finite
+    number (``allow_inf_nan``: JSON's ``Infinity`` or ``NaN`` would make a price or a pace meaningless)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     id: str = Field(min_length=1, description="the id the API reports back (aliases resolved)")
     aliases: tuple[str, ...] = Field(default=(), description="other names the API accepts for this model")
-    usd_per_second: dict[Resolution, float] = Field(description="price per second of video, by resolution")
+    usd_per_second: dict[Resolution, Price] = Field(description="price per second of video, by resolution")
     usd_per_input_image: float = Field(ge=0, description="price per input image (first, last, key, reference)")
     batch_price_factor: float = Field(default=0.5, gt=0, le=1, description="batch price = factor x sync price")
     price_source: str = Field(default="configured", description="where the prices come from")
@@ -178,7 +182,10 @@ class ModelCatalog:
                     specs[name] = ModelSpec.model_validate({**fields, "id": name})
             except ValidationError as exc:
                 raise ValueError(f"{MODELS_ENV} entry {name!r}: {_first_error(exc)}") from None
-        return ModelCatalog(specs.values())
+        try:
+            return ModelCatalog(specs.values())
+        except ValueError as exc:  # an alias that names another model
+            raise ValueError(f"{MODELS_ENV}: {exc}") from None
 
 
 def _first_error(exc: ValidationError) -> str:
