@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ..resources.xai.catalog import (
@@ -38,9 +39,12 @@ class EmulatorConfig:
     faults: Faults = field(default_factory=Faults)
 
     def __post_init__(self) -> None:
-        if self.rps is not None and self.rps <= 0:
-            raise ValueError(f"rps must be above 0, got {self.rps}")
-        if not 0 <= self.latency_jitter_seconds:
-            raise ValueError("latency_jitter_seconds must not be negative")
+        if self.rps is not None and not 0 < self.rps < math.inf:  # also refuses NaN
+            raise ValueError(f"rps must be a number above 0, got {self.rps}")
+        durations = ("latency_seconds", "latency_per_second", "latency_jitter_seconds", "batch_latency_seconds")
+        for name in (*durations, "url_ttl_seconds", "batch_url_ttl_seconds"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < math.inf:
+                raise ValueError(f"{name} must be a number of at least 0, got {value}")
         if self.url_expired_status not in (403, 404, 410):
             raise ValueError(f"url_expired_status must be 403, 404 or 410, got {self.url_expired_status}")

@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--render-concurrency", type=int, default=2, help="clips encoded at once")
     p.add_argument("--render-cache", type=Path, default=None, help="folder keeping renders between runs")
     p.add_argument("--require-key", default=None, help="API key to expect (else any key is accepted)")
+    p.add_argument(
+        "--no-fetch-urls", dest="fetch_urls", action="store_false", help="refuse http(s) image URLs (a private store)"
+    )
     faults = p.add_argument_group("faults")
     for name, what in DRAWN_FAULTS.items():
         faults.add_argument(f"--{name}-rate", type=float, default=0.0, help=f"fraction of {what}")
@@ -112,6 +115,7 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None
         url_ttl_seconds=args.url_ttl,
         batch_url_ttl_seconds=args.batch_url_ttl,
         url_expired_status=args.url_expired_status,
+        fetch_urls=args.fetch_urls,
         seed=args.seed,
         faults=Faults(**faults),
     )
