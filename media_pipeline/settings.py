@@ -6,6 +6,7 @@ can catch and report a bad setting as a clean failure. A message never holds the
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 
@@ -28,7 +29,7 @@ def number(environ: Mapping[str, str], name: str, default: float, kind: type, mi
         value = kind(raw)
     except ValueError:
         value = None
-    if value is None or value < minimum or value != value:  # value != value: NaN
+    if value is None or not minimum <= value < math.inf:  # also refuses NaN and inf
         what = "a whole number" if kind is int else "a number"
         raise ConfigurationError(f"{name}={raw[:40]!r}: expected {what} of at least {minimum}")
     return value
