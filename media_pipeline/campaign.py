@@ -9,6 +9,7 @@ shots they join, ``poster.shot`` a real shot). The YAML itself is read by ``mani
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from fractions import Fraction
@@ -29,6 +30,7 @@ from pydantic import (
 from .manifest_yaml import ManifestSyntaxError, load_yaml, shown
 from .media.formats import exact_rate
 from .preflight import campaign_problems
+from .resources.xai.catalog import catalog_from_env
 
 CAMPAIGN_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # matched whole (fullmatch)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
@@ -38,7 +40,6 @@ MAX_PROBLEMS_SHOWN = 5
 SHOWN_KEY = 40
 MANIFEST_NAME = "campaign.yaml"
 DEFAULT_MODEL = "grok-imagine-video-1.5-preview"
-LAST_FRAME_MODEL_PREFIX = "grok-imagine-video-1.5"
 # the per-shot keys a batch request carries (client.video.prepare); a shot key outside it is refused in batch mode
 BATCH_CARRIES = frozenset(
     {"image", "prompt", "id", "duration", "chain", "end_image", "audio", "keyframes", "reference_images"}
@@ -179,11 +180,13 @@ class Manifest(_Strict):
         pinned = [s.shot_id for s in shots if s.end_image]
         models = {self.model, *take_models(self.takes, self.model)}
         models.update(m for s in shots if s.takes is not None for m in take_models(s.takes, self.model))
-        unpinned = sorted(m for m in models if not m.startswith(LAST_FRAME_MODEL_PREFIX))
+        catalog = catalog_from_env(os.environ)  # models added by configuration pin when their entry says so
+        unpinned = sorted(m for m in models if m not in catalog or not catalog.get(m).last_frame)
         if pinned and unpinned:
+            pinning = ", ".join(spec.id for spec in catalog.specs if spec.last_frame)
             raise ValueError(
                 f"end_image on shot(s) {', '.join(pinned)} needs a model that pins the last frame "
-                f"({LAST_FRAME_MODEL_PREFIX} family); model {unpinned[0]!r} does not"
+                f"({pinning}); model {unpinned[0]!r} does not"
             )
         if self.mode == "batch":
             for shot in shots:

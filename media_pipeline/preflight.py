@@ -2,8 +2,8 @@
 
 ``load_campaign`` calls ``campaign_problems`` last, so a campaign that would fail only after its clips are paid
 for (two shots sharing one id and so one journal entry, a prompt the API refuses, transitions longer than the
-shots they join, a poster taken from a shot that does not exist, keyframes or reference images on a model whose
-catalog entry lacks them) is refused whole, with every problem named.
+shots they join, a poster taken from a shot that does not exist, a resolution, duration, keyframes or reference
+images that a take's model cannot take, as its catalog entry says) is refused whole, with every problem named.
 No Dagster here; the API's limits come from its one table.
 """
 
@@ -13,7 +13,7 @@ import os
 from typing import TYPE_CHECKING
 
 from .manifest_yaml import shown
-from .resources.xai.catalog import MAX_PROMPT_CHARS, UnknownModel, catalog_from_env
+from .resources.xai.catalog import MAX_PROMPT_CHARS, catalog_from_env
 
 if TYPE_CHECKING:
     from .campaign import Campaign, ResolvedShot
@@ -25,27 +25,33 @@ def campaign_problems(campaign: Campaign) -> list[str]:
 
 
 def _input_problems(campaign: Campaign) -> list[str]:
-    """Keyframes and reference images the model cannot take (its catalog entry says), and keyframes outside their
-    shot; an unknown model is refused, naming the known ones, when the generator checks its requests."""
-    shots = [s for s in campaign.shots if s.keyframes or s.reference_images]
-    if not shots:
-        return []
-    try:
-        spec = catalog_from_env(os.environ).get(campaign.manifest.model)
-    except UnknownModel:
-        return []
+    """What a take's model cannot do, as its catalog entry says (the resolution, a shot's duration, keyframes,
+    reference images), each named once with its key; and keyframes outside their shot. An unknown model is
+    refused, naming the known ones, when the generator checks its requests."""
+    catalog = catalog_from_env(os.environ)
+    resolution = campaign.manifest.resolution
     problems = []
-    for shot in shots:
-        if len(shot.keyframes) > spec.max_keyframes:
-            allowed = f"at most {spec.max_keyframes}" if spec.max_keyframes else "none"
-            problems.append(f"shot {shot.shot_id!r}, key 'keyframes': model {spec.id} accepts {allowed}")
-        if shot.reference_images and not spec.reference_images:
-            problems.append(f"shot {shot.shot_id!r}, key 'reference_images': model {spec.id} accepts none")
+    for shot in campaign.shots:
+        for model in dict.fromkeys(shot.takes or [campaign.manifest.model]):
+            if model not in catalog:
+                continue
+            spec = catalog.get(model)
+            if resolution not in spec.resolutions:
+                problems.append(f"key 'resolution': model {spec.id} renders {', '.join(spec.resolutions)}, "
+                                f"not {resolution}")  # fmt: skip
+            if not spec.min_duration <= shot.duration <= spec.max_duration:
+                problems.append(f"shot {shot.shot_id!r}, key 'duration': model {spec.id} makes "
+                                f"{spec.min_duration}-{spec.max_duration} s, not {shot.duration}")  # fmt: skip
+            if len(shot.keyframes) > spec.max_keyframes:
+                allowed = f"at most {spec.max_keyframes}" if spec.max_keyframes else "none"
+                problems.append(f"shot {shot.shot_id!r}, key 'keyframes': model {spec.id} accepts {allowed}")
+            if shot.reference_images and not spec.reference_images:
+                problems.append(f"shot {shot.shot_id!r}, key 'reference_images': model {spec.id} accepts none")
         late = [k.timestamp for k in shot.keyframes if k.timestamp >= shot.duration]
         if late:
             problems.append(f"shot {shot.shot_id!r}, key 'keyframes': timestamp {late[0]} s is not inside its "
                             f"{shot.duration} s")  # fmt: skip
-    return problems
+    return list(dict.fromkeys(problems))
 
 
 def _unique_ids(campaign: Campaign) -> list[str]:
