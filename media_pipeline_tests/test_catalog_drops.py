@@ -17,14 +17,13 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance, SensorResult, build_sensor_context, materialize
+from dagster import AssetKey, DagsterInstance, SensorResult, materialize
 
 from media_pipeline.assets import campaign_assets
 from media_pipeline.media.probe import probe
-from media_pipeline.resources.drops import LocalDropZone
-from media_pipeline.sensors import image_drop_sensor
 
 from .builders import local_cli_env, sample_image
+from .test_sensors import _tick
 from .xai_builders import xai_generator_for
 
 pytest_plugins = ["media_pipeline_tests.xai_fixtures"]
@@ -47,15 +46,6 @@ def _age(folder: Path, seconds: float = 120) -> None:
     for path in folder.iterdir():
         if path.stat().st_mtime > then:
             os.utime(path, (then, then))
-
-
-def _tick(instance, drops_root: Path, cursor: str | None = None) -> SensorResult:
-    zone = LocalDropZone(root=str(drops_root))
-    result = image_drop_sensor(build_sensor_context(instance=instance, cursor=cursor, resources={"drops": zone}))
-    assert isinstance(result, SensorResult)
-    for request in result.dynamic_partitions_requests or []:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    return result
 
 
 def _run_all(instance, resources, result: SensorResult) -> dict:

@@ -8,25 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
-from dagster import SensorResult, build_sensor_context
-
-from media_pipeline.resources.drops import LocalDropZone
-from media_pipeline.sensors import image_drop_sensor
+from dagster import SensorResult
 
 from .builders import sample_image
+from .test_sensors import _tick
 
 TEMPLATE = 'duration: 1\nshots:\n  - image: "{image}"\n    prompt: "the {title}"\n'
-
-
-def _tick(instance, drops_root: Path, cursor: str | None = None) -> SensorResult:
-    context = build_sensor_context(
-        instance=instance, cursor=cursor, resources={"drops": LocalDropZone(root=str(drops_root))}
-    )
-    result = image_drop_sensor(context)
-    assert isinstance(result, SensorResult)
-    for request in result.dynamic_partitions_requests or []:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    return result
 
 
 def _write(folder: Path, catalog: str, age: float = 120) -> None:
