@@ -60,11 +60,20 @@ def pacing_url(environ: Mapping[str, str], instance: Any = None) -> str:
     the instance's folder (``DAGSTER_HOME``), or in the pipeline's home outside Dagster."""
     explicit = environ.get(PACING_URL_ENV, "").strip()
     if explicit:
-        return explicit
+        return checked_url(explicit)
     if instance is not None:
         return instance_postgres_url(instance) or f"sqlite:///{Path(instance.root_directory) / SQLITE_FILE}"
     folder = environ.get("DAGSTER_HOME") or str(Path(environ.get("MEDIA_PIPELINE_HOME", ".media_pipeline")).absolute())
     return f"sqlite:///{Path(folder) / SQLITE_FILE}"
+
+
+def checked_url(url: str) -> str:
+    """``url`` when budgets can be kept there; else ``ValueError`` naming the variable and at most the URL's scheme
+    (the rest may hold a database password)."""
+    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        got = f"scheme {url.partition('://')[0][:20]!r}" if "://" in url else "no scheme"
+        raise ValueError(f"{PACING_URL_ENV}: expected sqlite:///path or postgresql://user:password@host/db, got {got}")
+    return url
 
 
 class Pacer:
@@ -74,9 +83,7 @@ class Pacer:
     """
 
     def __init__(self, url: str, *, margin_ms: int = MARGIN_MS) -> None:
-        if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
-            raise ValueError(f"{PACING_URL_ENV}: expected sqlite:///path or postgresql://..., got {url[:20]!r}...")
-        self.url, self.margin_ms = url, margin_ms
+        self.url, self.margin_ms = checked_url(url), margin_ms
         self._limiters: dict[str, Limiter] = {}
         self._guards: dict[str, threading.Lock] = {}
         self._recent: dict[str, collections.deque[list[float]]] = {}
