@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 
 from .resources.xai.catalog import catalog_from_env
+from .resources.xai.pacing import pacing_url
 
 
 class ConfigurationError(ValueError):
@@ -58,5 +59,6 @@ def check_settings(environ: Mapping[str, str] = os.environ) -> None:
     number(environ, "MEDIA_PIPELINE_BATCH_POLL_SECONDS", 10.0, float, 0.01)
     try:
         catalog_from_env(environ)  # MEDIA_PIPELINE_XAI_MODELS, parsed once here and kept
-    except ValueError as exc:  # names the variable, the entry and the field
+        pacing_url(environ)  # MEDIA_PIPELINE_PACING_URL's scheme (never its password)
+    except ValueError as exc:  # names the variable (and the entry and field)
         raise ConfigurationError(str(exc)) from None
