@@ -10,6 +10,9 @@
   taken. Each is now one error naming the variable.
 - ``media-pipeline xai-emulator --rps nan`` died with a traceback; negative latencies and URL lifetimes were
   taken; a store the API cannot reach could not be stood in for from the command line (``--no-fetch-urls``).
+- A ``MEDIA_PIPELINE_PACING_URL`` with an unknown scheme failed every shot at run time, its first 20 characters
+  (a database password, often) in the error, the run's log and ``--json``. Now it is refused with the settings,
+  naming the variable and the scheme only.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from media_pipeline.campaign import CampaignError, load_campaign
 from media_pipeline.emulator.options import build_parser, config_from_args
 from media_pipeline.emulator.server import main as emulator_main
 from media_pipeline.resources.xai.catalog import MODELS_ENV, catalog_from_env
+from media_pipeline.resources.xai.pacing import PACING_URL_ENV, Pacer
 from media_pipeline.settings import ConfigurationError, check_settings
 
 from .builders import write_campaign
@@ -137,3 +141,14 @@ def test_the_emulator_refuses_odd_options_without_a_traceback(argv, expected, ca
 def test_the_emulator_stands_in_for_a_store_the_api_cannot_reach():
     assert config_from_args(build_parser().parse_args(["--no-fetch-urls"]), {}).fetch_urls is False
     assert config_from_args(build_parser().parse_args([]), {}).fetch_urls is True
+
+
+@pytest.mark.parametrize("url", ["mysql://pacer:hunter2-pass@db/pacing", "pacer:hunter2-pass@db/pacing"])
+def test_a_bad_pacing_url_is_refused_before_a_run_without_its_password(url):
+    with pytest.raises(ConfigurationError) as err:
+        check_settings({PACING_URL_ENV: url})
+    assert str(err.value).startswith(f"{PACING_URL_ENV}: expected sqlite:///path or postgresql://")
+    assert "hunter2" not in str(err.value)
+    with pytest.raises(ValueError) as err:
+        Pacer(url)
+    assert PACING_URL_ENV in str(err.value) and "hunter2" not in str(err.value)
