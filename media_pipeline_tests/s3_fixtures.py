@@ -226,3 +226,16 @@ def s3_env(seaweed_s3: SeaweedS3, monkeypatch: pytest.MonkeyPatch) -> SeaweedS3:
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
         monkeypatch.delenv(name, raising=False)
     return seaweed_s3
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A media store on a folder and, as the second case, on SeaweedFS: tests of the store's promises run on both.
+    A test module that needs only one kind defines its own ``store``, which takes precedence."""
+    from media_pipeline.resources.s3.store import S3MediaStore
+    from media_pipeline.resources.store import LocalMediaStore
+
+    if request.param == "local":
+        return LocalMediaStore(root=str(tmp_path / "store"))
+    seaweed: SeaweedS3 = request.getfixturevalue("s3_env")
+    return S3MediaStore.from_environment(seaweed.make_bucket(), "store")

@@ -14,7 +14,6 @@ from media_pipeline.assets import campaign_assets
 from media_pipeline.media.probe import probe
 from media_pipeline.records import Deliverable, DeliverableFile
 from media_pipeline.resources.publish import current_deliverable, pointer_key, publishing
-from media_pipeline.resources.s3.store import S3MediaStore
 from media_pipeline.resources.store import LocalMediaStore, MediaStore, StoreError
 
 from .builders import change_deliverable_spec, write_campaign
@@ -25,14 +24,6 @@ resolution: 480p
 duration: 1
 deliverable: {transition: cut}
 """
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(request, tmp_path) -> MediaStore:
-    if request.param == "local":
-        return LocalMediaStore(root=str(tmp_path / "store"))
-    s3 = request.getfixturevalue("s3_env")
-    return S3MediaStore(bucket=s3.make_bucket(), prefix="store")
 
 
 def _files(folder: Path, label: str, names=("c.mp4", "c_poster.jpg", "c_contact_sheet.png")) -> list[Path]:

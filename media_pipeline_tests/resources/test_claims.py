@@ -17,24 +17,14 @@ import pytest
 from media_pipeline.emulator.server import XaiEmulator
 from media_pipeline.resources.claims import HOST, ClaimBody
 from media_pipeline.resources.generator import ClipOutcome, ShotFailed
-from media_pipeline.resources.s3.store import S3MediaStore
 from media_pipeline.resources.store import LocalMediaStore, MediaStore
 from media_pipeline.resources.xai.journal import journal_key, now_iso, read_entry
-from media_pipeline_tests.s3_fixtures import SeaweedS3
 from media_pipeline_tests.xai_builders import EmulatorFactory, clip_request, xai_generator_for
 
 pytest_plugins = ["media_pipeline_tests.xai_fixtures"]
 
 log = logging.getLogger("test_claims")
 FOREVER = "2999-01-01T00:00:00+00:00"  # a lease that never runs out
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> MediaStore:
-    if request.param == "local":
-        return LocalMediaStore(root=str(tmp_path / "store"))
-    seaweed: SeaweedS3 = request.getfixturevalue("s3_env")
-    return S3MediaStore.from_environment(seaweed.make_bucket(), "pipeline")
 
 
 def test_four_runs_at_once_pay_once_per_clip(xai_emulator_factory: EmulatorFactory, store: MediaStore) -> None:

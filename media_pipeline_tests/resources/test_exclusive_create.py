@@ -4,21 +4,8 @@ wins, the loser leaves the winner's bytes alone, and a missing object has no siz
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import pytest
-
-from media_pipeline.resources.s3.store import S3MediaStore
-from media_pipeline.resources.store import LocalMediaStore, MediaStore
-from media_pipeline_tests.s3_fixtures import SeaweedS3
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> MediaStore:
-    if request.param == "local":
-        return LocalMediaStore(root=str(tmp_path / "store"))
-    seaweed: SeaweedS3 = request.getfixturevalue("s3_env")
-    return S3MediaStore.from_environment(seaweed.make_bucket(), "pipeline")
+from media_pipeline.resources.store import MediaStore
 
 
 def test_only_one_of_sixteen_racing_creators_wins(store: MediaStore) -> None:

@@ -11,15 +11,7 @@ from media_pipeline.records import Deliverable, DeliverableFile
 from media_pipeline.resources.publish import ReviewKey, current_deliverable, draft_set, publishing
 from media_pipeline.resources.review import ReviewError, approve, current_review, read_approval
 from media_pipeline.resources.s3.store import S3MediaStore
-from media_pipeline.resources.store import LocalMediaStore, MediaStore
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(request, tmp_path) -> MediaStore:
-    if request.param == "local":
-        return LocalMediaStore(root=str(tmp_path / "store"))
-    s3 = request.getfixturevalue("s3_env")
-    return S3MediaStore(bucket=s3.make_bucket(), prefix="store")
+from media_pipeline.resources.store import MediaStore
 
 
 def _set(store: MediaStore, tmp_path: Path, label: str, draft_of: ReviewKey | None = None) -> Deliverable:
