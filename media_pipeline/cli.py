@@ -24,6 +24,11 @@ from .settings import ConfigurationError
 USER_ERRORS = (ConfigurationError, CampaignError, StoreError)
 
 
+def usd(amount: float) -> str:
+    """Dollars to the cent, or to the tenth of a cent when the amount has one (a batch clip costs $0.045)."""
+    return f"${amount:.2f}" if abs(round(amount, 3) - round(amount, 2)) < 1e-9 else f"${amount:.3f}"
+
+
 def _print_summary(summary: RunSummary, as_json: bool) -> None:
     if as_json:
         print(summary.model_dump_json(indent=2))
@@ -32,14 +37,14 @@ def _print_summary(summary: RunSummary, as_json: bool) -> None:
     for shot in summary.shots:
         error = shot.error if shot.error and shot.error not in (summary.error or "") else ""  # said once, below
         detail = "cache hit" if shot.cache_hit else (error or shot.request_id or "")
-        print(f"  {shot.shot:<24} {shot.status:<10} ${shot.cost_usd:.2f}  {detail}")
+        print(f"  {shot.shot:<24} {shot.status:<10} {usd(shot.cost_usd)}  {detail}")
     if summary.error:
         print(summary.error, file=sys.stderr)
     for path in summary.deliverables:
         print(f"  -> {path}")
     if summary.review:
         print(summary.review.detail)
-    print(f"api calls {summary.api_calls}, cost ${summary.cost_usd:.2f}")
+    print(f"api calls {summary.api_calls}, cost {usd(summary.cost_usd)}")
 
 
 def _run(campaign: str, as_json: bool, verbose: bool = False, generation: dict[str, object] | None = None) -> int:
@@ -94,7 +99,7 @@ def _estimate(campaign: str) -> int:
 
     cost = estimate_campaign(build_defs(), campaign)  # a true dry run: no instance, nothing stored
     takes = f" ({cost.takes} takes)" if cost.takes != len(cost.shots) else ""
-    print(f"campaign {campaign}: {len(cost.shots)} uncached shot(s){takes}, estimated ${cost.usd:.2f}")
+    print(f"campaign {campaign}: {len(cost.shots)} uncached shot(s){takes}, estimated {usd(cost.usd)}")
     return 0
 
 
@@ -107,7 +112,7 @@ def _reroll(args: argparse.Namespace) -> int:
     reroll = Reroll(shot=args.shot, takes=args.takes, model=args.model)
     cost = estimate_campaign(build_defs(), args.campaign, reroll=reroll)
     print(f"campaign {args.campaign}: re-roll of shot {args.shot}: {cost.takes} new take(s), estimated "
-          f"${cost.usd:.2f}", file=sys.stderr if args.json else sys.stdout)  # fmt: skip
+          f"{usd(cost.usd)}", file=sys.stderr if args.json else sys.stdout)  # fmt: skip
     config = {"reroll_shot": args.shot, "reroll_takes": args.takes, "reroll_model": args.model}
     return _run(args.campaign, args.json, args.verbose, generation=config)
 

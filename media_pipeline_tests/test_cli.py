@@ -169,3 +169,10 @@ def test_a_refused_aws_secret_is_a_clean_exit_1_naming_the_variable(tmp_path, se
     assert "AWS_SECRET_ACCESS_KEY" in error and "not-the-secret" not in error
     with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
         assert instance.get_dynamic_partitions("campaigns") == []
+
+
+def test_amounts_keep_a_half_cent() -> None:
+    """A batch clip at $0.045 is not shown as $0.04 (or $0.05): the estimate shows what will be billed."""
+    from media_pipeline.cli import usd
+
+    assert [usd(0.045), usd(0.27), usd(2.16), usd(0.0)] == ["$0.045", "$0.27", "$2.16", "$0.00"]
