@@ -33,6 +33,7 @@ CATALOG_NAMES = ("catalog.csv", "catalog.jsonl")
 MAX_CATALOG_BYTES = 16 << 20
 SKU_COLUMN = "sku"
 MAX_ID = 63  # CAMPAIGN_ID_PATTERN: 1 + 62 characters
+MAX_DROP = 40
 _NOT_IN_ID = re.compile(r"[^a-z0-9_-]+")
 _FORMATTER = string.Formatter()
 
@@ -234,6 +235,9 @@ def parse_catalog(
     """Parse a catalog drop: the catalog file's bytes, the template's bytes (None: defaults) and the names of the
     files dropped beside them. ``CatalogProblem`` when the drop as a whole cannot be used."""
     where = f"catalog drop {drop!r}, file {name}"
+    if len(drop) > MAX_DROP:
+        raise CatalogProblem(f"catalog drop {drop!r}: a catalog drop's name has at most {MAX_DROP} characters, "
+                             "so each row's campaign id <drop>-<sku> keeps room for its sku")  # fmt: skip
     if len(data) > MAX_CATALOG_BYTES:
         raise CatalogProblem(f"{where}: larger than {MAX_CATALOG_BYTES >> 20} MiB")
     try:

@@ -113,3 +113,9 @@ def test_merge_values_are_data_never_yaml():
     manifest = yaml.safe_load(catalog.manifest(catalog.rows["shoes-x"]))
     assert manifest["shots"][0]["prompt"] == "slow push-in on the {color} a: b\nmodel: evil"
     assert "model" not in manifest
+
+
+def test_a_catalog_drop_name_leaves_room_for_skus():
+    with pytest.raises(CatalogProblem, match="at most 40 characters"):
+        parse_catalog("s" * 41, "catalog.csv", b"sku\nx\n", None, set(), _no_url)
+    assert list(parse_catalog("s" * 40, "catalog.csv", b"sku\nx\n", None, set(), _no_url).rows) == ["s" * 40 + "-x"]
