@@ -12,23 +12,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from fractions import Fraction
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, model_validator
 
+from .deliverable_spec import DeliverableSpec, StrictModel
 from .manifest_yaml import ManifestSyntaxError, load_yaml, shown
-from .media.formats import exact_rate
 from .preflight import campaign_problems
 from .resources.xai.catalog import catalog_from_env
 
@@ -49,25 +39,20 @@ MAX_TAKES = 8  # takes of one shot in the manifest (a re-roll adds more)
 
 Resolution = Literal["480p", "720p", "1080p"]
 AspectRatio = Literal["1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"]
-RenditionRatio = Literal["16:9", "9:16", "1:1"]
 
 
 class CampaignError(ValueError):
     """A campaign that cannot be run as dropped; the message names the campaign and the file."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Keyframe(_Strict):
+class Keyframe(StrictModel):
     """A dropped image pinned ``timestamp`` seconds into the shot's clip (the SDK's ``Keyframe`` fields)."""
 
     image: str
     timestamp: float = Field(ge=0)
 
 
-class TakeSpec(_Strict):
+class TakeSpec(StrictModel):
     """One take of a shot: its own clip, on its own model (default: the campaign's ``model``)."""
 
     model: str | None = None
@@ -83,7 +68,7 @@ def take_models(takes: int | list[TakeSpec], model: str) -> list[str]:
     return [take.model or model for take in takes]
 
 
-class Shot(_Strict):
+class Shot(StrictModel):
     """One image animated into one clip; a chained shot starts from the previous clip instead of an image."""
 
     image: str | None = None
@@ -112,49 +97,7 @@ class Shot(_Strict):
         return self.id or PurePosixPath(self.image or "").stem
 
 
-class PosterChoice(_Strict):
-    """Which frame becomes the poster: a shot and a time into it, else the middle of the programme."""
-
-    shot: str | None = None
-    at: float | None = Field(default=None, ge=0)
-
-
-def _frame_rate(value: object) -> Fraction:
-    """``fps`` as an exact rate: 29.97 and 23.976 are 30000/1001 and 24000/1001, never 30 or 24."""
-    rate = exact_rate(value)
-    if not 12 <= rate <= 60:
-        raise ValueError(f"fps {value} is outside 12-60")
-    return rate
-
-
-FrameRate = Annotated[
-    Fraction,
-    BeforeValidator(_frame_rate),
-    PlainSerializer(lambda rate: int(rate) if rate.denominator == 1 else str(rate), when_used="json"),
-]
-
-
-class DeliverableSpec(_Strict):
-    """How the clips become the finished files."""
-
-    transition: Literal["cut", "crossfade", "fade_black"] = "cut"
-    transition_seconds: float = Field(default=0.5, ge=0.0, le=5.0)
-    renditions: list[RenditionRatio] = Field(default_factory=lambda: ["16:9"], min_length=1)
-    fit: Literal["crop", "pad"] = "crop"
-    audio: Literal["keep", "mute"] = "keep"
-    soundtrack: str | None = None
-    fps: FrameRate = Field(default=Fraction(24), description="frames per second, 12-60: 24, 25, 29.97, 30000/1001")
-    poster: PosterChoice = Field(default_factory=PosterChoice)
-
-    @field_validator("renditions")
-    @classmethod
-    def _unique_renditions(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("renditions must not repeat")
-        return value
-
-
-class Manifest(_Strict):
+class Manifest(StrictModel):
     """``campaign.yaml`` as written by the user; every field has a default."""
 
     model: str = DEFAULT_MODEL
@@ -199,7 +142,7 @@ class Manifest(_Strict):
         return self
 
 
-class ResolvedShot(_Strict):
+class ResolvedShot(StrictModel):
     """A shot with the campaign defaults applied: everything a generator needs, nothing it has to look up."""
 
     shot_id: str
@@ -216,7 +159,7 @@ class ResolvedShot(_Strict):
     pick: int | None = None
 
 
-class Campaign(_Strict):
+class Campaign(StrictModel):
     """A validated campaign: its id, the manifest with defaults, and its shots in delivery order."""
 
     campaign_id: str

@@ -14,7 +14,7 @@ from dagster import AssetKey, materialize
 from pydantic import ValidationError
 
 from media_pipeline.assets import campaign_assets
-from media_pipeline.campaign import DeliverableSpec
+from media_pipeline.deliverable_spec import DeliverableSpec
 from media_pipeline.records import Deliverable
 
 from .builders import SMALL_MANIFEST, write_campaign

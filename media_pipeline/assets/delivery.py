@@ -14,8 +14,8 @@ from pathlib import Path
 from dagster import AssetExecutionContext, DataVersion, Failure, MaterializeResult, MetadataValue
 
 from ..approval import DELIVERABLE_APPROVED, ReviewGate
-from ..campaign import DeliverableSpec
 from ..checks import DELIVERABLE_COMPLETE, DELIVERABLE_CONFORMANT, deliverable_complete, deliverable_conformant
+from ..deliverable_spec import DeliverableSpec
 from ..media.assemble import AssemblySpec, assemble
 from ..media.conform import ConformSpec
 from ..media.ffmpeg import ffmpeg_runs
