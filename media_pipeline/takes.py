@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ValidationError
 
-from .campaign import Campaign
+from .campaign import MAX_TAKES, Campaign
 from .clip_request import ClipRequest
 from .media.frames import poster
 from .media.scoring import TakeScores, score_take
@@ -111,8 +111,8 @@ def plan_problems(plan: Plan, picks: Mapping[str, int], reroll: Reroll | None) -
     problems = [f"pick for shot {shot!r}: the campaign has no such shot" for shot in picks if shot not in ids]
     if reroll is not None and reroll.shot not in ids:
         problems.append(f"re-roll of shot {reroll.shot!r}: the campaign has no such shot (shots: {', '.join(ids)})")
-    if reroll is not None and reroll.takes < 1:
-        problems.append(f"re-roll of shot {reroll.shot!r}: takes must be at least 1")
+    if reroll is not None and not 1 <= reroll.takes <= MAX_TAKES:
+        problems.append(f"re-roll of shot {reroll.shot!r}: takes must be 1-{MAX_TAKES}, not {reroll.takes}")
     for shot_id, pick in plan.picks.items():
         count = len(plan.takes[shot_id])
         if not 1 <= pick <= count:

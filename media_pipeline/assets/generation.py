@@ -48,7 +48,9 @@ class GenerationConfig(Config):
         default_factory=dict, description="shot -> take to deliver (kept for later runs); pays for nothing"
     )
     reroll_shot: str | None = Field(default=None, description="a shot to make new takes of; pays for those only")
-    reroll_takes: int = Field(default=1, ge=1, le=8, description="how many new takes reroll_shot gets")
+    reroll_takes: int = Field(  # 1-8, checked by plan_problems so the refusal names the campaign and shot
+        default=1, description="how many new takes reroll_shot gets (1-8)"
+    )
     reroll_model: str | None = Field(default=None, description="the new takes' model (default: the campaign's)")
 
     def reroll(self, run_id: str) -> Reroll | None:
@@ -138,7 +140,7 @@ def generated_clips(
 ):  # -> MaterializeResult[GeneratedClips]; with check specs Dagster rejects a return annotation
     """Every take of every shot in the store under its cache key, one picked per shot; failures recorded."""
     campaign = source_images.campaign
-    reroll = config.reroll(context.run.root_run_id or context.run_id)
+    reroll = config.reroll(context.run.root_run_id or context.run.run_id)
     plan = make_plan(campaign, read_choices(store, campaign), config.picks, reroll)
     problems = plan_problems(plan, config.picks, reroll) + model_problems(plan, generator)
     if problems:
