@@ -111,8 +111,12 @@ def _reroll(args: argparse.Namespace) -> int:
 
     reroll = Reroll(shot=args.shot, takes=args.takes, model=args.model)
     cost = estimate_campaign(build_defs(), args.campaign, reroll=reroll)
-    print(f"campaign {args.campaign}: re-roll of shot {args.shot}: {cost.takes} new take(s), estimated "
-          f"{usd(cost.usd)}", file=sys.stderr if args.json else sys.stdout)  # fmt: skip
+    own_takes, own_usd = cost.takes_by_shot.get(args.shot, 0), cost.usd_by_shot.get(args.shot, 0.0)
+    line = f"campaign {args.campaign}: re-roll of shot {args.shot}: {own_takes} new take(s), estimated {usd(own_usd)}"
+    if cost.takes > own_takes:  # the chained shots start from the pick: made anew only if a new take is picked
+        line += (f"; {cost.takes - own_takes} take(s) of the shots chained after it, made anew only if its pick "
+                 f"changes: at most {usd(cost.usd - own_usd)} more")  # fmt: skip
+    print(line, file=sys.stderr if args.json else sys.stdout)
     config = {"reroll_shot": args.shot, "reroll_takes": args.takes, "reroll_model": args.model}
     return _run(args.campaign, args.json, args.verbose, generation=config)
 

@@ -25,11 +25,13 @@ from .takes import read_scores
 
 @dataclass
 class Estimate:
-    """The cost of the takes a run would make, how many, and of which shots."""
+    """The cost of the takes a run would make, how many, and of which shots (each shot's takes and cost)."""
 
     usd: float = 0.0
     takes: int = 0
     shots: set[str] = field(default_factory=set)
+    takes_by_shot: dict[str, int] = field(default_factory=dict)
+    usd_by_shot: dict[str, float] = field(default_factory=dict)
 
 
 class _Pricing:
@@ -42,9 +44,12 @@ class _Pricing:
         self.total = Estimate()
 
     def _add(self, take: Take, spec: ClipSpec) -> None:
-        self.total.usd += self.price(spec)
+        usd, shot_id = self.price(spec), take.shot.shot_id
+        self.total.usd += usd
         self.total.takes += 1
-        self.total.shots.add(take.shot.shot_id)
+        self.total.shots.add(shot_id)
+        self.total.takes_by_shot[shot_id] = self.total.takes_by_shot.get(shot_id, 0) + 1
+        self.total.usd_by_shot[shot_id] = self.total.usd_by_shot.get(shot_id, 0.0) + usd
 
     def take(self, take: Take, request: ClipRequest) -> tuple[Take, ClipRequest | None]:
         if self.store.exists(request.clip_key):

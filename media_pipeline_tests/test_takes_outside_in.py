@@ -55,3 +55,40 @@ def test_a_launchpad_reroll_of_more_takes_than_allowed_names_campaign_and_shot(
     message = failure.step_failure_data.error.message
     assert "campaign 'pad': re-roll of shot 'shot_1': takes must be 1-8, not 9; nothing was submitted" in message
     assert "ValidationError" not in message and xai_emulator.count("GenerateVideo") == 0
+
+
+CHAINED_BATCH = (
+    SMALL_MANIFEST
+    + """\
+mode: batch
+shots:
+  - image: shot_1.png
+    prompt: push in
+  - id: onward
+    prompt: keep going
+    chain: true
+  - image: shot_2.png
+    prompt: pan
+"""
+)
+
+
+def test_a_batch_reroll_before_a_chained_shot_shows_its_own_cost_and_the_chained_at_most(tmp_path, xai_emulator):
+    """The re-roll of a shot a chained shot follows said '2 new take(s), estimated $0.09' for ``--takes 1``; the
+    emulator billed $0.045, the new take alone, as the pick stayed (identical takes tie, the earlier wins)."""
+    write_campaign(tmp_path / "drops", "lane", shots=2, manifest=CHAINED_BATCH, size=(160, 90))
+    env = dict(xai_cli_env(tmp_path, xai_emulator), MEDIA_PIPELINE_BATCH_POLL_SECONDS="0.5")
+    first = _cli(env, "run", "lane", "--json")
+    assert first.returncode == 0, first.stdout[-2000:]
+    assert len(xai_emulator.paid_requests) == 3
+
+    xai_emulator.reset_counts()
+    rolled = _cli(env, "reroll", "lane", "shot_1", "--json")
+    assert rolled.returncode == 0, rolled.stdout[-2000:]
+    assert (
+        "campaign lane: re-roll of shot shot_1: 1 new take(s), estimated $0.045; 1 take(s) of the shots chained "
+        "after it, made anew only if its pick changes: at most $0.045 more"
+    ) in rolled.stderr
+    billed = xai_emulator.paid_requests
+    assert len(billed) == 1 and billed[0].usd == pytest.approx(0.045)  # the new take, at the batch price
+    assert json.loads(rolled.stdout)["cost_usd"] == pytest.approx(0.045)
