@@ -2,7 +2,8 @@
 
 - ``takes/<campaign>/<shot>.json`` (``ShotChoices``) keeps the takes a re-roll added (they stay candidates in
   every later run) and the take picked by hand from the Launchpad (run config). A pick in the run config wins, then
-  the manifest's ``pick``, then the stored one, then the best scored take.
+  the manifest's ``pick``, then the stored one, then the best scored take. A run config's pick 0 clears the stored
+  pick, and so does a re-roll of the shot: its new takes compete, and the scores pick again.
 - ``clips/<key>.scores.json`` (``StoredScores``) keeps a take's measures (``media.scoring``) and its inline
   preview beside the clip, for the size the clip had when it was scored: a later run (or the estimate) reads them
   instead of decoding the clip again, and never from the asset's last record.
@@ -96,10 +97,13 @@ def make_plan(
         rolled = list(stored.rolled)
         if reroll is not None and reroll.adds_to(shot.shot_id, stored):
             rolled += reroll.models(campaign)
+            kept_pick = None  # a re-roll asks for a better take: the scores pick again (a manifest pick still wins)
+        else:
+            kept_pick = stored.pick
         takes[shot.shot_id] = shot_takes(campaign, shot, rolled)
-        kept = stored.pick if stored.pick is not None and stored.pick <= len(takes[shot.shot_id]) else None
+        kept = kept_pick if kept_pick is not None and kept_pick <= len(takes[shot.shot_id]) else None
         pick = next((p for p in ((picks or {}).get(shot.shot_id), shot.pick, kept) if p is not None), None)
-        if pick is not None:
+        if pick:  # a run config's 0: back to the pick by the scores
             chosen[shot.shot_id] = pick
     generate = frozenset(lane_after(campaign.shots, reroll.shot)) if reroll is not None else None
     return Plan(campaign=campaign, takes=takes, picks=chosen, generate=generate)

@@ -12,6 +12,9 @@ import pytest
 from dagster import materialize
 
 from media_pipeline.assets import campaign_assets
+from media_pipeline.records import GeneratedClips
+from media_pipeline.resources.io_manager import read_record
+from media_pipeline.takes import ShotChoices
 
 from .builders import SMALL_MANIFEST, write_campaign
 from .conftest import add_campaign_partition
@@ -92,3 +95,41 @@ def test_a_batch_reroll_before_a_chained_shot_shows_its_own_cost_and_the_chained
     billed = xai_emulator.paid_requests
     assert len(billed) == 1 and billed[0].usd == pytest.approx(0.045)  # the new take, at the batch price
     assert json.loads(rolled.stdout)["cost_usd"] == pytest.approx(0.045)
+
+
+def _picked(instance, resources, campaign: str, generation: dict | None = None) -> int:
+    """Run the campaign (``generation``: the Launchpad's run config) and return the take delivered for shot_1."""
+    run_config = {"ops": {"generated_clips": {"config": generation}}} if generation else None
+    result = materialize(
+        campaign_assets, resources=resources, partition_key=campaign, instance=instance, run_config=run_config
+    )
+    assert result.success
+    clips = read_record(resources["store"], "generated_clips", campaign, GeneratedClips).clips
+    return next(c.take for c in clips if c.shot == "shot_1")
+
+
+def test_a_launchpad_pick_gives_way_to_a_reroll_and_to_pick_0(
+    instance, drops_root, local_resources, xai_emulator_factory
+):
+    """A pick from the Launchpad was kept for ever: a later re-roll of that shot paid for takes that could never be
+    delivered, and no run config could hand the pick back to the scores."""
+    emulator = xai_emulator_factory(drift_repeats=(2,))  # the 2nd identical request starts on another picture
+    write_campaign(drops_root, "pad", shots=1, manifest=SMALL_MANIFEST + "takes: 2\n", size=(160, 90))
+    add_campaign_partition(instance, "pad")
+    resources = dict(local_resources, generator=xai_generator_for(emulator))
+    kept = local_resources["store"]
+    clean = _picked(instance, resources, "pad")  # the two takes went out at once: either may be the drifting one
+    looks = {p.request_id: p.look for p in emulator.paid_requests}
+    record = read_record(kept, "generated_clips", "pad", GeneratedClips).clips[0]
+    drifted = next(t.take for t in record.takes if looks[t.request_id] == "drift")
+    assert clean == 3 - drifted
+    assert _picked(instance, resources, "pad", {"picks": {"shot_1": drifted}}) == drifted  # by hand, kept
+    assert _picked(instance, resources, "pad") == drifted and len(emulator.paid_requests) == 2
+
+    assert _picked(instance, resources, "pad", {"reroll_shot": "shot_1"}) == clean  # take 3 ties: the earlier wins
+    assert len(emulator.paid_requests) == 3 and emulator.paid_requests[-1].look == "clean"
+    assert ShotChoices.model_validate_json(kept.get_bytes("takes/pad/shot_1.json")).pick is None
+
+    assert _picked(instance, resources, "pad", {"picks": {"shot_1": drifted}}) == drifted
+    assert _picked(instance, resources, "pad", {"picks": {"shot_1": 0}}) == clean  # 0: the scores pick again
+    assert _picked(instance, resources, "pad") == clean and len(emulator.paid_requests) == 3  # picks paid nothing

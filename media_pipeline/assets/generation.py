@@ -45,7 +45,8 @@ class GenerationConfig(Config):
     """What the Launchpad can ask of one run of ``generated_clips``."""
 
     picks: dict[str, int] = Field(
-        default_factory=dict, description="shot -> take to deliver (kept for later runs); pays for nothing"
+        default_factory=dict,
+        description="shot -> take to deliver, kept for later runs (0: the scores pick again); pays for nothing",
     )
     reroll_shot: str | None = Field(default=None, description="a shot to make new takes of; pays for those only")
     reroll_takes: int = Field(  # 1-8, checked by plan_problems so the refusal names the campaign and shot
@@ -114,11 +115,12 @@ def _keep_choices(store: MediaStore, plan: Plan, picks: dict[str, int], reroll: 
     for shot in campaign.shots:
         stored = choices.get(shot.shot_id, ShotChoices())
         kept = stored.model_copy(deep=True)
-        if shot.shot_id in picks:
-            kept.pick = picks[shot.shot_id]
         if reroll is not None and reroll.adds_to(shot.shot_id, stored):
             kept.rolled += reroll.models(campaign)
             kept.rolls.append(reroll.id)
+            kept.pick = None  # the new takes compete: the scores pick again (see takes.make_plan)
+        if shot.shot_id in picks:
+            kept.pick = picks[shot.shot_id] or None  # 0: back to the pick by the scores
         if kept != stored:
             write_choices(store, campaign.campaign_id, shot.shot_id, kept)
 
