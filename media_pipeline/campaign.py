@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, ValidationError, model_validator
 
 from .deliverable_spec import DeliverableSpec, StrictModel
 from .manifest_yaml import ManifestSyntaxError, load_yaml, shown
@@ -58,7 +58,19 @@ class TakeSpec(StrictModel):
     model: str | None = None
 
 
-Takes = Annotated[int, Field(ge=1, le=MAX_TAKES)] | Annotated[list[TakeSpec], Field(min_length=1, max_length=MAX_TAKES)]
+def _takes_count(value: object) -> object:
+    """One message for a bad ``takes`` count (the union below would report each of its two forms)."""
+    count = len(value) if isinstance(value, list) else value
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_TAKES:
+        raise ValueError(f"a number of takes or a list of {{model: ...}}, 1-{MAX_TAKES}, not {str(value)[:SHOWN_KEY]}")
+    return value
+
+
+Takes = Annotated[
+    Annotated[int, Tag("number")] | Annotated[list[TakeSpec], Tag("list")],
+    Discriminator(lambda value: "list" if isinstance(value, list) else "number"),
+    BeforeValidator(_takes_count),
+]
 
 
 def take_models(takes: int | list[TakeSpec], model: str) -> list[str]:

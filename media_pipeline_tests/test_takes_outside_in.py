@@ -12,6 +12,7 @@ import pytest
 from dagster import materialize
 
 from media_pipeline.assets import campaign_assets
+from media_pipeline.campaign import CampaignError, load_campaign
 from media_pipeline.records import GeneratedClips
 from media_pipeline.resources.io_manager import read_record
 from media_pipeline.takes import ShotChoices
@@ -133,3 +134,17 @@ def test_a_launchpad_pick_gives_way_to_a_reroll_and_to_pick_0(
     assert _picked(instance, resources, "pad", {"picks": {"shot_1": drifted}}) == drifted
     assert _picked(instance, resources, "pad", {"picks": {"shot_1": 0}}) == clean  # 0: the scores pick again
     assert _picked(instance, resources, "pad") == clean and len(emulator.paid_requests) == 3  # picks paid nothing
+
+
+@pytest.mark.parametrize(("takes", "shown"), [("9", "9"), ("0", "0"), ("[]", "[]"), ("true", "True")])
+def test_a_bad_takes_count_is_one_message_naming_the_key(takes: str, shown: str):
+    """``takes: 9`` said 'shots.0.takes.constrained-int: ...; shots.0.takes.list[TakeSpec]: ...': pydantic's union."""
+    manifest = f"shots:\n  - image: a.png\n    takes: {takes}\n"
+    with pytest.raises(CampaignError) as refused:
+        load_campaign("sku-1", ["a.png"], manifest)
+    assert str(refused.value) == (
+        f"campaign 'sku-1', file campaign.yaml: shots.0.takes: Value error, a number of takes or a list of "
+        f"{{model: ...}}, 1-8, not {shown}"
+    )
+    with pytest.raises(CampaignError, match=r"^campaign 'sku-1', file campaign.yaml: unknown key 'shots.0.takes.list"):
+        load_campaign("sku-1", ["a.png"], manifest.replace(takes, "[{colour: red}]"))
