@@ -115,6 +115,12 @@ def plan_problems(plan: Plan, picks: Mapping[str, int], reroll: Reroll | None) -
     problems = [f"pick for shot {shot!r}: the campaign has no such shot" for shot in picks if shot not in ids]
     if reroll is not None and reroll.shot not in ids:
         problems.append(f"re-roll of shot {reroll.shot!r}: the campaign has no such shot (shots: {', '.join(ids)})")
+    pinned = next((s.pick for s in plan.campaign.shots if reroll and s.shot_id == reroll.shot and s.pick), None)
+    if reroll is not None and pinned is not None:
+        problems.append(
+            f"re-roll of shot {reroll.shot!r}: campaign.yaml picks its take {pinned} (key 'pick'), so a new take "
+            "would never be delivered; remove the pick first"
+        )
     if reroll is not None and not 1 <= reroll.takes <= MAX_TAKES:
         problems.append(f"re-roll of shot {reroll.shot!r}: takes must be 1-{MAX_TAKES}, not {reroll.takes}")
     for shot_id, pick in plan.picks.items():

@@ -148,3 +148,15 @@ def test_a_bad_takes_count_is_one_message_naming_the_key(takes: str, shown: str)
     )
     with pytest.raises(CampaignError, match=r"^campaign 'sku-1', file campaign.yaml: unknown key 'shots.0.takes.list"):
         load_campaign("sku-1", ["a.png"], manifest.replace(takes, "[{colour: red}]"))
+
+
+def test_a_reroll_of_a_shot_the_manifest_picks_is_refused_before_paying(tmp_path, xai_emulator):
+    """The manifest's ``pick`` wins over the scores, so the re-roll paid for a take that could never be delivered."""
+    manifest = SMALL_MANIFEST + "shots:\n  - {image: shot_1.png, pick: 1}\n"
+    write_campaign(tmp_path / "drops", "pinned", shots=1, manifest=manifest, size=(160, 90))
+    refused = _cli(xai_cli_env(tmp_path, xai_emulator), "reroll", "pinned", "shot_1", "--json")
+    assert refused.returncode == 1 and json.loads(refused.stdout)["error"] == (
+        "campaign 'pinned': re-roll of shot 'shot_1': campaign.yaml picks its take 1 (key 'pick'), so a new take "
+        "would never be delivered; remove the pick first"
+    )
+    assert xai_emulator.count("GenerateVideo") == 0
