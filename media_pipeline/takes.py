@@ -125,8 +125,10 @@ def plan_problems(plan: Plan, picks: Mapping[str, int], reroll: Reroll | None) -
         problems.append(f"re-roll of shot {reroll.shot!r}: takes must be 1-{MAX_TAKES}, not {reroll.takes}")
     for shot_id, pick in plan.picks.items():
         count = len(plan.takes[shot_id])
+        from_manifest = shot_id not in picks  # else the run config's
+        where = f"shot {shot_id!r}, key 'pick' of campaign.yaml: take" if from_manifest else f"shot {shot_id!r}: pick"
         if not 1 <= pick <= count:
-            problems.append(f"shot {shot_id!r}: pick {pick} is not one of its takes (1-{count})")
+            problems.append(f"{where} {pick} is not one of its takes (1-{count})")
     return problems
 
 

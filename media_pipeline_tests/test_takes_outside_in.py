@@ -15,7 +15,7 @@ from media_pipeline.assets import campaign_assets
 from media_pipeline.campaign import CampaignError, load_campaign
 from media_pipeline.records import GeneratedClips
 from media_pipeline.resources.io_manager import read_record
-from media_pipeline.takes import ShotChoices
+from media_pipeline.takes import ShotChoices, make_plan, plan_problems
 
 from .builders import SMALL_MANIFEST, write_campaign
 from .conftest import add_campaign_partition
@@ -160,3 +160,14 @@ def test_a_reroll_of_a_shot_the_manifest_picks_is_refused_before_paying(tmp_path
         "would never be delivered; remove the pick first"
     )
     assert xai_emulator.count("GenerateVideo") == 0
+
+
+def test_a_manifest_pick_beyond_the_takes_names_the_key_and_a_run_config_pick_its_shot():
+    """A manifest ``pick: 3`` on a one-take shot said only "shot 'a': pick 3 ...", like a Launchpad pick."""
+    campaign = load_campaign("sku-1", ["a.png", "b.png"], "shots:\n  - {image: a.png, pick: 3}\n  - image: b.png\n")
+    assert plan_problems(make_plan(campaign, {}), {}, None) == [
+        "shot 'a', key 'pick' of campaign.yaml: take 3 is not one of its takes (1-1)"
+    ]
+    assert plan_problems(make_plan(campaign, {}, picks={"b": 2}), {"b": 2}, None)[1] == (
+        "shot 'b': pick 2 is not one of its takes (1-1)"
+    )
