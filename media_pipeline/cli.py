@@ -36,7 +36,9 @@ def _print_summary(summary: RunSummary, as_json: bool) -> None:
     print(f"campaign {summary.campaign}: {summary.status}")
     for shot in summary.shots:
         error = shot.error if shot.error and shot.error not in (summary.error or "") else ""  # said once, below
-        detail = "cache hit" if shot.cache_hit else (error or shot.request_id or "")
+        detail = error or shot.request_id or ""
+        if shot.cache_hit:  # a cost with a cache hit: the picked take was stored, the shot's other takes were not
+            detail = "picked take cached, other takes paid" if shot.cost_usd else "cache hit"
         print(f"  {shot.shot:<24} {shot.status:<10} {usd(shot.cost_usd)}  {detail}")
     if summary.error:
         print(summary.error, file=sys.stderr)

@@ -97,6 +97,10 @@ def test_a_batch_reroll_before_a_chained_shot_shows_its_own_cost_and_the_chained
     assert len(billed) == 1 and billed[0].usd == pytest.approx(0.045)  # the new take, at the batch price
     assert json.loads(rolled.stdout)["cost_usd"] == pytest.approx(0.045)
 
+    again = _cli(env, "reroll", "lane", "shot_2")  # the summary said 'cached $0.045 cache hit' for a paid take
+    assert again.returncode == 0 and "re-roll of shot shot_2: 1 new take(s), estimated $0.045\n" in again.stdout
+    assert "$0.045  picked take cached, other takes paid" in again.stdout
+
 
 def _picked(instance, resources, campaign: str, generation: dict | None = None) -> int:
     """Run the campaign (``generation``: the Launchpad's run config) and return the take delivered for shot_1."""
