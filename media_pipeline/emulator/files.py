@@ -124,10 +124,10 @@ class FileServer:
                 handler.wfile.write(src.read(size // 2))
             handler.close_connection = True
             return
+        self._counter.add("download", "200")  # before the body: a client that has read it sees it counted
         handler.end_headers()
         with open(clip, "rb") as src:
             shutil.copyfileobj(src, handler.wfile)
-        self._counter.add("download", "200")
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str) -> None:
