@@ -39,6 +39,21 @@ def _isolated_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ["TMPDIR"] = old
 
 
+@pytest.fixture(autouse=True)
+def _no_leftover_defs_state_storage() -> Iterator[None]:
+    """Each test starts with no "current" Dagster defs-state storage.
+
+    ``DagsterInstance.__enter__`` makes the instance's storage the context's current one (a ContextVar) and its
+    ``__exit__`` restores the one before; when instances are exited out of order (a CLI command run in-process
+    inside a test that holds another instance) one test's storage outlives its instance, and the next test in the
+    worker that loads definitions fails with "Attempted to resolve undefined DagsterInstance weakref"."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    token = _current_storage.set(None)
+    yield
+    _current_storage.reset(token)
+
+
 @pytest.fixture
 def instance(tmp_path: Path) -> Iterator[DagsterInstance]:
     """A real (sqlite-backed) Dagster instance in a temp ``DAGSTER_HOME``."""
