@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from .campaign import Campaign, ResolvedShot
 from .clip_request import ClipRequest, ClipSpec, ShotFailed
 from .records import HostedImage
+from .resources.xai.catalog import catalog_from_env
 
 if TYPE_CHECKING:
     from .clip_planner import ClipPlanner
@@ -88,6 +90,12 @@ def lane_after(shots: list[ResolvedShot], shot_id: str) -> list[str]:
     return []
 
 
+def _key_model(model: str) -> str:
+    """One name per model in cache keys (an alias and its id make the same clip); an unknown name as written."""
+    catalog = catalog_from_env(os.environ)
+    return catalog.get(model).key_name if model in catalog else model
+
+
 def cache_key(
     generator: str,
     source_sha: str,
@@ -104,7 +112,7 @@ def cache_key(
         "source": source_sha,
         "end": end_sha,
         "prompt": prompt,
-        "model": take.model,
+        "model": _key_model(take.model),
         "duration": take.shot.duration,
         "resolution": campaign.manifest.resolution,
         "aspect_ratio": campaign.manifest.aspect_ratio,

@@ -59,6 +59,20 @@ def test_the_first_take_keeps_the_cache_key_clips_had_before_takes_and_later_tak
     assert silent.request(silent.plan.takes["d"][0], _source()).cache_key == "fe6c4f50c440981c1669d869637f2d00"
 
 
+def test_a_model_written_by_its_id_or_its_alias_is_one_clip():
+    """``grok-imagine-video-1.5`` and its alias ``-1.5-preview`` (the default) are one model: one key, paid once,
+    and the default's key is the one clips paid before the catalog had aliases carry."""
+    one = "style: soft light\nshots:\n  - {image: a.png, prompt: slow push in}\n"
+    keys = {}
+    for model in ("grok-imagine-video-1.5", "grok-imagine-video-1.5-preview", "grok-imagine-video-1.5-lite"):
+        planner = _planner(_campaign(f"model: {model}\n{one}"))
+        keys[model] = planner.request(planner.plan.takes["a"][0], _source()).cache_key
+    assert (
+        keys["grok-imagine-video-1.5"] == keys["grok-imagine-video-1.5-preview"] == "1d02ac4ebb27b5db28dd09eff81dfe11"
+    )
+    assert keys["grok-imagine-video-1.5-lite"] != keys["grok-imagine-video-1.5"]
+
+
 def test_takes_and_lanes_of_a_campaign():
     campaign = _campaign()
     assert [[s.shot_id for s in lane] for lane in lanes(campaign.shots)] == [["a"], ["b", "c"], ["d"]]

@@ -47,6 +47,11 @@ class ModelSpec(BaseModel):
 
     id: str = Field(min_length=1, description="the id the API reports back (aliases resolved)")
     aliases: tuple[str, ...] = Field(default=(), description="other names the API accepts for this model")
+    cache_name: str | None = Field(
+        default=None,
+        description="the one spelling clip cache keys use for every name of this model (default: the id), so "
+        "writing an alias instead of the id never pays for the same clip again",
+    )
     usd_per_second: dict[Resolution, Price] = Field(description="price per second of video, by resolution")
     usd_per_input_image: float = Field(ge=0, description="price per input image (first, last, key, reference)")
     batch_price_factor: float = Field(default=0.5, gt=0, le=1, description="batch price = factor x sync price")
@@ -80,6 +85,11 @@ class ModelSpec(BaseModel):
     def names(self) -> tuple[str, ...]:
         """The id and every alias."""
         return (self.id, *self.aliases)
+
+    @property
+    def key_name(self) -> str:
+        """The model's name in clip cache keys, whichever of its names a manifest uses."""
+        return self.cache_name or self.id
 
     def price_usd(self, *, duration: int, resolution: str, input_images: int = 1, batch: bool = False) -> float:
         """What one request costs: seconds x the resolution's price + each input image (x the batch factor)."""
@@ -128,6 +138,7 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         id="grok-imagine-video-1.5",
         aliases=("grok-imagine-video-1.5-preview",),  # an alias since SDK 1.19
+        cache_name="grok-imagine-video-1.5-preview",  # the default model's name: clips paid before stay valid
         **_V15_PRICES,
         price_source="the project's price table before the catalog; batch factor assumed",
         **_V15_CAPABILITIES,
