@@ -44,8 +44,8 @@ def _no_leftover_defs_state_storage() -> Iterator[None]:
     """Each test starts with no "current" Dagster defs-state storage.
 
     ``DagsterInstance.__enter__`` makes the instance's storage the context's current one (a ContextVar) and its
-    ``__exit__`` restores the one before; when instances are exited out of order (a CLI command run in-process
-    inside a test that holds another instance) one test's storage outlives its instance, and the next test in the
+    ``__exit__`` restores the one before; when instances are exited out of order one test's storage outlives its
+    instance (``execute_job`` through a reconstructable job leaves one: test_factory), and the next test in the
     worker that loads definitions fails with "Attempted to resolve undefined DagsterInstance weakref"."""
     from dagster._core.storage.defs_state.base import _current_storage
 
