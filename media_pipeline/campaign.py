@@ -242,19 +242,35 @@ def parse_manifest(campaign_id: str, text: str | None) -> Manifest:
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
-        raise CampaignError(f"{where}: {_describe(exc)}") from None
+        raise CampaignError(f"{where}: {_describe(exc, data)}") from None
 
 
-def _describe(exc: ValidationError) -> str:
-    """The first few problems, each with its key; pydantic's own text would repeat the (maybe huge) input."""
+def _shot_label(data: dict, index: int) -> str:
+    """A shot of the raw manifest as the other errors name it: by its id or image stem, else by its position."""
+    shots = data.get("shots")
+    shot = shots[index] if isinstance(shots, list) and index < len(shots) else None
+    if isinstance(shot, dict):
+        name = shot.get("id") or PurePosixPath(str(shot.get("image") or "")).stem
+        if name:
+            return f"shot {str(name)[:SHOWN_KEY]!r}"
+    return f"shot {index + 1}"
+
+
+def _describe(exc: ValidationError, data: dict) -> str:
+    """The first few problems, each with its key (and its shot, named like other errors name it); pydantic's own
+    text would repeat the (maybe huge) input."""
     problems = []
     errors = exc.errors(include_url=False, include_input=False)
     for error in errors[:MAX_PROBLEMS_SHOWN]:
-        key = ".".join(str(part)[:SHOWN_KEY] for part in error["loc"]) or "(top level)"
+        loc = list(error["loc"])
+        shot = ""
+        if len(loc) > 2 and loc[0] == "shots" and isinstance(loc[1], int):
+            shot, loc = f"{_shot_label(data, loc[1])}, ", loc[2:]
+        key = ".".join(str(part)[:SHOWN_KEY] for part in loc) or "(top level)"
         if error["type"] == "extra_forbidden":
-            problems.append(f"unknown key {key!r}")
+            problems.append(f"{shot}unknown key {key!r}")
         else:
-            problems.append(f"{key}: {error['msg'][:200]}")
+            problems.append(f"{shot}key {key!r}: {error['msg'][:200]}" if shot else f"{key}: {error['msg'][:200]}")
     if len(errors) > MAX_PROBLEMS_SHOWN:
         problems.append(f"and {len(errors) - MAX_PROBLEMS_SHOWN} more")
     return "; ".join(problems)

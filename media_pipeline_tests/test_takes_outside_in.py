@@ -147,10 +147,12 @@ def test_a_bad_takes_count_is_one_message_naming_the_key(takes: str, shown: str)
     with pytest.raises(CampaignError) as refused:
         load_campaign("sku-1", ["a.png"], manifest)
     assert str(refused.value) == (
-        f"campaign 'sku-1', file campaign.yaml: shots.0.takes: Value error, a number of takes or a list of "
+        f"campaign 'sku-1', file campaign.yaml: shot 'a', key 'takes': Value error, a number of takes or a list of "
         f"{{model: ...}}, 1-8, not {shown}"
     )
-    with pytest.raises(CampaignError, match=r"^campaign 'sku-1', file campaign.yaml: unknown key 'shots.0.takes.list"):
+    with pytest.raises(
+        CampaignError, match=r"^campaign 'sku-1', file campaign.yaml: shot 'a', unknown key 'takes.list"
+    ):
         load_campaign("sku-1", ["a.png"], manifest.replace(takes, "[{colour: red}]"))
 
 
