@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Discriminator, Field, Tag, ValidationError, model_validator
 
 from .deliverable_spec import DeliverableSpec, StrictModel
-from .manifest_yaml import ManifestSyntaxError, load_yaml, shown
+from .manifest_yaml import MAX_PROBLEMS_SHOWN, SHOWN_KEY, ManifestSyntaxError, describe_problems, load_yaml, shown
 from .preflight import campaign_problems
 from .resources.xai.catalog import catalog_from_env
 
@@ -26,8 +26,6 @@ CAMPAIGN_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # matched whole (
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 # image files the pipeline does not take: a dropped one becomes a refused shot, named, rather than vanishing
 OTHER_IMAGE_EXTENSIONS = (".heic", ".heif", ".avif", ".tif", ".tiff", ".gif", ".bmp", ".jxl", ".svg", ".psd", ".dng")
-MAX_PROBLEMS_SHOWN = 5
-SHOWN_KEY = 40
 MANIFEST_NAME = "campaign.yaml"
 DEFAULT_MODEL = "grok-imagine-video-1.5-preview"
 # the per-shot keys a batch request carries (client.video.prepare); a shot key outside it is refused in batch mode
@@ -242,38 +240,7 @@ def parse_manifest(campaign_id: str, text: str | None) -> Manifest:
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
-        raise CampaignError(f"{where}: {_describe(exc, data)}") from None
-
-
-def _shot_label(data: dict, index: int) -> str:
-    """A shot of the raw manifest as the other errors name it: by its id or image stem, else by its position."""
-    shots = data.get("shots")
-    shot = shots[index] if isinstance(shots, list) and index < len(shots) else None
-    if isinstance(shot, dict):
-        name = shot.get("id") or PurePosixPath(str(shot.get("image") or "")).stem
-        if name:
-            return f"shot {str(name)[:SHOWN_KEY]!r}"
-    return f"shot {index + 1}"
-
-
-def _describe(exc: ValidationError, data: dict) -> str:
-    """The first few problems, each with its key (and its shot, named like other errors name it); pydantic's own
-    text would repeat the (maybe huge) input."""
-    problems = []
-    errors = exc.errors(include_url=False, include_input=False)
-    for error in errors[:MAX_PROBLEMS_SHOWN]:
-        loc = list(error["loc"])
-        shot = ""
-        if len(loc) > 2 and loc[0] == "shots" and isinstance(loc[1], int):
-            shot, loc = f"{_shot_label(data, loc[1])}, ", loc[2:]
-        key = ".".join(str(part)[:SHOWN_KEY] for part in loc) or "(top level)"
-        if error["type"] == "extra_forbidden":
-            problems.append(f"{shot}unknown key {key!r}")
-        else:
-            problems.append(f"{shot}key {key!r}: {error['msg'][:200]}" if shot else f"{key}: {error['msg'][:200]}")
-    if len(errors) > MAX_PROBLEMS_SHOWN:
-        problems.append(f"and {len(errors) - MAX_PROBLEMS_SHOWN} more")
-    return "; ".join(problems)
+        raise CampaignError(f"{where}: {describe_problems(exc, data)}") from None
 
 
 def load_campaign(campaign_id: str, files: Iterable[str], manifest_text: str | None) -> Campaign:

@@ -5,19 +5,24 @@ at most ``MAX_MANIFEST_BYTES``, refused if not UTF-8, and parsed by PyYAML's ``S
 no aliases (a 1 KB "billion laughs" document would otherwise expand to gigabytes), no duplicate keys (the last
 one would silently win), no nesting deeper than ``MAX_DEPTH``, and no YAML 1.1 sexagesimal numbers (an unquoted
 ``16:9`` is the integer 969 there); a value Python cannot convert (a 5000-digit number) is a syntax error too.
-Every message quotes at most ``SHOWN_CHARS`` of the input. No Dagster here.
+Every message quotes at most ``SHOWN_CHARS`` of the input, and ``describe_problems`` turns the manifest model's
+validation errors into one short line that names each key (and its shot) without repeating the input. No Dagster here.
 """
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 MAX_MANIFEST_BYTES = 256 * 1024
 MAX_DEPTH = 16
 SHOWN_CHARS = 60
+MAX_PROBLEMS_SHOWN = 5  # problems listed in one message
+SHOWN_KEY = 40  # characters of a key or a shot name shown
 
 
 class ManifestSyntaxError(ValueError):
@@ -130,3 +135,34 @@ def load_yaml(text: str) -> Any:
         raise ManifestSyntaxError(f"not valid YAML: {where}{exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise ManifestSyntaxError(f"not valid YAML: {str(exc)[: SHOWN_CHARS * 2]}") from None
+
+
+def _shot_label(data: dict, index: int) -> str:
+    """A shot of the raw manifest as the other errors name it: by its id or image stem, else by its position."""
+    shots = data.get("shots")
+    shot = shots[index] if isinstance(shots, list) and index < len(shots) else None
+    if isinstance(shot, dict):
+        name = shot.get("id") or PurePosixPath(str(shot.get("image") or "")).stem
+        if name:
+            return f"shot {str(name)[:SHOWN_KEY]!r}"
+    return f"shot {index + 1}"
+
+
+def describe_problems(exc: ValidationError, data: dict) -> str:
+    """The first few problems, each with its key (and its shot, named like other errors name it); pydantic's own
+    text would repeat the (maybe huge) input."""
+    problems = []
+    errors = exc.errors(include_url=False, include_input=False)
+    for error in errors[:MAX_PROBLEMS_SHOWN]:
+        loc = list(error["loc"])
+        shot = ""
+        if len(loc) > 2 and loc[0] == "shots" and isinstance(loc[1], int):
+            shot, loc = f"{_shot_label(data, loc[1])}, ", loc[2:]
+        key = ".".join(str(part)[:SHOWN_KEY] for part in loc) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            problems.append(f"{shot}unknown key {key!r}")
+        else:
+            problems.append(f"{shot}key {key!r}: {error['msg'][:200]}" if shot else f"{key}: {error['msg'][:200]}")
+    if len(errors) > MAX_PROBLEMS_SHOWN:
+        problems.append(f"and {len(errors) - MAX_PROBLEMS_SHOWN} more")
+    return "; ".join(problems)
