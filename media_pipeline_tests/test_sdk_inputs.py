@@ -49,6 +49,15 @@ def test_audio_false_makes_silent_clips_and_a_shot_may_keep_its_sound(
     assert probe(clips["quiet"]).video_duration == pytest.approx(1.0, abs=0.1)
 
 
+def _deliver_three_shots(instance, drops_root, local_resources, emulator, campaign: str, manifest: str) -> dict:
+    """Drop three tiny images with ``manifest``, materialize the campaign through the emulator; the resources."""
+    write_campaign(drops_root, campaign, shots=3, size=(160, 90), manifest=manifest)
+    add_campaign_partition(instance, campaign)
+    resources = dict(local_resources, generator=xai_generator_for(emulator))
+    assert materialize(campaign_assets, resources=resources, partition_key=campaign, instance=instance).success
+    return resources
+
+
 def test_keyframes_and_reference_images_reach_the_api_and_are_billed(
     instance, drops_root, local_resources, xai_emulator
 ):
@@ -58,10 +67,7 @@ def test_keyframes_and_reference_images_reach_the_api_and_are_billed(
         "    keyframes: [{image: shot_2.png, timestamp: 0.5}]\n"
         "    reference_images: [shot_3.png]\n"
     )
-    write_campaign(drops_root, "pins", shots=3, size=(160, 90), manifest=manifest)
-    add_campaign_partition(instance, "pins")
-    resources = dict(local_resources, generator=xai_generator_for(xai_emulator))
-    assert materialize(campaign_assets, resources=resources, partition_key="pins", instance=instance).success
+    resources = _deliver_three_shots(instance, drops_root, local_resources, xai_emulator, "pins", manifest)
     (paid,) = xai_emulator.paid_requests
     assert (paid.keyframes, paid.reference_images, paid.audio) == (1, 1, True)
     assert paid.usd == pytest.approx(0.08 + 3 * 0.01)  # 1 s of 480p and three input images
@@ -98,10 +104,7 @@ def test_batch_mode_carries_audio_keyframes_and_reference_images(
         "  - {image: shot_1.png, audio: false, reference_images: [shot_3.png],"
         " keyframes: [{image: shot_2.png, timestamp: 0.5}]}\n"
     )
-    write_campaign(drops_root, "lot", shots=3, size=(160, 90), manifest=manifest)
-    add_campaign_partition(instance, "lot")
-    resources = dict(local_resources, generator=xai_generator_for(xai_emulator))
-    assert materialize(campaign_assets, resources=resources, partition_key="lot", instance=instance).success
+    _deliver_three_shots(instance, drops_root, local_resources, xai_emulator, "lot", manifest)
     (paid,) = xai_emulator.paid_requests
     assert paid.batch_id and (paid.audio, paid.keyframes, paid.reference_images) == (False, 1, 1)
     (clip,) = _clips_by_shot(Path(local_resources["store"].root), "lot").values()
