@@ -1,7 +1,8 @@
 """The code-first factory: the ``Definitions`` of one pipeline, from its name and its three outside systems.
 
 ``build_pipeline_defs("brand_a", drops=..., store=..., generator=...)`` gives the four assets under the key prefix
-``brand_a`` with their checks, ``brand_a_image_drop_sensor``, ``brand_a_nightly_campaign_refresh``, the
+``brand_a`` with their checks, ``brand_a_image_drop_sensor``, ``brand_a_xai_batch_sensor``,
+``brand_a_missed_retry_sensor`` (``retry_sensor.py``), ``brand_a_nightly_campaign_refresh``, the
 ``brand_a_campaigns`` partitions and the resources under ``brand_a_``-prefixed keys, so several pipelines merge into
 one code location without sharing a name, a partition or a drop. Every run that materializes, from the UI, a
 sensor, the schedule or the CLI, is Dagster's implicit asset job (``ASSET_JOB``) over the pipeline's four assets;
@@ -28,6 +29,7 @@ from .resources.generator import VideoGenerator
 from .resources.io_manager import StoreRecordIOManager
 from .resources.s3.store import S3MediaStore
 from .resources.store import MediaStore
+from .retry_sensor import build_missed_retry_sensor
 from .schedules import build_nightly_campaign_refresh
 from .sensors import build_image_drop_sensor
 
@@ -51,6 +53,7 @@ def build_pipeline_defs(
     executor: ExecutorDefinition | None = in_process_executor,
     settle_seconds: float | None = None,
     sensor_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
+    retry_sensor_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING,
     schedule_status: DefaultScheduleStatus = DefaultScheduleStatus.STOPPED,
 ) -> Definitions:
     """One pipeline's definitions. ``name`` prefixes every Dagster name (empty: the plain names, one per location).
@@ -59,6 +62,8 @@ def build_pipeline_defs(
     run's own process, as a campaign's chain is sequential; ``None``: leave it to the location). Pipelines merged
     into one location share it: Dagster refuses to merge two different ones. ``settle_seconds`` is how long a drop
     sits unchanged before the sensor runs it (``None``: ``MEDIA_PIPELINE_SETTLE_SECONDS``, read at each tick).
+    ``sensor_status`` is the drop and batch sensors' default status; ``retry_sensor_status`` the
+    ``missed_retry_sensor``'s (running: it relaunches only a run whose automatic retry Dagster missed).
     """
     pipeline = Pipeline(name)
     return Definitions(
@@ -70,6 +75,8 @@ def build_pipeline_defs(
         sensors=[
             build_image_drop_sensor(pipeline, settle_seconds, sensor_status),
             build_batch_sensor(pipeline, sensor_status),  # batch mode: a run when an xAI batch has results
+            # a crashed run whose retry Dagster 1.13's daemon missed; idle unless the instance has run retries on
+            build_missed_retry_sensor(pipeline, default_status=retry_sensor_status),
         ],
         schedules=[build_nightly_campaign_refresh(pipeline, schedule_status)],
         jobs=[build_approval_job(pipeline)],  # review: required; never run by a sensor or the schedule

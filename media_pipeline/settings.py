@@ -51,9 +51,10 @@ def check_api_key(key: str) -> None:
 
 
 def check_settings(environ: Mapping[str, str] = os.environ) -> None:
-    """The settings read elsewhere (the sensor, the xAI pacing, batch mode, the model catalog), checked when the
+    """The settings read elsewhere (the sensors, the xAI pacing, batch mode, the model catalog), checked when the
     definitions load, each error naming its variable."""
     number(environ, "MEDIA_PIPELINE_SETTLE_SECONDS", 0.0, float, 0.0)
+    number(environ, "MEDIA_PIPELINE_RETRY_GRACE_SECONDS", 60.0, float, 0.0)  # missed_retry_sensor (retry_sensor.py)
     number(environ, "MEDIA_PIPELINE_XAI_RPS", 1.0, float, 0.001)
     number(environ, "MEDIA_PIPELINE_BATCH_WAIT_SECONDS", 60.0, float, 0.0)  # batch mode (assets/batch_clips.py)
     number(environ, "MEDIA_PIPELINE_BATCH_POLL_SECONDS", 10.0, float, 0.01)

@@ -119,8 +119,9 @@ def test_dg_scaffolds_checks_and_lists_two_prefixed_pipelines(project):
     # every materializing run is Dagster's __ASSET_JOB, which dg leaves out; each pipeline's own job only approves
     assert sorted(j["name"] for j in listed["jobs"]) == [f"{b}_approve_deliverable" for b in ("brand_a", "brand_b")]
     sensors = {s["name"] for s in listed["sensors"]}
-    assert {"brand_a_image_drop_sensor", "brand_b_image_drop_sensor"} <= sensors
-    assert all(name.startswith(BRANDS) for name in sensors)
+    assert sensors == {
+        f"{b}_{s}" for b in BRANDS for s in ("image_drop_sensor", "xai_batch_sensor", "missed_retry_sensor")
+    }
     assert len(listed["schedules"]) == 2 and len(listed["asset_checks"]) == 10
     assert SECRET not in json.dumps(listed)
 
