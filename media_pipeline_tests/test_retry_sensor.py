@@ -1,7 +1,9 @@
 """missed_retry_sensor on a real instance with run retries on (max 2, as deploy/dagster.yaml): runs are created for
 the pipeline's asset job and failed the way the code server fails them (``report_run_failed``, which makes Dagster
 set ``dagster/will_retry``); Dagster 1.13's race is reproduced with its own retry daemon; the sensor relaunches a
-run only when that daemon missed it, once, within Dagster's retry count."""
+run only when that daemon missed it, once, within Dagster's retry count. The last test runs it end to end: the
+project's code location in a code server, Dagster's retry daemon missing the run, its sensor daemon ticking the
+sensor and launching the relaunch, which delivers the campaign."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from dagster import (
     DagsterRun,
     DagsterRunStatus,
     Definitions,
+    RunsFilter,
     SensorResult,
     build_sensor_context,
     instance_for_test,
@@ -27,11 +30,13 @@ from dagster._core.events.log import EventLogEntry
 from dagster._core.execution.retries import auto_reexecution_should_retry_run
 from dagster._core.storage import tags as dagster_tags
 from dagster._core.test_utils import create_test_daemon_workspace_context
-from dagster._core.workspace.load_target import EmptyWorkspaceTarget
+from dagster._core.workspace.load_target import EmptyWorkspaceTarget, ModuleTarget
 from dagster._daemon.auto_run_reexecution import event_log_consumer
 from dagster._daemon.auto_run_reexecution.event_log_consumer import EventLogConsumerDaemon
+from dagster._daemon.sensor import execute_sensor_iteration
 
 from media_pipeline import Pipeline, build_pipeline_defs
+from media_pipeline.definitions import build_defs
 from media_pipeline.partitions import ASSET_JOB
 from media_pipeline.resources.drops import LocalDropZone
 from media_pipeline.resources.generator import LocalVideoGenerator
@@ -43,6 +48,8 @@ from media_pipeline.retry_sensor import (
     retry_tick,
 )
 from media_pipeline.settings import ConfigurationError, check_settings
+
+from .builders import SMALL_MANIFEST, write_campaign
 
 BRANDS = ("brand_a", "brand_b")
 RETRIES = {"run_retries": {"enabled": True, "max_retries": 2}}
@@ -222,31 +229,78 @@ def test_a_failure_the_daemon_has_not_read_yet_is_left_to_it(retries_instance, d
     assert request.tags["dagster/parent_run_id"] == failed.run_id
 
 
+def _fail_in_the_race(instance: DagsterInstance, daemon: EventLogConsumerDaemon, workspace, run: DagsterRun) -> None:
+    """Fail ``run`` as the code server does when its worker dies, in its three writes, with the retry daemon's poll
+    between the first two: the RUN_FAILURE event, (the poll: the run is still STARTED), the FAILURE status, then
+    ``dagster/will_retry`` as Dagster decides it."""
+    failure = DagsterEvent(DagsterEventType.RUN_FAILURE.value, job_name=ASSET_JOB, message="worker died")
+    entry = EventLogEntry(error_info=None, level=logging.ERROR, user_message="", run_id=run.run_id,
+                          timestamp=time.time(), dagster_event=failure)  # fmt: skip
+    instance.event_log_storage.store_event(entry)
+    list(daemon.run_iteration(workspace))
+    instance.run_storage.handle_run_event(run.run_id, failure, datetime.now(UTC))
+    failed = instance.get_run_by_id(run.run_id)
+    will_retry = str(auto_reexecution_should_retry_run(instance, failed, None)).lower()
+    instance.add_run_tags(run.run_id, {"dagster/will_retry": will_retry})
+    list(daemon.run_iteration(workspace))  # later polls never see the run again
+    missed = instance.get_run_by_id(run.run_id)
+    assert missed.status == DagsterRunStatus.FAILURE and missed.tags["dagster/will_retry"] == "true"
+    assert "dagster/auto_retry_run_id" not in missed.tags and not instance.get_runs(RunsFilter(
+        tags={"dagster/parent_run_id": run.run_id}))  # fmt: skip
+
+
 def test_dagsters_race_reproduced_with_its_own_daemon_is_caught(retries_instance, defs):
-    """What the code server does when a worker dies, in its three writes, with the daemon's poll between the first
-    two: the event, (the poll), the FAILURE status, ``will_retry``. The daemon never retries the run; the sensor
-    does, after the grace period."""
+    """The daemon never retries the run; the sensor does, after the grace period."""
     daemon = EventLogConsumerDaemon()
     with create_test_daemon_workspace_context(EmptyWorkspaceTarget(), retries_instance) as workspace:
         list(daemon.run_iteration(workspace))  # the daemon is up: its cursor is at the end of the event log
         run = _started_run(retries_instance, defs, "brand_a", "spring")
-        failure = DagsterEvent(DagsterEventType.RUN_FAILURE.value, job_name=ASSET_JOB, message="worker died")
-        entry = EventLogEntry(error_info=None, level=logging.ERROR, user_message="", run_id=run.run_id,
-                              timestamp=time.time(), dagster_event=failure)  # fmt: skip
-        retries_instance.event_log_storage.store_event(entry)
-        list(daemon.run_iteration(workspace))  # the poll falls here: the run is still STARTED
-        retries_instance.run_storage.handle_run_event(run.run_id, failure, datetime.now(UTC))
-        failed = retries_instance.get_run_by_id(run.run_id)
-        will_retry = str(auto_reexecution_should_retry_run(retries_instance, failed, None)).lower()
-        retries_instance.add_run_tags(run.run_id, {"dagster/will_retry": will_retry})
-        list(daemon.run_iteration(workspace))  # later polls never see the run again
-        missed = retries_instance.get_run_by_id(run.run_id)
-        assert missed.status == DagsterRunStatus.FAILURE and missed.tags["dagster/will_retry"] == "true"
-        assert "dagster/auto_retry_run_id" not in missed.tags and len(retries_instance.get_runs()) == 1
-
+        _fail_in_the_race(retries_instance, daemon, workspace, run)
+        assert len(retries_instance.get_runs()) == 1
         assert _tick(retries_instance, "brand_a", after=GRACE - 5).run_requests == []
         (request,) = _tick(retries_instance, "brand_a").run_requests
         assert request.partition_key == "spring" and request.tags["dagster/parent_run_id"] == run.run_id
+
+
+@pytest.mark.slow
+def test_end_to_end_the_sensor_daemon_launches_the_relaunch_once_and_it_delivers(tmp_path, monkeypatch):
+    """The project's own location in a code server, as the daemons see it; runs launch at once (no queue)."""
+    pipeline_home = tmp_path / "pipeline_home"
+    monkeypatch.setenv("MEDIA_PIPELINE_HOME", str(pipeline_home))  # the code server and run workers inherit these
+    monkeypatch.setenv("MEDIA_PIPELINE_GENERATOR", "local")
+    monkeypatch.setenv("MEDIA_PIPELINE_RETRY_GRACE_SECONDS", "0")
+    write_campaign(pipeline_home / "drops", "spring", shots=1, manifest=SMALL_MANIFEST, size=(160, 90))
+    own = build_defs()
+    launch_at_once = {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"}
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    root = str(Path(__file__).parents[1])
+    location = ModuleTarget("media_pipeline.definitions", None, working_directory=root, location_name="media_pipeline")
+    with (
+        instance_for_test(temp_dir=str(home), overrides={**RETRIES, "run_coordinator": launch_at_once}) as instance,
+        create_test_daemon_workspace_context(location, instance) as workspace,
+    ):
+        instance.add_dynamic_partitions("campaigns", ["spring"])
+        daemon = EventLogConsumerDaemon()
+        list(daemon.run_iteration(workspace))
+        run = _started_run(instance, own, "", "spring")
+        _fail_in_the_race(instance, daemon, workspace, run)
+
+        sensor_daemon = logging.getLogger("sensor daemon")
+        list(execute_sensor_iteration(workspace, sensor_daemon, None, None))  # the sensor is running by default
+        (relaunch,) = instance.get_runs(RunsFilter(tags={"dagster/parent_run_id": run.run_id}))
+        assert relaunch.tags["dagster/sensor_name"] == "missed_retry_sensor"
+        assert (relaunch.tags["dagster/partition"], relaunch.tags["dagster/retry_number"]) == ("spring", "1")
+        assert relaunch.asset_selection == frozenset(Pipeline().asset_keys)
+        deadline = time.monotonic() + 120
+        while not instance.get_run_by_id(relaunch.run_id).is_finished and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert instance.get_run_by_id(relaunch.run_id).status == DagsterRunStatus.SUCCESS
+        assert (pipeline_home / "store" / "deliverables" / "spring" / "spring.mp4").is_file()
+
+        list(execute_sensor_iteration(workspace, sensor_daemon, None, None))
+        list(daemon.run_iteration(workspace))
+        assert len(instance.get_runs()) == 2  # relaunched once, and the daemon did not retry it as well
 
 
 def test_the_grace_period_setting(monkeypatch):
