@@ -5,10 +5,11 @@ Five campaigns are dropped into the S3 drop zone and the sensor is started. The 
 instance's event log that the sensor's runs went through the queue and never ran more than the run limit at once,
 and that never more ``generated_clips`` steps overlapped than the ``xai_video`` pool allows; it SIGKILLs one run's
 worker (and its step's process, under a multiprocess executor) once both its requests are journaled, and checks
-that the code server failed the run, run monitoring freed its pool slot, run retries relaunched it, and the emulator
-billed every clip exactly once; then that all five deliverables are in the bucket. The emulator runs at 1 request
-per second: the submits it admitted are at least 1 s apart; with the client's pacing (a budget shared on the
-instance's PostgreSQL) it refused few.
+that the code server failed the run, run monitoring freed its pool slot, run retries relaunched it (Dagster's retry
+daemon, or ``missed_retry_sensor``, running by default, when the daemon's poll fell in Dagster 1.13's race), and the
+emulator billed every clip exactly once; then that all five deliverables are in the bucket. The emulator runs at 1
+request per second: the submits it admitted are at least 1 s apart; with the client's pacing (a budget shared on
+the instance's PostgreSQL) it refused few.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster._core.definitions.run_request import InstigatorType
 
 from media_pipeline.emulator.config import EmulatorConfig
 from media_pipeline.media.probe import probe
@@ -131,6 +133,12 @@ def _engine_error(entry) -> str:
     return error.message.strip()[-300:] if error else ""
 
 
+def _sensor_ticked(instance: DagsterInstance, name: str) -> bool:
+    """Whether the daemon evaluated sensor ``name`` (running by default: it was never started by hand)."""
+    states = instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+    return any(instance.get_ticks(s.instigator_origin_id, s.selector_id, limit=1) for s in states if s.name == name)
+
+
 def _intervals(instance: DagsterInstance, starts: dict, ends: dict) -> list[tuple[float, float]]:
     """(start, end) per run; a run that never ended its span ends with the run's failure."""
     failed = event_times(instance, DagsterEventType.RUN_FAILURE)
@@ -145,6 +153,7 @@ def test_five_drops_through_the_queue_and_the_pool_survive_a_killed_worker_and_p
     emulator = xai_emulator_factory(latency_seconds=3.0, **({RPS_FIELD: 1} if RPS_FIELD else {}))
     bucket, client = seaweed_s3.make_bucket(), seaweed_s3.client()
     env = pipeline_env(tmp_path, seaweed_s3.env(), bucket, emulator.api_host, postgres_env, shots=SHOTS)
+    env["MEDIA_PIPELINE_RETRY_GRACE_SECONDS"] = "5"  # the test's timing: a retry the daemon missed comes sooner
     port = free_port()
     home = write_instance_home(tmp_path / "dagster_home", port, OVERRIDES)
     drop_campaigns(client, bucket, CAMPAIGNS, SHOTS)
@@ -187,6 +196,11 @@ def test_five_drops_through_the_queue_and_the_pool_survive_a_killed_worker_and_p
             assert any(f"Run execution process for {killed}" in m for m in messages), messages
             (retry,) = [r for r in runs if r.tags.get("dagster/parent_run_id") == killed]
             assert retry.status == DagsterRunStatus.SUCCESS and retry.tags["dagster/retry_number"] == "1"
+            # by the retry daemon, or by missed_retry_sensor when the daemon's poll fell in Dagster 1.13's race
+            by_daemon = instance.get_run_by_id(killed).tags.get("dagster/auto_retry_run_id") == retry.run_id
+            by_sensor = retry.tags.get("dagster/sensor_name") == "missed_retry_sensor"
+            assert by_daemon != by_sensor, (retry.tags, instance.get_run_by_id(killed).tags)
+            assert _sensor_ticked(instance, "missed_retry_sensor"), "missed_retry_sensor never ran"
             assert instance.event_log_storage.get_concurrency_info("xai_video").claimed_slots == []
 
         # every clip paid for once, the killed run's two included
