@@ -5,8 +5,8 @@ same frame arithmetic as the picture (crossfades as ``acrossfade``, fades throug
 again, cuts as a concat), optionally under or instead of a soundtrack, and writes it as float PCM while
 ``ebur128`` measures its integrated loudness and true peak on the same samples: one analysis. ``encode_sound``
 then applies one gain (with a peak limiter only when the gain would push peaks, plus a 1 dB allowance for peaks
-between samples, past -1.5 dBTP) and encodes
-AAC once; every output muxes that track by stream copy. Modes:
+between samples, past -1.5 dBTP) and encodes AAC once, in pieces on every core (``aac``); every output muxes
+that track by stream copy. Modes:
 
 - ``keep``: the clips' sound. ``mute``: silence of the programme's length (never normalised: silence stays
   silent). A ``soundtrack`` file is looped or trimmed to the programme with a fade in and out; with ``mute`` it
@@ -22,6 +22,7 @@ from typing import Any, Literal
 import ffmpeg
 from pydantic import BaseModel
 
+from media_pipeline.media.aac import encode_aac
 from media_pipeline.media.conform import ConformSpec, clip_sound, silence
 from media_pipeline.media.errors import MediaError
 from media_pipeline.media.ffmpeg import run_ffmpeg, split_repeats
@@ -138,21 +139,30 @@ def mix_sound(
 
 
 def encode_sound(
-    wav: Path, loudness: Loudness, out: Path, *, spec: ConformSpec, target_lufs: float | None = TARGET_LUFS
+    wav: Path,
+    loudness: Loudness,
+    out: Path,
+    *,
+    spec: ConformSpec,
+    target_lufs: float | None = TARGET_LUFS,
+    pieces: int | None = None,
 ) -> float | None:
-    """Encode ``wav`` to AAC at ``out`` (.m4a), gained to ``target_lufs`` (None: as it is); returns the level set
-    (None when silent or not normalised)."""
-    sound = ffmpeg.input(str(wav)).audio
-    level = None
-    if not loudness.silent and target_lufs is not None:
-        gain = target_lufs - (loudness.integrated or 0.0)
+    """Encode ``wav`` to AAC at ``out`` (.m4a), gained to ``target_lufs`` (None: as it is), in ``pieces`` at once
+    (``aac.encode_aac``; None: one per core); returns the level set (None when silent or not normalised)."""
+    if loudness.silent or target_lufs is None:
+        encode_aac(wav, out, spec=spec, pieces=pieces)
+        return None
+    gain = target_lufs - (loudness.integrated or 0.0)
+    limit = (loudness.peak if loudness.peak is not None else 0.0) + gain + PEAK_MARGIN_DB > TRUE_PEAK_DB
+
+    def gained(sound: Any) -> Any:
         sound = sound.filter("volume", f"{gain:.2f}dB")
-        if (loudness.peak if loudness.peak is not None else 0.0) + gain + PEAK_MARGIN_DB > TRUE_PEAK_DB:
+        if limit:
             sound = sound.filter("alimiter", limit=10 ** (TRUE_PEAK_DB / 20), level="disabled", latency=1)
-        level = target_lufs
-    with atomic_path(out) as tmp:
-        run_ffmpeg(ffmpeg.output(sound, str(tmp), **spec.audio_args()), what=f"encode programme sound {out}")
-    return level
+        return sound
+
+    encode_aac(wav, out, spec=spec, chain=gained, pieces=pieces)
+    return target_lufs
 
 
 def mux(video: Path, sound: Path, out: Path) -> Path:

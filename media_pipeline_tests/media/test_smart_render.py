@@ -20,6 +20,7 @@ import ffmpeg
 import numpy as np
 import pytest
 
+from media_pipeline.media import aac
 from media_pipeline.media.assemble import Assembly
 from media_pipeline.media.conform import ConformSpec, conform_video, source_frames
 from media_pipeline.media.ffmpeg import run_ffmpeg
@@ -132,3 +133,20 @@ def test_smart_render_matches_a_single_encode(tmp_path: Path, kind: str, transit
         assert result.copied_frames == 0
     else:  # windows widened to the keyframes, the rest copied
         assert result.encoded_frames > 2 * t and result.copied_frames > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("transition", ["crossfade", "fade_black"])
+def test_sound_encoded_in_pieces_stays_in_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, transition: str
+) -> None:
+    """The programme's sound encoded in three pieces at once (``media.aac``; pieces of a second allowed here):
+    every shot's sound stays in sync with its picture and the track lasts as long as the picture."""
+    monkeypatch.setattr(aac, "MIN_PIECE_SECONDS", 1.0)
+    monkeypatch.setattr(aac, "cores", lambda: 3)
+    joined, join = [], aac._join
+    monkeypatch.setattr(aac, "_join", lambda pieces, out: (joined.append(len(pieces)), join(pieces, out))[1])
+    clips, spec = _clips(tmp_path, "placed")
+    result = programme(clips, tmp_path / "smart", transition=transition, transition_seconds=FADE, spec=spec)
+    assert joined == [3]
+    _check(result, transition, _reference(clips, tmp_path / "reference.mp4", spec, transition), clips, spec)
