@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from media_pipeline.media.errors import MediaError
 from media_pipeline.media.files import atomic_path
-from media_pipeline.media.frames import read_frame
+from media_pipeline.media.frames import read_frames
 
 GAP = 8
 LABEL_HEIGHT = 22
@@ -27,7 +27,7 @@ def _cell(name: str, clip: Path, end: float, width: int) -> tuple[str, Image.Ima
     """One shot's label and first and last frames as thumbnails."""
     try:
         # "at the end" seeks to the last keyframe; "last" would decode the whole clip
-        first, last = (Image.fromarray(read_frame(Path(clip), which, width=width)) for which in ("first", end))
+        first, last = (Image.fromarray(pixels) for pixels in read_frames(Path(clip), ["first", end], width=width))
     except Exception as exc:  # MediaError, a decoder error from PyAV, a missing file
         raise MediaError(f"contact sheet: shot {name!r}: cannot read frames of {clip}: {exc}") from exc
     return name, _fit(first, width), _fit(last, width)
@@ -65,5 +65,5 @@ def contact_sheet(shots: list[tuple[str, Path, float]], dest_png: Path, *, thumb
         sheet.paste(first, (x, y + LABEL_HEIGHT))
         sheet.paste(last, (x + thumb_width + GAP, y + LABEL_HEIGHT))
     with atomic_path(Path(dest_png)) as tmp:
-        sheet.save(tmp, format="PNG", optimize=False)
+        sheet.save(tmp, format="PNG", compress_level=1)  # a review image: fast to write beats small
     return Path(dest_png)
