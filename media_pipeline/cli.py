@@ -1,5 +1,5 @@
-"""The ``media-pipeline`` command: ``demo``, ``run CAMPAIGN [--json]``, ``estimate CAMPAIGN``, ``reroll CAMPAIGN
-SHOT [--takes N]``, ``review CAMPAIGN``, ``approve CAMPAIGN... [--json]``, ``xai-emulator``.
+"""The ``media-pipeline`` command: ``demo``, ``run CAMPAIGN [--json]``, ``estimate CAMPAIGN [--json]``,
+``reroll CAMPAIGN SHOT [--takes N]``, ``review CAMPAIGN``, ``approve CAMPAIGN... [--json]``, ``xai-emulator``.
 
 What the user can fix reaches them as one clear message and exit status 1, not a traceback: a bad setting
 (naming the variable), a store that refuses us, a campaign that cannot run. With ``--json`` the message is the
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import traceback
@@ -95,11 +96,17 @@ def _demo() -> int:
     return code
 
 
-def _estimate(campaign: str) -> int:
+def _estimate(campaign: str, as_json: bool) -> int:
     from .definitions import build_defs
     from .runner import estimate_campaign
 
     cost = estimate_campaign(build_defs(), campaign)  # a true dry run: no instance, nothing stored
+    if as_json:
+        shots = {s: {"takes": cost.takes_by_shot[s], "usd": round(cost.usd_by_shot[s], 6)} for s in sorted(cost.shots)}
+        print(
+            json.dumps({"campaign": campaign, "shots": shots, "takes": cost.takes, "usd": round(cost.usd, 6)}, indent=2)
+        )
+        return 0
     takes = f" ({cost.takes} takes)" if cost.takes != len(cost.shots) else ""
     print(f"campaign {campaign}: {len(cost.shots)} uncached shot(s){takes}, estimated {usd(cost.usd)}")
     return 0
@@ -187,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--verbose", action="store_true", help="also print Dagster's event log (the UI keeps it anyway)")
     estimate = commands.add_parser("estimate", help="dry-run cost of a campaign's uncached shots")
     estimate.add_argument("campaign")
+    estimate.add_argument(
+        "--json", action="store_true", help="print one JSON object: each uncached shot's takes and cost"
+    )
     reroll = commands.add_parser("reroll", help="new takes for one shot; shows the estimate, then pays for those only")
     reroll.add_argument("campaign")
     reroll.add_argument("shot")
@@ -220,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _review(args.campaign, args.json)
         if args.command == "approve":
             return _approve(args.campaigns, args.version, args.json)
-        return _estimate(args.campaign)
+        return _estimate(args.campaign, args.json)
     except USER_ERRORS as exc:
         if getattr(args, "json", False):
             _print_summary(RunSummary(campaign=_named(args), status="failure", error=str(exc)), as_json=True)

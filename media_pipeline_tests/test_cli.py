@@ -100,6 +100,20 @@ def test_a_bad_or_missing_campaign_is_a_clear_failure_and_registers_nothing(tmp_
         assert instance.get_dynamic_partitions("campaigns") == []
 
 
+def test_estimate_json_lists_each_uncached_shot_and_nothing_once_delivered(tmp_path):
+    write_campaign(tmp_path / "drops", "priced", shots=2, manifest=SMALL_MANIFEST + "takes: 2\n")
+    before = _cli(["estimate", "priced", "--json"], tmp_path)
+    assert before.returncode == 0, before.stderr[-3000:]
+    said = json.loads(before.stdout)
+    assert said["campaign"] == "priced" and said["takes"] == 4 and said["usd"] == 0.0  # the local generator is free
+    assert said["shots"] == {"shot_1": {"takes": 2, "usd": 0.0}, "shot_2": {"takes": 2, "usd": 0.0}}
+    assert _cli(["run", "priced", "--json"], tmp_path).returncode == 0
+    after = json.loads(_cli(["estimate", "priced", "--json"], tmp_path).stdout)
+    assert after == {"campaign": "priced", "shots": {}, "takes": 0, "usd": 0.0}
+    missing = _cli(["estimate", "nosuch", "--json"], tmp_path)
+    assert missing.returncode == 1 and "nothing was dropped" in json.loads(missing.stdout)["error"]
+
+
 def test_estimate_of_a_broken_manifest_exits_non_zero_with_the_reason(tmp_path):
     write_campaign(tmp_path / "drops", "typo", shots=1, manifest="resolutoin: 720p\n")
     done = _cli(["estimate", "typo"], tmp_path)
