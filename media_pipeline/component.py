@@ -66,6 +66,9 @@ class MediaPipelineComponent(dg.Component, dg.Model, dg.Resolvable):
     xai_use_insecure_channel: bool = Field(False, description="Plaintext gRPC, for a local emulator only.")
     settle_seconds: float = Field(30.0, ge=0, description="How long a drop sits unchanged before the sensor runs it.")
     sensor_default_status: Literal["running", "stopped"] = "stopped"
+    retry_sensor_default_status: Literal["running", "stopped"] = Field(
+        "running", description="missed_retry_sensor: relaunches a crashed run whose retry Dagster's daemon missed."
+    )
     schedule_default_status: Literal["running", "stopped"] = "stopped"
     executor: Literal["in_process", "multiprocess"] = Field(
         "in_process",
@@ -97,5 +100,6 @@ class MediaPipelineComponent(dg.Component, dg.Model, dg.Resolvable):
             executor=EXECUTORS[self.executor],
             settle_seconds=self.settle_seconds,
             sensor_status=SENSOR_STATUS[self.sensor_default_status],
+            retry_sensor_status=SENSOR_STATUS[self.retry_sensor_default_status],
             schedule_status=SCHEDULE_STATUS[self.schedule_default_status],
         )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster import Definitions, SensorResult, build_sensor_context, load_from_defs_folder
+from dagster import DefaultSensorStatus, Definitions, SensorResult, build_sensor_context, load_from_defs_folder
 from dagster._core.remote_representation.external_data import RepositorySnap
 from dagster._serdes import serialize_value
 
@@ -94,6 +94,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = _defs_yaml(root, "brand_b")
     component = yaml.safe_load(path.read_text(encoding="utf-8"))
     component["attributes"].update(generator="xai", xai_api_host="127.0.0.1:1", xai_use_insecure_channel=True)
+    component["attributes"]["retry_sensor_default_status"] = "stopped"
     path.write_text(yaml.safe_dump(component, sort_keys=False), encoding="utf-8")
     return root
 
@@ -138,6 +139,8 @@ def test_the_projects_pipelines_see_only_their_own_drops_and_never_hold_the_key(
         folder = write_campaign(project / "data" / name / "drops", campaign, shots=1, manifest=SMALL_MANIFEST)
         for path in folder.iterdir():
             os.utime(path, (time.time() - 120,) * 2)
+    statuses = {name: defs.get_sensor_def(f"{name}_missed_retry_sensor").default_status for name in BRANDS}
+    assert statuses == {"brand_a": DefaultSensorStatus.RUNNING, "brand_b": DefaultSensorStatus.STOPPED}
     resources = defs.get_repository_def().get_top_level_resources()
     for name, campaign in (("brand_a", "spring"), ("brand_b", "autumn")):
         with build_sensor_context(instance=instance, resources=resources) as context:
