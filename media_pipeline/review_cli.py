@@ -54,9 +54,9 @@ def approve_campaign(
     except CampaignError as exc:
         return ApprovalSummary(campaign=campaign, status="failure", error=str(exc))
     store: MediaStore = defs.resources[pipeline.resource_key("store")]
+    if draft_set(store, campaign) is None:  # nothing to approve (approved already?): refused before any run
+        return ApprovalSummary(campaign=campaign, status="failure", error=str(no_draft(store, campaign)))
     if not instance.has_dynamic_partition(pipeline.partitions.name, campaign):
-        if draft_set(store, campaign) is None:  # nothing to approve, and no partition to add for nothing
-            return ApprovalSummary(campaign=campaign, status="failure", error=str(no_draft(store, campaign)))
         instance.add_dynamic_partitions(pipeline.partitions.name, [campaign])  # drafted on another instance
     result = defs.get_job_def(pipeline.named("approve_deliverable")).execute_in_process(
         partition_key=campaign,

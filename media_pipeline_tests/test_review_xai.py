@@ -143,6 +143,9 @@ def test_the_command_approves_several_skus_each_on_its_own_and_refuses_clearly(
         "review: required makes one"
     )
     assert refused["approvals"][1]["error"].startswith("campaign 'ghost': no draft awaits approval")
+    assert [a["run_id"] for a in refused["approvals"]] == [None, None]  # refused before a run: none recorded
+    with DagsterInstance.from_config(str(tmp_path / "reviewer")) as reviewer:
+        assert len(reviewer.get_runs()) == 2  # the two approvals
     code, review = _cli(capsys, "review", "sku-a", "--json")
     assert review["status"] == "approved" and review["approval"]["version"] == version
     assert _cli(capsys, "review", "--json") == (0, {"awaiting_approval": []})
