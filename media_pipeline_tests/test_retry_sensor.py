@@ -27,6 +27,7 @@ from dagster import (
 )
 from dagster._core.events import DagsterEvent
 from dagster._core.events.log import EventLogEntry
+from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.execution.retries import auto_reexecution_should_retry_run
 from dagster._core.storage import tags as dagster_tags
 from dagster._core.test_utils import create_test_daemon_workspace_context
@@ -310,3 +311,27 @@ def test_the_grace_period_setting(monkeypatch):
         check_settings({"MEDIA_PIPELINE_RETRY_GRACE_SECONDS": "-1"})
     monkeypatch.setenv("MEDIA_PIPELINE_RETRY_GRACE_SECONDS", "5")
     assert retry_grace_seconds() == 5.0
+
+
+def test_a_run_of_a_backfill_is_relaunched_only_while_its_backfill_runs_and_stays_in_it(retries_instance, defs):
+    """As Dagster's daemon: a run of a backfill that finished or is gone is not retried; one of a running backfill
+    is, and its relaunch carries the backfill's tags (the backfill counts it, the queue's backfill limit holds)."""
+    pipeline = Pipeline("brand_a")
+    retries_instance.add_dynamic_partitions(pipeline.partitions.name, ["spring", "summer", "autumn"])
+    for backfill_id, status in (("live", BulkActionStatus.REQUESTED), ("done", BulkActionStatus.COMPLETED_SUCCESS)):
+        backfill = PartitionBackfill.from_asset_partitions(
+            backfill_id=backfill_id, asset_graph=defs.resolve_asset_graph(), partition_names=["spring"],
+            asset_selection=pipeline.asset_keys, backfill_timestamp=time.time(), tags={},
+            dynamic_partitions_store=retries_instance, all_partitions=False, title=None, description=None,
+            run_config=None,
+        )  # fmt: skip
+        retries_instance.add_backfill(backfill.with_status(status))
+    runs = {
+        backfill_id: _failed_run(retries_instance, defs, "brand_a", campaign, tags={"dagster/backfill": backfill_id})
+        for backfill_id, campaign in (("live", "spring"), ("done", "summer"), ("gone", "autumn"))
+    }
+    for run in runs.values():  # whatever Dagster decided when they failed, the sensor applies the rule itself
+        retries_instance.add_run_tags(run.run_id, {"dagster/will_retry": "true"})
+    (request,) = _tick(retries_instance, "brand_a").run_requests
+    assert request.tags["dagster/parent_run_id"] == runs["live"].run_id
+    assert request.tags["dagster/backfill"] == "live" and request.partition_key == "spring"
