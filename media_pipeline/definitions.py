@@ -16,6 +16,7 @@ from pathlib import Path
 from dagster import Definitions, EnvVar, ExecutorDefinition, in_process_executor
 
 from .factory import build_pipeline_defs
+from .media.cores import cores
 from .resources.drops import DropZone, LocalDropZone
 from .resources.generator import LocalVideoGenerator, VideoGenerator
 from .resources.s3.drops import S3DropZone
@@ -65,7 +66,7 @@ def generator_from_env(environ: Mapping[str, str] = os.environ) -> VideoGenerato
         number(environ, "MEDIA_PIPELINE_MAX_CONCURRENT_GENERATIONS", DEFAULT_MAX_CONCURRENT_GENERATIONS, int, 1)
     )
     if choice == "local":
-        return LocalVideoGenerator(max_concurrent=min(limit, os.cpu_count() or 1))
+        return LocalVideoGenerator(max_concurrent=min(limit, cores()))
     if choice != "xai":
         raise ConfigurationError(f"MEDIA_PIPELINE_GENERATOR={choice[:40]!r}: expected 'xai' or 'local'")
     check_api_key(environ.get("XAI_API_KEY", ""))

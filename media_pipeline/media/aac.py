@@ -18,7 +18,6 @@ codec's own error next to it.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -32,6 +31,7 @@ import av
 import ffmpeg
 import numpy as np
 
+from media_pipeline.media import cores
 from media_pipeline.media.conform import ConformSpec
 from media_pipeline.media.errors import MediaError
 from media_pipeline.media.ffmpeg import run_ffmpeg
@@ -60,14 +60,9 @@ class Piece:
     last: bool
 
 
-def cores() -> int:
-    """CPUs this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def piece_count(samples: int, rate: int) -> int:
     """One piece per core, each at least ``MIN_PIECE_SECONDS`` long."""
-    return max(1, min(cores(), int(samples / rate // MIN_PIECE_SECONDS)))
+    return max(1, min(cores.cores(), int(samples / rate // MIN_PIECE_SECONDS)))
 
 
 def plan_pieces(pcm: Path, count: int | None = None) -> list[Piece]:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 import ffmpeg
 
 from media_pipeline.media.conform import ConformSpec, conform_video, encoder_input, source_frames
+from media_pipeline.media.cores import cores
 from media_pipeline.media.ffmpeg import run_ffmpeg, split_repeats
 from media_pipeline.media.files import atomic_path, text_digest
 from media_pipeline.media.join import Segment, join, split
@@ -170,7 +171,7 @@ def render(
     missing = [(job, [(o, p) for o, p in wanted if o not in cold]) for job, wanted in jobs.values()]
     missing = [(job, wanted) for job, wanted in missing if wanted]
     if missing:
-        workers = max(1, min(len(missing), os.cpu_count() or 1))
+        workers = max(1, min(len(missing), cores()))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(lambda item: _encode(item[0], item[1], master), missing))
     pictures = {

@@ -7,12 +7,12 @@ next shot, which is what a reviewer checks before anyone watches the cut.
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from media_pipeline.media.cores import cores
 from media_pipeline.media.errors import MediaError
 from media_pipeline.media.files import atomic_path
 from media_pipeline.media.frames import read_frames
@@ -49,7 +49,7 @@ def contact_sheet(shots: list[tuple[str, Path, float]], dest_png: Path, *, thumb
     """Write a grid of ``(shot name, clip, clip seconds)``, first and last frame each, to ``dest_png``."""
     if not shots:
         raise MediaError(f"contact sheet {dest_png}: no shots given")
-    with ThreadPoolExecutor(max_workers=max(1, min(len(shots), os.cpu_count() or 1))) as pool:  # PyAV frees the GIL
+    with ThreadPoolExecutor(max_workers=max(1, min(len(shots), cores()))) as pool:  # PyAV frees the GIL
         cells = list(pool.map(lambda shot: _cell(*shot, thumb_width), shots))
     columns = _columns(len(cells))
     rows = math.ceil(len(cells) / columns)

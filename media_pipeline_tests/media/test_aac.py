@@ -16,7 +16,7 @@ import av
 import numpy as np
 import pytest
 
-from media_pipeline.media import aac
+from media_pipeline.media import aac, cores
 from media_pipeline.media.aac import FRAME, encode_aac
 from media_pipeline.media.audio import Loudness, encode_sound
 from media_pipeline.media.conform import ConformSpec
@@ -151,6 +151,6 @@ def test_boundaries_move_off_transients_to_frame_boundaries(pcm: Path) -> None:
 
 
 def test_a_programme_gets_a_piece_per_core_of_at_least_ten_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(aac, "cores", lambda: 4)
+    monkeypatch.setattr(cores, "cores", lambda: 4)
     for seconds, expected in [(5, 1), (19.9, 1), (20, 2), (54.5, 4), (600, 4)]:
         assert aac.piece_count(round(seconds * RATE), RATE) == expected, seconds

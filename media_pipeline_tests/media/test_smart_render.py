@@ -20,7 +20,7 @@ import ffmpeg
 import numpy as np
 import pytest
 
-from media_pipeline.media import aac
+from media_pipeline.media import aac, cores
 from media_pipeline.media.assemble import Assembly
 from media_pipeline.media.conform import ConformSpec, conform_video, source_frames
 from media_pipeline.media.ffmpeg import run_ffmpeg
@@ -143,7 +143,7 @@ def test_sound_encoded_in_pieces_stays_in_sync(
     """The programme's sound encoded in three pieces at once (``media.aac``; pieces of a second allowed here):
     every shot's sound stays in sync with its picture and the track lasts as long as the picture."""
     monkeypatch.setattr(aac, "MIN_PIECE_SECONDS", 1.0)
-    monkeypatch.setattr(aac, "cores", lambda: 3)
+    monkeypatch.setattr(cores, "cores", lambda: 3)
     joined, join = [], aac._join
     monkeypatch.setattr(aac, "_join", lambda pieces, out: (joined.append(len(pieces)), join(pieces, out))[1])
     clips, spec = _clips(tmp_path, "placed")
