@@ -4,7 +4,8 @@ A campaign is one folder of images in the drop zone plus an optional ``campaign.
 validates that manifest with pydantic (unknown keys are rejected by name) and resolves it against the files
 actually dropped, so every later stage works from one checked ``Campaign``: everything that can be known before
 paying for a clip is checked here (shot ids unique, prompts within the API's limit, transitions shorter than the
-shots they join, ``poster.shot`` a real shot). The YAML itself is read by ``manifest_yaml``. It imports no Dagster.
+shots they join, ``poster.shot`` a real shot). The YAML itself is read by ``manifest_yaml``, and each shot's own
+fields (``Shot``, ``ResolvedShot``) live in ``shots``. It imports no Dagster.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import PurePosixPath
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BeforeValidator, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from .deliverable_spec import DeliverableSpec, StrictModel
-from .manifest_yaml import MAX_PROBLEMS_SHOWN, SHOWN_KEY, ManifestSyntaxError, describe_problems, load_yaml, shown
+from .manifest_yaml import MAX_PROBLEMS_SHOWN, ManifestSyntaxError, describe_problems, load_yaml, shown
 from .preflight import campaign_problems
 from .resources.xai.catalog import catalog_from_env
+from .shots import ResolvedShot, Shot, Takes, resolve_shot, take_models
 
 CAMPAIGN_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # matched whole (fullmatch)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
@@ -33,7 +35,6 @@ BATCH_CARRIES = frozenset(
     {"image", "prompt", "id", "duration", "chain", "end_image", "audio", "keyframes", "reference_images"}
     | {"takes", "pick"}
 )
-MAX_TAKES = 8  # takes of one shot in the manifest (a re-roll adds more)
 
 Resolution = Literal["480p", "720p", "1080p"]
 AspectRatio = Literal["1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"]
@@ -41,70 +42,6 @@ AspectRatio = Literal["1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3"]
 
 class CampaignError(ValueError):
     """A campaign that cannot be run as dropped; the message names the campaign and the file."""
-
-
-class Keyframe(StrictModel):
-    """A dropped image pinned ``timestamp`` seconds into the shot's clip (the SDK's ``Keyframe`` fields)."""
-
-    image: str
-    timestamp: float = Field(ge=0)
-
-
-class TakeSpec(StrictModel):
-    """One take of a shot: its own clip, on its own model (default: the campaign's ``model``)."""
-
-    model: str | None = None
-
-
-def _takes_count(value: object) -> object:
-    """One message for a bad ``takes`` count (the union below would report each of its two forms)."""
-    count = len(value) if isinstance(value, list) else value
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_TAKES:
-        raise ValueError(f"a number of takes or a list of {{model: ...}}, 1-{MAX_TAKES}, not {str(value)[:SHOWN_KEY]}")
-    return value
-
-
-Takes = Annotated[
-    Annotated[int, Tag("number")] | Annotated[list[TakeSpec], Tag("list")],
-    Discriminator(lambda value: "list" if isinstance(value, list) else "number"),
-    BeforeValidator(_takes_count),
-]
-
-
-def take_models(takes: int | list[TakeSpec], model: str) -> list[str]:
-    """The model of each take: ``takes: 3`` is three takes on ``model``; a list names each take's model."""
-    if isinstance(takes, int):
-        return [model] * takes
-    return [take.model or model for take in takes]
-
-
-class Shot(StrictModel):
-    """One image animated into one clip; a chained shot starts from the previous clip instead of an image."""
-
-    image: str | None = None
-    prompt: str = ""
-    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-    duration: int | None = Field(default=None, ge=1, le=15)
-    chain: bool = False
-    end_image: str | None = None
-    audio: bool | None = None  # None: the campaign's ``audio``
-    keyframes: list[Keyframe] = Field(default_factory=list, max_length=4)
-    reference_images: list[str] = Field(default_factory=list)
-    takes: Takes | None = None  # None: the campaign's ``takes``
-    pick: int | None = Field(default=None, ge=1)  # the take delivered, chosen by hand (default: the best scored)
-
-    @model_validator(mode="after")
-    def _source(self) -> Shot:
-        if self.image is None and not self.chain:
-            raise ValueError("a shot needs an 'image' unless it is chained ('chain: true')")
-        if self.image is None and self.id is None:
-            raise ValueError("a chained shot without an 'image' needs an 'id'")
-        return self
-
-    @property
-    def shot_id(self) -> str:
-        """The shot's name in records, store keys and the UI: its ``id`` or its image's file stem."""
-        return self.id or PurePosixPath(self.image or "").stem
 
 
 class Manifest(StrictModel):
@@ -150,23 +87,6 @@ class Manifest(StrictModel):
                         "drop it from the shot or use mode: sync"
                     )
         return self
-
-
-class ResolvedShot(StrictModel):
-    """A shot with the campaign defaults applied: everything a generator needs, nothing it has to look up."""
-
-    shot_id: str
-    index: int
-    image: str | None
-    prompt: str
-    duration: int
-    chain: bool = False
-    end_image: str | None = None
-    audio: bool = True
-    keyframes: list[Keyframe] = Field(default_factory=list)
-    reference_images: list[str] = Field(default_factory=list)
-    takes: list[str] = Field(default_factory=list)  # each take's model, in take order; empty: one take on ``model``
-    pick: int | None = None
 
 
 class Campaign(StrictModel):
@@ -257,23 +177,7 @@ def load_campaign(campaign_id: str, files: Iterable[str], manifest_text: str | N
         shots = [Shot(image=name) for name in sorted(name for name in present if _is_shot_name(name))]
     if not shots:
         raise CampaignError(f"campaign {campaign_id!r}: no images ({', '.join(IMAGE_EXTENSIONS)}) were dropped")
-    resolved = [
-        ResolvedShot(
-            shot_id=shot.shot_id,
-            index=index,
-            image=shot.image,
-            prompt=shot.prompt,
-            duration=shot.duration or manifest.duration,
-            chain=shot.chain,
-            end_image=shot.end_image,
-            audio=manifest.audio if shot.audio is None else shot.audio,
-            keyframes=shot.keyframes,
-            reference_images=shot.reference_images,
-            takes=take_models(manifest.takes if shot.takes is None else shot.takes, manifest.model),
-            pick=shot.pick,
-        )
-        for index, shot in enumerate(shots)
-    ]
+    resolved = [resolve_shot(shot, index, manifest) for index, shot in enumerate(shots)]
     campaign = Campaign(campaign_id=campaign_id, manifest=manifest, shots=resolved)
     where = f"campaign {campaign_id!r}" + (f", file {MANIFEST_NAME}" if manifest_text is not None else "")
     missing = [name for name in campaign.referenced_files() if name not in present]

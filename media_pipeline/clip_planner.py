@@ -13,12 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .campaign import ResolvedShot
 from .clip_request import ClipRequest, ClipSpec, KeyframeImage, ShotFailed
 from .media.files import file_digest
 from .media.frames import extract_frame
 from .planning import Plan, Take, cache_key
 from .records import HostedImage, HostedImages, SourceImages
+from .shots import ResolvedShot
 
 if TYPE_CHECKING:
     from .resources.store import MediaStore

@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .campaign import ResolvedShot
 from .clip_planner import ClipPlanner
 from .clip_request import ClipRequest, ClipSpec, ShotFailed
 from .picks import TakeResult, first_pick, picked_clip_key
 from .planning import Take, walk
 from .records import ShotClip
+from .shots import ResolvedShot
 from .takes import read_scores
 
 

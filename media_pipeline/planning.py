@@ -27,10 +27,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from .campaign import Campaign, ResolvedShot
+from .campaign import Campaign
 from .clip_request import ClipRequest, ClipSpec, ShotFailed
 from .records import HostedImage
 from .resources.xai.catalog import catalog_from_env
+from .shots import ResolvedShot
 
 if TYPE_CHECKING:
     from .clip_planner import ClipPlanner

@@ -16,7 +16,8 @@ from .manifest_yaml import shown
 from .resources.xai.catalog import MAX_PROMPT_CHARS, catalog_from_env
 
 if TYPE_CHECKING:
-    from .campaign import Campaign, ResolvedShot
+    from .campaign import Campaign
+    from .shots import ResolvedShot
 
 
 def campaign_problems(campaign: Campaign) -> list[str]:

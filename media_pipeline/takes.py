@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ValidationError
 
-from .campaign import MAX_TAKES, Campaign
+from .campaign import Campaign
 from .clip_request import ClipRequest
 from .media.frames import poster
 from .media.scoring import TakeScores, score_take
 from .planning import Plan, lane_after, shot_takes
 from .preview import thumbnail_markdown
+from .shots import MAX_TAKES
 
 if TYPE_CHECKING:
     from .resources.store import MediaStore

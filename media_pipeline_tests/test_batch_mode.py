@@ -20,13 +20,14 @@ from dagster._core.test_utils import create_run_for_test
 
 from media_pipeline.assets import campaign_assets
 from media_pipeline.batch_sensor import build_batch_sensor
-from media_pipeline.campaign import BATCH_CARRIES, CampaignError, Shot, load_campaign
+from media_pipeline.campaign import BATCH_CARRIES, CampaignError, load_campaign
 from media_pipeline.definitions import build_defs
 from media_pipeline.emulator.server import XaiEmulator
 from media_pipeline.media.probe import probe
 from media_pipeline.partitions import Pipeline
 from media_pipeline.resources.xai.batch_journal import BatchEntry, read_batches, write_batch
 from media_pipeline.resources.xai.catalog import MODELS_ENV, catalog_from_env, default_catalog
+from media_pipeline.shots import Shot
 
 from .builders import write_campaign
 from .conftest import add_campaign_partition

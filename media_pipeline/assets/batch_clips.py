@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
-from ..campaign import ResolvedShot
 from ..clip_planner import ClipPlanner
 from ..clip_request import ClipRequest, ClipSpec, ShotFailed, clip_key
 from ..picks import ShotResult, TakeResult, first_pick, picked_clip_key
@@ -35,6 +34,7 @@ from ..resources.xai.batch_journal import BatchedClip, BatchEntry, read_batches
 from ..resources.xai.generator import XaiVideoGenerator
 from ..resources.xai.journal import journal_key
 from ..settings import number
+from ..shots import ResolvedShot
 from .hosting import image_url
 
 WAIT_ENV, POLL_ENV = "MEDIA_PIPELINE_BATCH_WAIT_SECONDS", "MEDIA_PIPELINE_BATCH_POLL_SECONDS"

@@ -15,7 +15,6 @@ from functools import partial
 
 from dagster import Failure
 
-from ..campaign import ResolvedShot
 from ..clip_planner import ClipPlanner
 from ..clip_request import ClipRequest, ClipSpec, ShotFailed
 from ..media.errors import MediaError
@@ -23,6 +22,7 @@ from ..picks import ShotResult, TakeResult, first_pick, picked_clip_key
 from ..planning import Take, lanes, walk_lane
 from ..records import ShotClip
 from ..resources.generator import GeneratorStopped, VideoGenerator
+from ..shots import ResolvedShot
 from ..takes import StoredScores, read_scores, score_clip
 from .hosting import image_url
 from .metadata import shot_done
