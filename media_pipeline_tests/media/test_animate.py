@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from media_pipeline.media.animate import CAMERA_MOVES, animate_still, camera_move
+from media_pipeline.media.animate import animate_still
+from media_pipeline.media.camera import CAMERA_MOVES, camera_move
 from media_pipeline.media.conform import ConformSpec
 from media_pipeline.media.errors import MediaError
 from media_pipeline.media.formats import frame_size
