@@ -14,23 +14,13 @@ import mimetypes
 import os
 import shutil
 import tempfile
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from dagster import ConfigurableResource
 
-
-def _file_mode() -> int:
-    """The mode ``open()`` would give a new file under this process's umask (0644 under the usual 022)."""
-    umask = os.umask(0o022)  # read it the only portable way, once, while the module loads
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-FILE_MODE = _file_mode()
-"""Stored files follow the umask like any other file, although ``mkstemp`` creates them owner-only."""
+from ..media.files import link_new, part_file, swap_symlink
 
 
 class StoreError(RuntimeError):
@@ -157,11 +147,7 @@ class LocalMediaStore(MediaStore):
 
     def _atomic_target(self, key: str) -> tuple[Path, Path]:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        os.fchmod(fd, FILE_MODE)
-        os.close(fd)
-        return target, Path(tmp)
+        return target, part_file(target)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -246,22 +232,19 @@ class LocalMediaStore(MediaStore):
     def alias_folder(self, alias: str, target: str, names: Iterable[str]) -> None:
         base = self._path(alias)
         base.mkdir(parents=True, exist_ok=True)
-        _swap_symlink(base / "current", os.path.relpath(self._path(target), base))
+        swap_symlink(base / "current", os.path.relpath(self._path(target), base))
         for name in names:
             link = self._path(f"{alias}/{name}")
             if not (link.is_symlink() and os.readlink(link) == f"current/{name}"):
-                _swap_symlink(link, f"current/{name}")
+                swap_symlink(link, f"current/{name}")
 
     def create_exclusive(self, key: str, data: bytes) -> bool:
         target, tmp = self._atomic_target(key)
         try:
             tmp.write_bytes(data)
-            os.link(tmp, target)  # fails if the name exists; the object appears whole
-        except FileExistsError:
-            return False
+            return link_new(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
-        return True
 
     def size(self, key: str) -> int | None:
         try:
@@ -278,10 +261,3 @@ class LocalMediaStore(MediaStore):
 
     def stable_uri(self, key: str) -> str:
         return str(Path(self.root).resolve() / check_key(key))
-
-
-def _swap_symlink(link: Path, target: str) -> None:
-    """Point ``link`` at ``target`` in one rename: a reader sees the old target or the new one, never neither."""
-    tmp = link.with_name(f".{link.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.link")
-    os.symlink(target, tmp)
-    os.replace(tmp, link)
