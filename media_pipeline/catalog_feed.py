@@ -4,11 +4,11 @@ A drop folder holding ``catalog.csv`` (or ``catalog.jsonl``) is a catalog drop: 
 and each row (one SKU) becomes its own campaign ``<drop>-<sku>`` (``campaign_id_for``). Every text value of the
 template takes merge fields from the row (``{title}``, ``{color}``); a column named ``image`` or ending in ``_image``
 names an image by file (dropped beside the catalog) or by URL, and its merge field is the name the SKU's campaign
-sees (``image.jpg``). This module only reads text: it parses the feed, renders a row's manifest, and says what is
-wrong by row number and column, so the drop zones (folder and S3) and the sensor share one set of rules. Problems
-that stop a whole drop (no ``sku`` column, a broken template, a merge field that is no column) are the catalog's;
-a row with an empty sku cannot be named and is reported; any other bad row keeps its campaign, whose run fails with
-the row's error. It imports no Dagster.
+sees (``image.jpg``). This module only reads text: it parses the feed, renders a row's manifest (through
+``catalog_template``), and says what is wrong by row number and column, so the drop zones (folder and S3) and the
+sensor share one set of rules. Problems that stop a whole drop (no ``sku`` column, a broken template, a merge field
+that is no column) are the catalog's; a row with an empty sku cannot be named and is reported; any other bad row
+keeps its campaign, whose run fails with the row's error. It imports no Dagster.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import io
 import json
 import posixpath
 import re
-import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 import yaml
 
 from .campaign import IMAGE_EXTENSIONS, MANIFEST_NAME, is_image_name
+from .catalog_template import render_template, template_fields
 from .manifest_yaml import ManifestSyntaxError, decode_manifest, load_yaml, shown
 
 CATALOG_NAMES = ("catalog.csv", "catalog.jsonl")
@@ -35,7 +35,6 @@ SKU_COLUMN = "sku"
 MAX_ID = 63  # CAMPAIGN_ID_PATTERN: 1 + 62 characters
 MAX_DROP = 40
 _NOT_IN_ID = re.compile(r"[^a-z0-9_-]+")
-_FORMATTER = string.Formatter()
 
 UrlProblem = Callable[[str], "str | None"]
 """Why a URL may not be fetched (the drop zone's download rules), or None when it may."""
@@ -81,7 +80,8 @@ class Catalog:
     def manifest(self, row: CatalogRow) -> str:
         """A good row's ``campaign.yaml``: the template with the row's merge fields filled in, as data (a value is
         never read as YAML). Rendered on demand: a sensor tick needs only ``identity``."""
-        return yaml.safe_dump(_render(self.template or {}, dict(row.merge)), sort_keys=False, allow_unicode=True)
+        data = render_template(self.template or {}, dict(row.merge))
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
     def identity(self, row: CatalogRow) -> str:
         """What a row's campaign is made from, as text: its error, or the template and the row's merge values
@@ -102,46 +102,6 @@ def campaign_id_for(drop: str, sku: str) -> str:
 def catalog_name(files: set[str]) -> str | None:
     """The catalog file a drop holds (``catalog.csv`` before ``catalog.jsonl``), or None for a plain drop."""
     return next((name for name in CATALOG_NAMES if name in files), None)
-
-
-def _template_fields(data: Any, where: str) -> set[str]:
-    """Every merge field the template's text values use; ``CatalogProblem`` for anything but plain ``{name}``."""
-    fields: set[str] = set()
-    for text in _texts(data):
-        try:
-            parsed = list(_FORMATTER.parse(text))
-        except ValueError as exc:
-            raise CatalogProblem(f"{where}: {shown(text)}: {exc} (write a literal brace as '{{{{' or '}}}}')") from None
-        for _, name, spec, conversion in parsed:
-            if name is None:
-                continue
-            if not name.isidentifier() or spec or conversion:
-                raise CatalogProblem(
-                    f"{where}: {shown(text)}: a merge field is a column name in braces, like {{title}}"
-                )
-            fields.add(name)
-    return fields
-
-
-def _texts(data: Any) -> Iterator[str]:
-    if isinstance(data, str):
-        yield data
-    elif isinstance(data, dict):
-        for value in data.values():
-            yield from _texts(value)
-    elif isinstance(data, list):
-        for value in data:
-            yield from _texts(value)
-
-
-def _render(data: Any, values: dict[str, str]) -> Any:
-    if isinstance(data, str):
-        return data.format_map(values)
-    if isinstance(data, dict):
-        return {key: _render(value, values) for key, value in data.items()}
-    if isinstance(data, list):
-        return [_render(value, values) for value in data]
-    return data
 
 
 def _cell(value: Any) -> str:
@@ -247,7 +207,10 @@ def parse_catalog(
         raise CatalogProblem(f"{where}: not UTF-8 (byte {exc.start})") from None
     except ManifestSyntaxError as exc:
         raise CatalogProblem(f"catalog drop {drop!r}, file {MANIFEST_NAME} (the template): {exc}") from None
-    fields = _template_fields(template_data, f"catalog drop {drop!r}, file {MANIFEST_NAME} (the template)")
+    try:
+        fields = template_fields(template_data)
+    except ValueError as exc:
+        raise CatalogProblem(f"catalog drop {drop!r}, file {MANIFEST_NAME} (the template): {exc}") from None
     catalog = Catalog(drop, name, template_data, hashlib.sha256(template or b"").hexdigest())
     duplicates: dict[str, list[int]] = {}
     records = list(_records(name, text, where))
