@@ -30,7 +30,8 @@ from media_pipeline.media.animate import animate_still  # noqa: E402
 from media_pipeline.media.ffmpeg import run_ffmpeg  # noqa: E402
 from media_pipeline.media.frames import read_frame  # noqa: E402
 from media_pipeline.media.quality import first_frame_fidelity  # noqa: E402
-from media_pipeline.media.scoring import COLOUR_SAMPLES, colour_signature, score_take  # noqa: E402
+from media_pipeline.media.scoring import colour_signature, score_take  # noqa: E402
+from media_pipeline.media.take_analysis import COLOUR_SAMPLES  # noqa: E402
 
 SIZES = (("90p", 2), ("720p", 6))
 

@@ -1,7 +1,8 @@
 """Score a take (one generated clip of a shot) on what is measurable, and pick the best of a shot's takes.
 
-A take is measured in one ffmpeg pass: ``freezedetect`` and ``blackdetect`` run over every decoded frame while
-``select`` writes a handful of small frames (the first, the last, a few between) for the pixel measures:
+A take is measured in one ffmpeg pass (``take_analysis``): ``freezedetect`` and ``blackdetect`` run over every
+decoded frame while ``select`` writes a handful of small frames (the first, the last, a few between) for the pixel
+measures:
 
 - first-frame SSIM against the source image (cover-cropped to the clip's frame): an image-to-video clip starts on
   its picture, and a take that starts on another one has drifted;
@@ -20,41 +21,30 @@ says why in words a producer reads. No Dagster and no manifest type here: paths 
 from __future__ import annotations
 
 import functools
-import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from pydantic import BaseModel
 
 from media_pipeline.media.errors import MediaError
-from media_pipeline.media.ffmpeg import run_ffmpeg
 from media_pipeline.media.images import cover_crop, load_rgb
 from media_pipeline.media.probe import probe
 from media_pipeline.media.quality import ssim
+from media_pipeline.media.take_analysis import (
+    BLACK_MIN_SECONDS,
+    FREEZE_MIN_SECONDS,
+    analyse_take,
+    black_seconds,
+    frozen_seconds,
+)
 
 # An encoded image-to-video first frame scores 0.8-0.99 against its source at our sizes; an unrelated,
 # inverted or mirrored picture scores under 0.4. 0.5 tells them apart with room on both sides.
 DRIFT_SSIM = 0.5
 # At or below this SSIM nothing of the expected picture is left: the fidelity factor is 0 there, 1 at SSIM 1.
 SSIM_FLOOR = 0.3
-# A held frame shorter than this reads as a beat, longer as a stall; eased camera moves start slowly enough to
-# look still for a few frames, which this also forgives.
-FREEZE_MIN_SECONDS = 0.5
-# freezedetect runs on the frames shrunk this many times (area average): encoder noise on a held frame averages
-# out, while a move's differences (one sign along each moving edge) keep their mean.
-FREEZE_SHRINK = 4
-# freezedetect's noise there: mean absolute difference (0-1) from the first frame of a still stretch under which
-# frames count as the same picture. Held frames re-encoded by H.264 stay under 0.0001 after the shrink, even on a
-# noisy picture; the slow ends of an eased move over a dark or flat picture reach 0.0003 within half a second.
-# ffmpeg's own default (0.001, on full frames) calls such moves frozen.
-FREEZE_NOISE = 0.0002
-# Black: 98 % of pixels under 10 % luma for at least 0.1 s (a fade through black at a cut is shorter).
-BLACK_MIN_SECONDS = 0.1
-BLACK_PIXEL = 0.10
-BLACK_PICTURE = 0.98
 # Colour distance (fraction of full scale) at which a take counts as "off its neighbours": a grade shift of
 # 8 % of full scale is plainly visible side by side; a new take of the same picture stays under 0.03.
 COLOUR_OFF = 0.08
@@ -62,17 +52,7 @@ COLOUR_OFF = 0.08
 # neighbouring shots may differ on purpose, so colour can halve a score but not zero it.
 COLOUR_FAR = 0.25
 COLOUR_WEIGHT = 0.5
-# Frames sampled for colour (first and last included), and the short side they are written at: SSIM works on
-# a ~256 px short side anyway (media/quality.py), colour needs fewer pixels still.
-COLOUR_SAMPLES = 5
-ANALYSIS_SHORT_SIDE = 288
-HISTOGRAM_BINS = 32
-# The last frame is the last of the final few sampled: a header may count a frame or two the decoder drops (an edit
-# list, a last frame without a timestamp); more missing than that is a clip cut short.
-END_SLACK = 2
-
-_FREEZE = re.compile(r"freezedetect\.freeze_(start|end): *([0-9.]+)")
-_BLACK = re.compile(r"black_start: *([0-9.]+) +black_end: *([0-9.]+)")
+HISTOGRAM_BINS = 32  # bins of each channel's histogram in a ``ColourSignature``
 
 
 class ColourSignature(BaseModel):
@@ -137,9 +117,9 @@ def score_take(
     seconds = info.frame_count / info.fps if info.fps else info.video_duration
     with tempfile.TemporaryDirectory(prefix="take-scores-") as tmp:
         label = f"{what} ({clip})" if what else str(clip)
-        log, frames = _analyse(clip, info.frame_count, (info.width, info.height), Path(tmp), label)
-    frozen = _frozen_seconds(log, seconds)
-    black = sum(end - start for start, end in (map(float, m) for m in _BLACK.findall(log)))
+        log, frames = analyse_take(clip, info.frame_count, (info.width, info.height), Path(tmp), label)
+    frozen = frozen_seconds(log, seconds)
+    black = black_seconds(log)
     scores = TakeScores(
         seconds=round(seconds, 3),
         first_frame_ssim=_fidelity(frames[0], source),
@@ -200,46 +180,6 @@ def colour_signature(frames: Sequence[np.ndarray]) -> ColourSignature:
     histograms = tuple(tuple(row) for row in np.round(counts / len(pixels), 5).tolist())
     mean = tuple(round(float(v) / 255, 4) for v in pixels.mean(axis=0))
     return ColourSignature(mean=mean, histograms=histograms)  # type: ignore[arg-type]
-
-
-def _analyse(clip: Path, count: int, size: tuple[int, int], tmp: Path, what: str) -> tuple[str, list[np.ndarray]]:
-    """One ffmpeg pass: the detectors' log and the sampled frames (first ... last), small, as RGB arrays."""
-    ends = (max(0, count - 1 - k) for k in range(END_SLACK + 1))
-    picks = sorted({*ends, *(round(i * (count - 1) / (COLOUR_SAMPLES - 1)) for i in range(COLOUR_SAMPLES))})
-    select = "+".join(f"eq(n\\,{n})" for n in picks)
-    width, height = size
-    factor = min(width, height) / ANALYSIS_SHORT_SIDE
-    scale = f",scale={2 * round(width / factor / 2)}:{2 * round(height / factor / 2)}:flags=area" if factor > 1 else ""
-    shrunk = f"{max(2, width // FREEZE_SHRINK)}:{max(2, height // FREEZE_SHRINK)}"
-    graph = (
-        f"[0:v]split[f][s];[f]scale={shrunk}:flags=area,freezedetect=n={FREEZE_NOISE}:d={FREEZE_MIN_SECONDS},nullsink;"
-        f"[s]blackdetect=d={BLACK_MIN_SECONDS}:pix_th={BLACK_PIXEL}:pic_th={BLACK_PICTURE},"
-        f"select={select}{scale},format=rgb24[frames]"
-    )
-    args = ["-i", str(clip), "-filter_complex", graph, "-map", "[frames]", "-fps_mode", "passthrough", "-f", "image2"]
-    log = run_ffmpeg([*args, str(tmp / "%03d.ppm")], what=f"{what}: scoring take", loglevel="info")
-    written = sorted(tmp.glob("*.ppm"))
-    if len(written) < len(picks) - END_SLACK:  # a clip cut short still decodes its first frames: not a whole take
-        raise MediaError(f"{what}: frame {picks[len(written)]} of {count} does not decode (cut short or damaged)")
-    frames = []
-    for path in written:
-        with Image.open(path) as image:
-            frames.append(np.asarray(image.convert("RGB")))
-    return log, frames
-
-
-def _frozen_seconds(log: str, seconds: float) -> float:
-    """Total frozen time in the freezedetect log; a freeze still on at the end lasts to the end of the clip."""
-    total, start = 0.0, None
-    for kind, value in _FREEZE.findall(log):
-        if kind == "start":
-            start = float(value)
-        elif start is not None:
-            total += float(value) - start
-            start = None
-    if start is not None:
-        total += max(0.0, seconds - start)
-    return total
 
 
 def _fidelity(frame: np.ndarray, image: Path | None) -> float | None:

@@ -16,15 +16,8 @@ from media_pipeline.emulator.renders import FREEZE_FROM, freeze_clip, take_pictu
 from media_pipeline.media.animate import animate_still
 from media_pipeline.media.errors import MediaError
 from media_pipeline.media.ffmpeg import ffmpeg_runs, run_ffmpeg
-from media_pipeline.media.scoring import (
-    COLOUR_OFF,
-    DRIFT_SSIM,
-    FREEZE_MIN_SECONDS,
-    TakeScores,
-    best_take,
-    score_take,
-    with_neighbours,
-)
+from media_pipeline.media.scoring import COLOUR_OFF, DRIFT_SSIM, TakeScores, best_take, score_take, with_neighbours
+from media_pipeline.media.take_analysis import FREEZE_MIN_SECONDS
 from media_pipeline_tests.xai_builders import image_bytes
 
 SECONDS = 2
