@@ -54,7 +54,8 @@ def _approval_metadata(approval: Approval | None) -> dict[str, Any]:
     if approval is None:
         return {}
     named = {"version": approval.version, "clips": approval.clips, "spec_sha256": approval.spec_sha256}
-    return {"approval": MetadataValue.json({**named, "approved_at": approval.approved_at.isoformat()})}
+    when = {"approved_at": approval.approved_at.isoformat(), "approved_by": approval.approved_by}
+    return {"approval": MetadataValue.json({**named, **when})}
 
 
 def review_check(campaign: str, state: ReviewState) -> dict[str, Any]:
@@ -125,6 +126,12 @@ class ApprovalConfig(Config):
         description="The draft version you previewed (the deliverable's 'version' metadata); empty: the draft "
         "awaiting approval now. A newer draft than the one named is refused.",
     )
+    approved_by: str = Field(
+        default="",
+        max_length=100,
+        description="Your name, kept in the approval record (approval.json) and shown by review and in the "
+        "deliverable's metadata. `media-pipeline approve` fills in the login name unless --by names someone.",
+    )
 
 
 def build_approval_job(pipeline: Pipeline) -> JobDefinition:
@@ -138,7 +145,7 @@ def build_approval_job(pipeline: Pipeline) -> JobDefinition:
         store: MediaStore = getattr(context.resources, store_key)
         campaign, runs_before = context.partition_key, ffmpeg_runs()
         try:
-            approval, record = approve(store, campaign, config.version, context.run_id)
+            approval, record = approve(store, campaign, config.version, context.run_id, config.approved_by.strip())
         except (ReviewError, StoreError) as exc:
             raise Failure(description=str(exc)) from None
         state = settle_review(store, campaign, record, approval)

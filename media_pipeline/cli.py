@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import json
 import os
 import sys
@@ -156,7 +157,19 @@ def _review(campaign: str | None, as_json: bool) -> int:
     return 0
 
 
-def _approve(campaigns: list[str], version: str, as_json: bool) -> int:
+def _approver(named: str | None) -> str:
+    """Who approves: ``--by``, else the login name (empty when the system knows none)."""
+    if named is not None:
+        if len(named.strip()) > 100:
+            raise CampaignError("approve --by: a name of at most 100 characters")
+        return named.strip()
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no such user in the passwd database (a bare container), no login name
+        return ""
+
+
+def _approve(campaigns: list[str], version: str, approved_by: str, as_json: bool) -> int:
     from .definitions import build_defs, home
     from .review_cli import approve_campaigns
     from .runner import instance_from_env
@@ -165,14 +178,15 @@ def _approve(campaigns: list[str], version: str, as_json: bool) -> int:
         raise CampaignError(f"--version names one campaign's draft; {len(campaigns)} campaigns were given")
     defs = build_defs()
     with instance_from_env(home()) as instance:
-        summary = approve_campaigns(defs, instance, campaigns, version)
+        summary = approve_campaigns(defs, instance, campaigns, version, approved_by)
     if as_json:
         print(summary.model_dump_json(indent=2))
     for approval in summary.approvals if not as_json else []:
         if approval.error:
             print(approval.error, file=sys.stderr)
             continue
-        print(f"campaign {approval.campaign}: version {approval.version} approved and published")
+        by = f" by {approval.approved_by}" if approval.approved_by else ""
+        print(f"campaign {approval.campaign}: version {approval.version} approved{by} and published")
         for path in approval.deliverables:
             print(f"  -> {path}")
     return 0 if summary.status == "success" else 1
@@ -210,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     approve = commands.add_parser("approve", help="approve campaigns' drafts (review: required) and publish them")
     approve.add_argument("campaigns", nargs="+", metavar="CAMPAIGN")
     approve.add_argument("--version", default="", help="the draft version you previewed (one campaign)")
+    approve.add_argument("--by", default=None, help="your name in the approval record (default: your login name)")
     approve.add_argument("--json", action="store_true", help="print one JSON object")
     commands.add_parser("xai-emulator", help="serve the xAI video API emulator on loopback", add_help=False)
     args, rest = parser.parse_known_args(argv)
@@ -229,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "review":
             return _review(args.campaign, args.json)
         if args.command == "approve":
-            return _approve(args.campaigns, args.version, args.json)
+            return _approve(args.campaigns, args.version, _approver(args.by), args.json)
         return _estimate(args.campaign, args.json)
     except USER_ERRORS as exc:
         if getattr(args, "json", False):

@@ -27,6 +27,7 @@ class ApprovalSummary(BaseModel):
     run_id: str | None = None
     version: str | None = None
     clips: dict[str, str] = {}  # shot -> clip cache key, as the approval names them
+    approved_by: str = ""
     spec_sha256: str | None = None
     deliverables: list[str] = []
     error: str | None = None
@@ -45,6 +46,7 @@ def approve_campaign(
     instance: DagsterInstance,
     campaign: str,
     version: str = "",
+    approved_by: str = "",
     pipeline: Pipeline = PROJECT_PIPELINE,
     tags: Mapping[str, str] | None = None,
 ) -> ApprovalSummary:
@@ -64,7 +66,7 @@ def approve_campaign(
         raise_on_error=False,
         tags=tags,
         run_config={
-            "ops": {pipeline.named("approve_draft"): {"config": {"version": version}}},
+            "ops": {pipeline.named("approve_draft"): {"config": {"version": version, "approved_by": approved_by}}},
             "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
         },
     )
@@ -80,6 +82,7 @@ def approve_campaign(
         status="approved",
         run_id=result.run_id,
         version=approval.version,
+        approved_by=approval.approved_by,
         clips=approval.clips,
         spec_sha256=approval.spec_sha256,
         deliverables=[store.stable_uri(stable_key(campaign, key)) for key in current.keys],
@@ -87,10 +90,10 @@ def approve_campaign(
 
 
 def approve_campaigns(
-    defs: Definitions, instance: DagsterInstance, campaigns: list[str], version: str = ""
+    defs: Definitions, instance: DagsterInstance, campaigns: list[str], version: str = "", approved_by: str = ""
 ) -> ApprovalsSummary:
     """Approve each campaign on its own (a catalog's SKUs, say); one refusal does not stop the others."""
-    approvals = [approve_campaign(defs, instance, campaign, version) for campaign in campaigns]
+    approvals = [approve_campaign(defs, instance, campaign, version, approved_by) for campaign in campaigns]
     failed = [a.error for a in approvals if a.error]
     return ApprovalsSummary(
         status="failure" if failed else "success", approvals=approvals, error="\n".join(failed) or None

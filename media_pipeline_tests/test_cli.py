@@ -190,3 +190,15 @@ def test_amounts_keep_a_half_cent() -> None:
     from media_pipeline.cli import usd
 
     assert [usd(0.045), usd(0.27), usd(2.16), usd(0.0)] == ["$0.045", "$0.27", "$2.16", "$0.00"]
+
+
+def test_the_approver_is_the_login_name_unless_named() -> None:
+    import getpass
+
+    from media_pipeline.campaign import CampaignError
+    from media_pipeline.cli import _approver
+
+    assert _approver(None) == getpass.getuser()
+    assert _approver("  Ana Reviewer ") == "Ana Reviewer"
+    with pytest.raises(CampaignError, match="at most 100 characters"):
+        _approver("x" * 101)

@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetRecordsFilter, DagsterInstance
 
 from media_pipeline.cli import main
 from media_pipeline.factory import build_pipeline_defs
 from media_pipeline.media.ffmpeg import ffmpeg_runs
+from media_pipeline.partitions import PROJECT_PIPELINE
 from media_pipeline.records import GeneratedClips
 from media_pipeline.resources.drops import LocalDropZone
 from media_pipeline.resources.io_manager import read_record
@@ -48,8 +49,13 @@ def test_approving_makes_no_api_call_and_a_new_clip_voids_the_approval(
     assert all(Path(p).is_file() for p in drafted.review.preview)  # the draft's files, to look at
 
     calls, runs = xai_emulator.calls, ffmpeg_runs()
-    approved = approve_campaign(defs, instance, "sku7")
+    approved = approve_campaign(defs, instance, "sku7", approved_by="Bo Approver")
     assert approved.status == "approved", approved.error
+    (event,) = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=PROJECT_PIPELINE.asset_key("deliverable"), asset_partitions=["sku7"]), limit=1
+    ).records
+    recorded = event.asset_materialization.metadata["approval"].value
+    assert recorded["approved_by"] == "Bo Approver" and recorded["version"] == approved.version
     assert xai_emulator.calls == calls and ffmpeg_runs() == runs  # no API call of any kind, no encode
     clips = read_record(store, "generated_clips", "sku7", GeneratedClips)
     assert approved.clips == {c.shot: c.cache_key for c in clips.clips}
@@ -127,12 +133,14 @@ def test_the_command_approves_several_skus_each_on_its_own_and_refuses_clearly(
     assert [r["campaign"] for r in listed["awaiting_approval"]] == ["sku-a", "sku-b"]
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "reviewer"))  # another instance on the same store
-    code, approved = _cli(capsys, "approve", "sku-a", "sku-b", "--json")
+    code, approved = _cli(capsys, "approve", "sku-a", "sku-b", "--json", "--by", "Ana Reviewer")
     assert code == 0 and approved["status"] == "success"
-    assert [(a["campaign"], a["status"]) for a in approved["approvals"]] == [
-        ("sku-a", "approved"),
-        ("sku-b", "approved"),
+    assert [(a["campaign"], a["status"], a["approved_by"]) for a in approved["approvals"]] == [
+        ("sku-a", "approved", "Ana Reviewer"),
+        ("sku-b", "approved", "Ana Reviewer"),
     ]
+    recorded = json.loads((home / "store/deliverables/sku-a/approval.json").read_text())
+    assert recorded["approved_by"] == "Ana Reviewer" and recorded["run_id"] == approved["approvals"][0]["run_id"]
     assert Path(approved["approvals"][1]["deliverables"][0]) == home / "store/deliverables/sku-b/sku-b.mp4"
 
     code, refused = _cli(capsys, "approve", "sku-a", "ghost", "--json")  # one refusal does not hide the other
@@ -148,4 +156,5 @@ def test_the_command_approves_several_skus_each_on_its_own_and_refuses_clearly(
         assert len(reviewer.get_runs()) == 2  # the two approvals
     code, review = _cli(capsys, "review", "sku-a", "--json")
     assert review["status"] == "approved" and review["approval"]["version"] == version
+    assert review["approval"]["approved_by"] == "Ana Reviewer" and review["detail"].endswith("UTC by Ana Reviewer")
     assert _cli(capsys, "review", "--json") == (0, {"awaiting_approval": []})

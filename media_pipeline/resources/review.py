@@ -41,6 +41,7 @@ class Approval(ReviewKey):
     inputs: str  # the set's inputs hash (assets/delivery_reuse.py)
     approved_at: datetime
     run_id: str = ""  # the Dagster run that approved it
+    approved_by: str = ""  # who approved it, as they named themselves (the CLI: their login name)
 
 
 def approval_key(campaign: str) -> str:
@@ -110,7 +111,9 @@ def review_state(campaign: str, record: Deliverable, draft: Draft | None, approv
             detail += f". The approval of version {approval.version} does not apply to it: {why}"
         return ReviewState("awaiting approval", record.version, detail, approval)
     if approval is not None and approval.version == record.version:
-        when = f"{approval.approved_at:%Y-%m-%d %H:%M} UTC"
+        when = f"{approval.approved_at:%Y-%m-%d %H:%M} UTC" + (
+            f" by {approval.approved_by}" if approval.approved_by else ""
+        )
         return ReviewState(
             "approved", record.version, f"campaign {campaign!r}: version {record.version} approved {when}", approval
         )
@@ -191,9 +194,11 @@ def no_draft(store: MediaStore, campaign: str) -> ReviewError:
     )
 
 
-def approve(store: MediaStore, campaign: str, version: str = "", run_id: str = "") -> tuple[Approval, Deliverable]:
+def approve(
+    store: MediaStore, campaign: str, version: str = "", run_id: str = "", approved_by: str = ""
+) -> tuple[Approval, Deliverable]:
     """Approve the campaign's draft and make it the current set (returned with the approval); ``version``, when
-    given, must be the draft's.
+    given, must be the draft's; ``approved_by`` names the approver in the record.
 
     Refuses, naming the campaign, when there is no draft, when ``version`` is not the draft awaiting approval,
     when the campaign's latest clips or spec differ from the draft's (a stale draft: run the campaign again), or
@@ -227,6 +232,7 @@ def approve(store: MediaStore, campaign: str, version: str = "", run_id: str = "
         inputs=draft.deliverable.inputs,
         approved_at=datetime.now(UTC),
         run_id=run_id,
+        approved_by=approved_by,
         clips=draft.clips,
         spec_sha256=draft.spec_sha256,
     )
