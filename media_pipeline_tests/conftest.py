@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,11 +47,17 @@ def _no_leftover_defs_state_storage() -> Iterator[None]:
     ``DagsterInstance.__enter__`` makes the instance's storage the context's current one (a ContextVar) and its
     ``__exit__`` restores the one before; when instances are exited out of order one test's storage outlives its
     instance (``execute_job`` through a reconstructable job leaves one: test_factory), and the next test in the
-    worker that loads definitions fails with "Attempted to resolve undefined DagsterInstance weakref"."""
+    worker that loads definitions fails with "Attempted to resolve undefined DagsterInstance weakref".
+
+    An instance entered and never exited (a sensor or schedule context built with resources and not closed) is
+    worse: when the garbage collector finally takes it, its exit runs then, in whatever test is running, and
+    makes the dead instance's storage current in the middle of that test (``test_store_faults`` failed so in a
+    CI run). So each test's leftovers are collected at its own end, before the storage is reset."""
     from dagster._core.storage.defs_state.base import _current_storage
 
     token = _current_storage.set(None)
     yield
+    gc.collect()
     _current_storage.reset(token)
 
 

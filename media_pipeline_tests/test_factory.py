@@ -127,7 +127,8 @@ def test_each_pipelines_sensor_and_schedule_see_only_its_own_drop_zone(two, tmp_
         instance.add_dynamic_partitions(added.partitions_def_name, list(added.partition_keys))
     schedule = two.get_schedule_def("brand_b_nightly_campaign_refresh")
     own = {key: value for key, value in resources.items() if key in ("brand_b_drops", "brand_b_store")}
-    requests = schedule(build_schedule_context(instance=instance, resources=own))
+    with build_schedule_context(instance=instance, resources=own) as context:  # closed: its resources' instance
+        requests = schedule(context)
     assert sorted(r.partition_key for r in requests) == ["autumn", "winter"]
     assert all(r.asset_selection == list(Pipeline("brand_b").asset_keys) for r in requests)
 

@@ -44,7 +44,8 @@ def _publish(store: LocalMediaStore, campaign: str, tmp_path) -> None:
 
 def _evaluate(instance, drops_root, store):
     resources = {"drops": LocalDropZone(root=str(drops_root)), "store": store}
-    return nightly_campaign_refresh(build_schedule_context(instance=instance, resources=resources))
+    with build_schedule_context(instance=instance, resources=resources) as context:
+        return nightly_campaign_refresh(context)
 
 
 def test_requests_only_missing_or_stale_deliverables(instance, drops_root, tmp_path):

@@ -21,8 +21,8 @@ def _settled(folder) -> None:
 
 
 def _tick(instance, resources, cursor=None) -> SensorResult:
-    context = build_sensor_context(instance=instance, cursor=cursor, resources={"drops": resources["drops"]})
-    result = image_drop_sensor(context)
+    with build_sensor_context(instance=instance, cursor=cursor, resources={"drops": resources["drops"]}) as context:
+        result = image_drop_sensor(context)
     assert isinstance(result, SensorResult)
     return result
 

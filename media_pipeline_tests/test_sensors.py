@@ -19,10 +19,9 @@ def _age(folder, seconds: float) -> None:
 
 
 def _tick(instance, drops_root, cursor=None) -> SensorResult:
-    context = build_sensor_context(
-        instance=instance, cursor=cursor, resources={"drops": LocalDropZone(root=str(drops_root))}
-    )
-    result = image_drop_sensor(context)
+    resources = {"drops": LocalDropZone(root=str(drops_root))}
+    with build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+        result = image_drop_sensor(context)
     assert isinstance(result, SensorResult)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
