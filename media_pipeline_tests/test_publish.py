@@ -11,9 +11,10 @@ import pytest
 from dagster import AssetKey, materialize
 
 from media_pipeline.assets import campaign_assets
+from media_pipeline.media.ffmpeg import ffmpeg_runs
 from media_pipeline.media.probe import probe
 from media_pipeline.records import Deliverable, DeliverableFile
-from media_pipeline.resources.publish import current_deliverable, pointer_key, publishing
+from media_pipeline.resources.publish import current_deliverable, pointer_key, publishing, repair_stable_names
 from media_pipeline.resources.store import LocalMediaStore, MediaStore, StoreError
 
 from .builders import change_deliverable_spec, write_campaign
@@ -132,6 +133,20 @@ def test_the_stable_names_of_a_folder_store_switch_together_through_one_link(tmp
     ]
 
 
+def test_stable_names_left_on_the_set_before_are_switched_to_the_current_one(store, tmp_path):
+    """A run killed between the pointer and the stable names leaves the names on the set before; the repair a
+    reusing run makes switches them to the current set, and touches nothing otherwise."""
+    first = _publish(store, _files(tmp_path / "one", "one"))
+    second = _publish(store, _files(tmp_path / "two", "second"))
+    names = ["c.mp4", "c_contact_sheet.png", "c_poster.jpg"]
+    store.alias_folder("deliverables/c", f"deliverables/c/v/{first.version}", names)  # the kill's leftover
+    assert store.get_bytes("deliverables/c/c.mp4") == b"one:c.mp4"
+    assert not repair_stable_names(store, first)  # not the current set: left alone
+    assert repair_stable_names(store, second)
+    assert [store.get_bytes(f"deliverables/c/{name}") for name in names] == [f"second:{n}".encode() for n in names]
+    assert not repair_stable_names(store, second)  # nothing to mend: no copy, no link
+
+
 def _materialize(instance, resources, campaign):
     return materialize(
         campaign_assets, resources=resources, partition_key=campaign, instance=instance, raise_on_error=False
@@ -192,6 +207,19 @@ def test_a_rerun_publishes_a_new_version_that_every_reader_follows(instance, loc
     assert metadata["pointer"] == store.uri(pointer_key("again"))
     stored = Deliverable.model_validate_json(store.get_bytes("records/deliverable/again.json"))
     assert stored == second  # the IO manager's record is the pointer's
+
+    # a run killed between the pointer and the stable names left them on the set before: the next run mends them
+    (drops_root / "again" / "campaign.yaml").write_text(CUT_MANIFEST.replace("cut", "crossfade"), encoding="utf-8")
+    assert _materialize(instance, local_resources, "again").success
+    third = current_deliverable(store, "again")  # other pictures than the second's, not just another version
+    names = sorted(key.rsplit("/", 1)[-1] for key in third.keys)
+    store.alias_folder("deliverables/again", f"deliverables/again/v/{second.version}", names)
+    runs = ffmpeg_runs()
+    assert _materialize(instance, local_resources, "again").success
+    assert _deliverable_metadata(instance)["reused"] is True and ffmpeg_runs() == runs
+    assert (Path(store.root) / "deliverables/again/again.mp4").resolve() == Path(store.root).resolve() / (
+        f"deliverables/again/v/{third.version}/again.mp4"
+    )
 
 
 def test_of_two_publishes_at_once_the_later_started_wins_and_the_other_changes_nothing(store, tmp_path):

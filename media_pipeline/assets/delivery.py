@@ -24,7 +24,7 @@ from ..media.formats import frame_size
 from ..media.probe import probe
 from ..media.renditions import rendition_size
 from ..records import Deliverable, DeliverableFile, GeneratedClips, ShotClip, SourceImages
-from ..resources.publish import publishing, stable_key
+from ..resources.publish import publishing, repair_stable_names, stable_key
 from ..resources.store import MediaStore
 from ._common import campaign_asset
 from .delivery_reuse import inputs_key, reusable_set
@@ -122,6 +122,13 @@ def deliverable(
             renditions, poster, sheet = _stored_files(stack, store, record)
             infos = [probe(path) for path in renditions]
             made: dict[str, object] = {"reused": True}
+            if repair_stable_names(store, record):
+                context.log.warning(
+                    "campaign %r: the stable names showed an older set (a run stopped between switching the pointer "
+                    "and them); switched to version %s",
+                    campaign.campaign_id,
+                    record.version,
+                )
         else:
             result = assemble(
                 clips, work, spec=assembly, name=campaign.campaign_id, soundtrack=soundtrack, digests=digests

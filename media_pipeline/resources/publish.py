@@ -188,6 +188,24 @@ def _current_version(upload: SetUpload) -> str:
     return current.version if current else ""
 
 
+def repair_stable_names(store: MediaStore, record: Deliverable) -> bool:
+    """Switch the stable names to ``record`` when it is the current set and they show another; True when they did.
+
+    The pointer is written before the stable names, so a run killed between the two leaves the names on the set
+    before until a run publishes again; a run that reuses the current set (unchanged inputs) mends them here.
+    Sets are told apart by size (a stat or a HEAD a file): another set differs in its master at least."""
+    current = current_deliverable(store, record.campaign)
+    if current is None or current.version != record.version:  # a draft, or a set another run replaced
+        return False
+    folder = campaign_folder(record.campaign)
+    prefix, names = f"{folder}/v/{record.version}", sorted(_file_names(record))
+    if all(store.size(f"{folder}/{name}") == store.size(f"{prefix}/{name}") for name in names):
+        return False
+    with _store_errors(store, stable_key(record.campaign, record.master_key)):
+        store.alias_folder(folder, prefix, names)
+    return True
+
+
 def _file_names(record: Deliverable | None) -> set[str]:
     return {key.rsplit("/", 1)[-1] for key in record.keys} if record else set()
 
