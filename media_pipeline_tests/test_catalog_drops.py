@@ -69,6 +69,18 @@ def _failure(result) -> str:
     return event.event_specific_data.error.message
 
 
+def write_catalog_drop(folder: Path, template: str, rows: list[dict[str, str]]) -> Path:
+    """A settled catalog drop in ``folder``: the template, a sample picture for each row's ``image`` (the n-th row's
+    is picture n) and the catalog."""
+    folder.mkdir()
+    (folder / "campaign.yaml").write_text(template, encoding="utf-8")
+    for n, row in enumerate(rows, 1):
+        sample_image(n, TINY).save(folder / row["image"])
+    _write_csv(folder, rows)
+    _age(folder)
+    return folder
+
+
 def _write_csv(folder: Path, rows: list[dict[str, str]]) -> None:
     columns = list(rows[0])
     lines = [",".join(columns)] + [",".join(row[c] for c in columns) for row in rows]
@@ -79,15 +91,11 @@ def _write_csv(folder: Path, rows: list[dict[str, str]]) -> None:
 def test_a_twenty_row_catalog_delivers_twenty_campaigns_and_an_edited_row_reruns_its_sku_alone(
     instance, drops_root, local_resources, xai_emulator
 ):
-    folder = drops_root / "shoes"
-    folder.mkdir()
-    (folder / "campaign.yaml").write_text(TEMPLATE, encoding="utf-8")
-    rows = []
-    for n in range(1, 21):
-        sample_image(n, TINY).save(folder / f"sku{n:02d}.png")
-        rows.append({"sku": f"SKU {n:02d}", "title": f"Runner {n}", "color": "red", "image": f"sku{n:02d}.png"})
-    _write_csv(folder, rows)
-    _age(folder)
+    rows = [
+        {"sku": f"SKU {n:02d}", "title": f"Runner {n}", "color": "red", "image": f"sku{n:02d}.png"}
+        for n in range(1, 21)
+    ]
+    folder = write_catalog_drop(drops_root / "shoes", TEMPLATE, rows)
     resources = dict(local_resources, generator=xai_generator_for(xai_emulator))
 
     first = _tick(instance, drops_root)

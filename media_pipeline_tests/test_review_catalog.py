@@ -10,8 +10,7 @@ from media_pipeline.resources.publish import current_deliverable
 from media_pipeline.resources.review import awaiting_approval, current_review
 from media_pipeline.review_cli import approve_campaigns
 
-from .builders import sample_image
-from .test_catalog_drops import TEMPLATE, TINY, _age, _run_all, _tick, _write_csv
+from .test_catalog_drops import TEMPLATE, _age, _run_all, _tick, _write_csv, write_catalog_drop
 from .xai_builders import xai_generator_for
 
 pytest_plugins = ["media_pipeline_tests.xai_fixtures"]
@@ -20,15 +19,8 @@ pytest_plugins = ["media_pipeline_tests.xai_fixtures"]
 def test_each_sku_of_a_catalog_is_drafted_and_approved_on_its_own(
     instance: DagsterInstance, drops_root, local_resources, xai_emulator
 ):
-    folder = drops_root / "tees"
-    folder.mkdir()
-    (folder / "campaign.yaml").write_text("review: required\n" + TEMPLATE, encoding="utf-8")
-    rows = []
-    for n in range(1, 4):
-        sample_image(n, TINY).save(folder / f"tee{n}.png")
-        rows.append({"sku": f"T{n}", "title": f"Tee {n}", "color": "blue", "image": f"tee{n}.png"})
-    _write_csv(folder, rows)
-    _age(folder)
+    rows = [{"sku": f"T{n}", "title": f"Tee {n}", "color": "blue", "image": f"tee{n}.png"} for n in range(1, 4)]
+    folder = write_catalog_drop(drops_root / "tees", "review: required\n" + TEMPLATE, rows)
     store = local_resources["store"]
     generator = xai_generator_for(xai_emulator)
     resources = dict(local_resources, generator=generator)
