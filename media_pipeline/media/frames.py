@@ -39,17 +39,19 @@ def _decode(video: Path, which: Sequence[Which]) -> list[av.VideoFrame]:
 def _decode_one(
     container: av.container.InputContainer, stream: av.VideoStream, which: Which, video: Path, rewind: bool
 ) -> av.VideoFrame:
-    """One frame of ``which``; ``rewind`` when the container was read before (the first frame is then sought)."""
+    """One frame of ``which``; ``rewind`` when the container was read before (the frame is then always sought)."""
     if which == "first":
         if rewind:
             container.seek(0, stream=stream, backward=True, any_frame=False)
         for frame in container.decode(stream):
             return frame
         raise MediaError(f"{video}: no decodable video frame")
-    return _decode_at(container, stream, math.inf if which == "last" else float(which), video)
+    return _decode_at(container, stream, math.inf if which == "last" else float(which), video, rewind)
 
 
-def _decode_at(container: av.container.InputContainer, stream: av.VideoStream, t: float, video: Path) -> av.VideoFrame:
+def _decode_at(
+    container: av.container.InputContainer, stream: av.VideoStream, t: float, video: Path, rewind: bool
+) -> av.VideoFrame:
     """The frame on screen at ``t`` seconds: the last one starting at or before ``t`` (the very last for ``inf``).
 
     Read from the keyframe before ``t``; of the packets up to ``t``, only the frames others refer to and the
@@ -60,7 +62,7 @@ def _decode_at(container: av.container.InputContainer, stream: av.VideoStream, t
     rate = float(stream.average_rate or stream.guessed_rate or 24)
     # Timestamps are rounded to the time base: don't miss the frame that starts at ``t``.
     until = t + 0.25 / rate
-    if t > 1.0:
+    if t > 1.0 or rewind:  # near the start, reading on from the first packet is cheaper than a seek
         end = float((stream.start_time or 0) * tb + (stream.duration or 0) * tb)
         container.seek(int(min(t, end) / tb), stream=stream, backward=True, any_frame=False)
     packets = []

@@ -11,7 +11,7 @@ from PIL import Image
 
 from media_pipeline.media.animate import animate_still
 from media_pipeline.media.errors import MediaError
-from media_pipeline.media.frames import extract_frame, poster, read_frame
+from media_pipeline.media.frames import extract_frame, poster, read_frame, read_frames
 from media_pipeline.media.quality import ssim
 
 from .test_animate import picture
@@ -52,6 +52,14 @@ def test_first_and_timed_frames(clip: Path, decoded: list[np.ndarray], tmp_path:
     assert np.array_equal(read_frame(clip, 99.0), decoded[-1])  # past the end: the last frame
     out = extract_frame(clip, tmp_path / "sub" / "t.png", which=1.5)
     assert np.array_equal(np.asarray(Image.open(out)), decoded[36])
+
+
+def test_several_frames_from_one_opening_in_any_order(clip: Path, decoded: list[np.ndarray]) -> None:
+    """What the contact sheet reads (first and end frames of a clip in one opening), and the first frame asked
+    for after a later one (the file is read again from its start)."""
+    frames = read_frames(clip, ["first", "last", 1.0, "first"])
+    for got, want in zip(frames, [decoded[0], decoded[-1], decoded[24], decoded[0]], strict=True):
+        assert np.array_equal(got, want)
 
 
 def test_chained_shot_starts_from_the_exact_last_frame(clip: Path, tmp_path: Path) -> None:
