@@ -13,7 +13,9 @@ import yaml
 from dagster import DagsterInstance, Definitions
 from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._serdes import serialize_value
-from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+from dagster_postgres import PostgresRunStorage, PostgresScheduleStorage
+
+from media_pipeline.resources.pool_storage import PoolSafePostgresEventLogStorage
 
 from .dagster_stack import DEPLOY, ROOT
 
@@ -53,7 +55,8 @@ def _assert_production_settings(instance: DagsterInstance) -> None:
 def test_the_production_instance_opens_on_postgresql_with_credentials_from_the_environment(postgres_env, tmp_path):
     with _open(tmp_path / "home", PRODUCTION) as instance:
         assert isinstance(instance.run_storage, PostgresRunStorage)
-        assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+        # Dagster's PostgreSQL event log with the pool claim that gives one slot to one step
+        assert isinstance(instance.event_log_storage, PoolSafePostgresEventLogStorage)
         assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
         _assert_production_settings(instance)
         instance.add_dynamic_partitions("campaigns", ["spring"])
@@ -64,7 +67,8 @@ def test_the_production_instance_opens_on_postgresql_with_credentials_from_the_e
 
 
 def test_the_same_settings_on_one_machine_without_postgresql(tmp_path):
-    local = {key: value for key, value in PRODUCTION.items() if key != "storage"}
+    storages = ("run_storage", "event_log_storage", "schedule_storage")
+    local = {key: value for key, value in PRODUCTION.items() if key not in storages}
     with _open(tmp_path / "home", local) as instance:
         assert type(instance.run_storage).__name__ == "SqliteRunStorage"
         _assert_production_settings(instance)

@@ -1,0 +1,107 @@
+"""``PoolSafePostgresEventLogStorage`` on a real PostgreSQL: a pool slot goes to one step, whatever another claim
+does at the same moment, and steps the race left waiting still get their turn.
+
+The interleaving is forced: a second claimer takes the slot just after the first claimer's statement that reads
+the free slot (Dagster 1.13's own storage then writes the slot anyway, and both steps hold it). The threaded test
+runs many claims at once through the whole claim-hold-free cycle.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import event
+
+from media_pipeline.resources.pool_storage import PoolSafePostgresEventLogStorage
+
+POOL = "xai_video"
+
+
+@pytest.fixture
+def storage(postgres_env: dict[str, str]):
+    """The storage on a fresh database, configured the way dagster.yaml configures it."""
+    config = {
+        "postgres_db": {
+            "hostname": postgres_env["DAGSTER_PG_HOST"],
+            "port": int(postgres_env["DAGSTER_PG_PORT"]),
+            "username": postgres_env["DAGSTER_PG_USERNAME"],
+            "password": postgres_env["DAGSTER_PG_PASSWORD"],
+            "db_name": postgres_env["DAGSTER_PG_DB"],
+        }
+    }
+    opened = PoolSafePostgresEventLogStorage.from_config_value(None, config)
+    try:
+        yield opened
+    finally:
+        opened.dispose()
+
+
+def _holders(storage) -> set[tuple[str, str]]:
+    return {(slot.run_id, slot.step_key) for slot in storage.get_concurrency_info(POOL).claimed_slots}
+
+
+def test_a_step_that_read_the_free_slot_before_another_took_it_does_not_take_it_too(storage) -> None:
+    storage.set_concurrency_slots(POOL, 1)
+    # both steps got past the queue's check (Dagster's assignment is not serialized either)
+    for run_id in ("run-late", "run-early"):
+        storage.add_pending_step(POOL, run_id, "generated_clips", should_assign=True)
+    rival = type(storage)(storage.postgres_url)
+    statuses = {}
+
+    def take_the_slot_meanwhile(conn, cursor, statement, parameters, context, executemany) -> None:
+        """Right after run-late's statement that reads a free slot, run-early claims it (and commits)."""
+        if "concurrency_slots" in statement and "FOR UPDATE" in statement and "run-early" not in statuses:
+            statuses["run-early"] = rival.claim_concurrency_slot(POOL, "run-early", "generated_clips")
+
+    event.listen(storage._engine, "after_cursor_execute", take_the_slot_meanwhile)
+    try:
+        statuses["run-late"] = storage.claim_concurrency_slot(POOL, "run-late", "generated_clips")
+    finally:
+        event.remove(storage._engine, "after_cursor_execute", take_the_slot_meanwhile)
+        rival.dispose()
+
+    claimed = sorted(run_id for run_id, status in statuses.items() if status.is_claimed)
+    assert len(statuses) == 2 and len(claimed) == 1, statuses
+    assert _holders(storage) == {(claimed[0], "generated_clips")}
+    # the loser is still waiting in the queue and takes the slot once the winner frees it
+    (loser,) = set(statuses) - set(claimed)
+    storage.free_concurrency_slot_for_step(claimed[0], "generated_clips")
+    assert storage.claim_concurrency_slot(POOL, loser, "generated_clips").is_claimed
+    assert _holders(storage) == {(loser, "generated_clips")}
+
+
+def test_twelve_steps_claiming_at_once_never_hold_more_than_the_pool_and_all_get_their_turn(storage) -> None:
+    limit, steps = 2, 12
+    storage.set_concurrency_slots(POOL, limit)
+    start = threading.Barrier(steps)
+    lock = threading.Lock()
+    holding, peak, rows_seen = set(), [0], []
+
+    def step(n: int) -> int:
+        """Claim until claimed (as the executor polls), hold the slot briefly, free it; the number of claims."""
+        run_id = f"run-{n}"
+        start.wait()
+        attempts = 1
+        while not storage.claim_concurrency_slot(POOL, run_id, "generated_clips").is_claimed:
+            attempts += 1
+            time.sleep(0.005)
+        with lock:
+            holding.add(run_id)
+            peak[0] = max(peak[0], len(holding))
+            rows_seen.append(len(storage.get_concurrency_info(POOL).claimed_slots))
+        time.sleep(0.02)
+        with lock:
+            holding.discard(run_id)
+        storage.free_concurrency_slot_for_step(run_id, "generated_clips")
+        return attempts
+
+    with ThreadPoolExecutor(steps) as pool:
+        attempts = list(pool.map(step, range(steps)))
+
+    assert peak[0] == limit and max(rows_seen) <= limit, (peak, rows_seen)
+    assert len(attempts) == steps and sum(attempts) > steps  # all ran, and most had to wait for a slot
+    info = storage.get_concurrency_info(POOL)
+    assert info.slot_count == limit and info.claimed_slots == [] and info.pending_steps == []
