@@ -7,7 +7,8 @@ drops N campaigns of 2 one-second 480p shots each into the S3 drop zone, and lau
 them with ``dagster job backfill`` (every run queued at once, tagged ``dagster/backfill``). The bound is what the
 API's request rate allows: 2 submits per campaign at ``--rps`` submits per second is ``3600 × rps / 2``
 campaigns per hour, whatever the hardware. Memory is sampled every second (RSS of the daemon, of the code
-server, and of the run workers it launched, summed); the database size is ``pg_database_size`` at the end.
+server, and of the run workers it launched, summed); the database size is ``pg_database_size`` at the end; the
+most ``generated_clips`` steps that ran at once is read from the event log, against the pool's limit.
 
     .venv/bin/python bench/bench_backfill.py [--campaigns 200] [--rps 1] [--latency 2]
 """
@@ -26,12 +27,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # media_pipeline_tests is not installed
 
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter  # noqa: E402
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter  # noqa: E402
 
 from media_pipeline.emulator.config import EmulatorConfig  # noqa: E402
 from media_pipeline.emulator.server import XaiEmulator  # noqa: E402
 from media_pipeline_tests.dagster_stack import (  # noqa: E402
     drop_campaigns,
+    event_times,
+    max_overlap,
     pipeline_env,
     rss_bytes,
     start_stack,
@@ -121,8 +124,9 @@ def main() -> int:
             elapsed = (time.monotonic() - started) + _wait_for(instance, len(campaigns), args.timeout)
             sampler.stop()
             succeeded = instance.get_runs_count(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
+            generating = (_peak_generations(instance), pool_limit)
         size = postgres.database_bytes(database)
-        _report(args, succeeded, elapsed, sampler, (empty, size), emulator)
+        _report(args, succeeded, elapsed, sampler, (empty, size), emulator, generating)
         return 0 if succeeded == len(campaigns) else 1
     finally:
         if stack is not None:
@@ -132,7 +136,16 @@ def main() -> int:
         postgres.stop()
 
 
-def _report(args, succeeded: int, elapsed: float, sampler: MemorySampler, sizes: tuple[int, int], emulator) -> None:
+def _peak_generations(instance: DagsterInstance) -> int:
+    """The most ``generated_clips`` steps running at once, from their start and success events."""
+    starts = event_times(instance, DagsterEventType.STEP_START, "generated_clips")
+    ends = event_times(instance, DagsterEventType.STEP_SUCCESS, "generated_clips")
+    return max_overlap([(min(times), max(ends[run_id])) for run_id, times in starts.items() if run_id in ends])
+
+
+def _report(
+    args, succeeded: int, elapsed: float, sampler: MemorySampler, sizes: tuple[int, int], emulator, generating
+) -> None:
     per_hour = succeeded / elapsed * 3600
     bound = 3600 * args.rps / SHOTS
     print(f"campaigns: {succeeded}/{args.campaigns} delivered in {elapsed:.0f} s ({SHOTS} one-second 480p shots each)")
@@ -149,6 +162,7 @@ def _report(args, succeeded: int, elapsed: float, sampler: MemorySampler, sizes:
     paid = emulator.paid_requests
     refused = emulator.count("GenerateVideo", "RESOURCE_EXHAUSTED")
     print(f"emulator: {len(paid)} paid submits, {refused} refused (RESOURCE_EXHAUSTED)")
+    print("generation steps at once: {} at most (the xai_video pool: {})".format(*generating))
 
 
 if __name__ == "__main__":
