@@ -108,9 +108,8 @@ def main() -> int:
         with DagsterInstance.from_config(str(home)) as instance:
             empty = postgres.database_bytes(database)  # the instance's schema, before any campaign
             instance.add_dynamic_partitions("campaigns", campaigns)
-            # the pool made before the first runs, as the README's deployment steps do (Dagster creates it lazily)
+            # the pool is made by the first generation steps, from default_limit
             pool_limit = instance.get_concurrency_config().pool_config.default_pool_limit
-            instance.event_log_storage.set_concurrency_slots("xai_video", pool_limit)
             sampler = MemorySampler(
                 {
                     "daemon": (stack.processes["daemon"].pid, True),

@@ -245,8 +245,6 @@ def part_two(args: argparse.Namespace, work: Path, seaweed) -> None:
         home = write_instance_home(work / "dagster_home", port, overrides)
         stack = start_stack(home, port, env)
         with DagsterInstance.from_config(str(home)) as instance:
-            pool_limit = instance.get_concurrency_config().pool_config.default_pool_limit
-            instance.event_log_storage.set_concurrency_slots("xai_video", pool_limit)
             stack.dagster("sensor", "start", "image_drop_sensor")
             registered_s, done_s, seen = _wait(instance, args.sample, args.timeout)
             successes = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))

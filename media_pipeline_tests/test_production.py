@@ -1,7 +1,8 @@
 """The production shape on one machine, for real: PostgreSQL, SeaweedFS, the xAI emulator, and Dagster's own
 daemon and code server as separate processes on an instance made from deploy/dagster.yaml.
 
-Five campaigns are dropped into the S3 drop zone and the sensor is started. The test then reads from the
+Five campaigns are dropped into the S3 drop zone and the sensor is started; the ``xai_video`` pool is not set by
+hand, the first generation steps make it from the default limit, several at once. The test then reads from the
 instance's event log that the sensor's runs went through the queue and never ran more than the run limit at once,
 and that never more ``generated_clips`` steps overlapped than the ``xai_video`` pool allows; it SIGKILLs one run's
 worker (and its step's process, under a multiprocess executor) once both its requests are journaled, and checks
@@ -160,10 +161,7 @@ def test_five_drops_through_the_queue_and_the_pool_survive_a_killed_worker_and_p
     stack = start_stack(home, port, env)
     try:
         time.sleep(1.5)  # the drops settle (MEDIA_PIPELINE_SETTLE_SECONDS=1)
-        with DagsterInstance.from_config(str(home)) as instance:
-            # the pool is set up before the first runs, as the README's deployment steps do: Dagster 1.13 creates a
-            # pool from default_limit lazily, and two runs doing so at once on PostgreSQL fail one of them
-            instance.event_log_storage.set_concurrency_slots("xai_video", POOL_LIMIT)
+        # the pool is not set up by hand: the first generation steps make it from default_limit, several at once
         stack.dagster("sensor", "start", "image_drop_sensor")
         with DagsterInstance.from_config(str(home)) as instance:
             deadline = time.monotonic() + 420
@@ -201,7 +199,8 @@ def test_five_drops_through_the_queue_and_the_pool_survive_a_killed_worker_and_p
             by_sensor = retry.tags.get("dagster/sensor_name") == "missed_retry_sensor"
             assert by_daemon != by_sensor, (retry.tags, instance.get_run_by_id(killed).tags)
             assert _sensor_ticked(instance, "missed_retry_sensor"), "missed_retry_sensor never ran"
-            assert instance.event_log_storage.get_concurrency_info("xai_video").claimed_slots == []
+            pool = instance.event_log_storage.get_concurrency_info("xai_video")
+            assert (pool.slot_count, pool.using_default_limit, pool.claimed_slots) == (POOL_LIMIT, True, [])
 
         # every clip paid for once, the killed run's two included
         paid = emulator.paid_requests

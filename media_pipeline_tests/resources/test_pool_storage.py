@@ -1,9 +1,11 @@
 """``PoolSafePostgresEventLogStorage`` on a real PostgreSQL: a pool slot goes to one step, whatever another claim
-does at the same moment, and steps the race left waiting still get their turn.
+does at the same moment, and steps the race left waiting still get their turn; steps that reach a pool not made
+yet all go on, and it is made at its default limit once.
 
 The interleaving is forced: a second claimer takes the slot just after the first claimer's statement that reads
-the free slot (Dagster 1.13's own storage then writes the slot anyway, and both steps hold it). The threaded test
-runs many claims at once through the whole claim-hold-free cycle.
+the free slot (Dagster 1.13's own storage then writes the slot anyway, and both steps hold it). The threaded tests
+run many claims at once through the whole claim-hold-free cycle, and eight first claims on a fresh pool at once
+through the production instance (Dagster's own storage fails seven of them).
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import yaml
+from dagster import DagsterInstance
 from sqlalchemy import event
 
 from media_pipeline.resources.pool_storage import PoolSafePostgresEventLogStorage
+from media_pipeline_tests.dagster_stack import DEPLOY
 
 POOL = "xai_video"
 
@@ -37,6 +42,15 @@ def storage(postgres_env: dict[str, str]):
         yield opened
     finally:
         opened.dispose()
+
+
+def _instance_home(home, default_limit: int):
+    """deploy/dagster.yaml as it is, but for the pools' default limit."""
+    config = yaml.safe_load((DEPLOY / "dagster.yaml").read_text(encoding="utf-8"))
+    config["concurrency"]["pools"]["default_limit"] = default_limit
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return str(home)
 
 
 def _holders(storage) -> set[tuple[str, str]]:
@@ -105,3 +119,40 @@ def test_twelve_steps_claiming_at_once_never_hold_more_than_the_pool_and_all_get
     assert len(attempts) == steps and sum(attempts) > steps  # all ran, and most had to wait for a slot
     info = storage.get_concurrency_info(POOL)
     assert info.slot_count == limit and info.claimed_slots == [] and info.pending_steps == []
+
+
+def _pool(storage) -> tuple[int, int, bool]:
+    info = storage.get_concurrency_info(POOL)
+    return info.slot_count, info.limit, info.using_default_limit
+
+
+def test_eight_steps_reaching_a_pool_not_made_yet_all_go_on_and_make_it_once(postgres_env, tmp_path) -> None:
+    with DagsterInstance.from_config(_instance_home(tmp_path / "home", 2)) as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, PoolSafePostgresEventLogStorage)
+        start = threading.Barrier(8)
+
+        def first_claim(n: int) -> bool:
+            """What Dagster's executor does for a step whose pool it does not know yet."""
+            start.wait()
+            storage.initialize_concurrency_limit_to_default(POOL)
+            return storage.claim_concurrency_slot(POOL, f"run-{n}", "generated_clips").is_claimed
+
+        with ThreadPoolExecutor(8) as pool:
+            claimed = list(pool.map(first_claim, range(8)))
+        assert _pool(storage) == (2, 2, True)
+        assert claimed.count(True) == 2 and len(_holders(storage)) == 2
+
+
+def test_a_limit_set_by_hand_is_kept_and_one_that_follows_the_default_follows_it(postgres_env, tmp_path) -> None:
+    with DagsterInstance.from_config(_instance_home(tmp_path / "two", 2)) as instance:
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default(POOL)
+        assert _pool(storage) == (2, 2, True)
+    with DagsterInstance.from_config(_instance_home(tmp_path / "four", 4)) as instance:
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default(POOL)  # the deployment raised the default: it follows
+        assert _pool(storage) == (4, 4, True)
+        storage.set_concurrency_slots(POOL, 3)  # `dagster instance concurrency set xai_video 3`
+        storage.initialize_concurrency_limit_to_default(POOL)  # a step that looked before the limit was set
+        assert _pool(storage) == (3, 3, False)
