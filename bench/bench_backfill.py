@@ -27,14 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # media_pipeline_tests is not installed
 
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter  # noqa: E402
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter  # noqa: E402
 
 from media_pipeline.emulator.config import EmulatorConfig  # noqa: E402
 from media_pipeline.emulator.server import XaiEmulator  # noqa: E402
 from media_pipeline_tests.dagster_stack import (  # noqa: E402
     drop_campaigns,
-    event_times,
-    max_overlap,
+    generation_overlap,
     pipeline_env,
     rss_bytes,
     start_stack,
@@ -123,7 +122,7 @@ def main() -> int:
             elapsed = (time.monotonic() - started) + _wait_for(instance, len(campaigns), args.timeout)
             sampler.stop()
             succeeded = instance.get_runs_count(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
-            generating = (_peak_generations(instance), pool_limit)
+            generating = (generation_overlap(instance), pool_limit)
         size = postgres.database_bytes(database)
         _report(args, succeeded, elapsed, sampler, (empty, size), emulator, generating)
         return 0 if succeeded == len(campaigns) else 1
@@ -133,13 +132,6 @@ def main() -> int:
         emulator.stop()
         seaweed.stop()
         postgres.stop()
-
-
-def _peak_generations(instance: DagsterInstance) -> int:
-    """The most ``generated_clips`` steps running at once, from their start and success events."""
-    starts = event_times(instance, DagsterEventType.STEP_START, "generated_clips")
-    ends = event_times(instance, DagsterEventType.STEP_SUCCESS, "generated_clips")
-    return max_overlap([(min(times), max(ends[run_id])) for run_id, times in starts.items() if run_id in ends])
 
 
 def _report(

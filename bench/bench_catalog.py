@@ -45,8 +45,7 @@ from media_pipeline.resources.s3.drops import S3DropZone  # noqa: E402
 from media_pipeline.sensors import build_image_drop_sensor  # noqa: E402
 from media_pipeline_tests.builders import sample_image  # noqa: E402
 from media_pipeline_tests.dagster_stack import (  # noqa: E402
-    event_times,
-    max_overlap,
+    generation_overlap,
     pipeline_env,
     start_stack,
     write_instance_home,
@@ -216,14 +215,6 @@ def _outcomes(instance: DagsterInstance) -> str:
     return "\n".join(lines)
 
 
-def _generation_overlap(instance: DagsterInstance) -> int:
-    """The most ``generated_clips`` steps running at one instant, from the event log."""
-    starts = event_times(instance, DagsterEventType.STEP_START, "generated_clips")
-    ends = {**event_times(instance, DagsterEventType.STEP_FAILURE, "generated_clips"),
-            **event_times(instance, DagsterEventType.STEP_SUCCESS, "generated_clips")}  # fmt: skip
-    return max_overlap([(min(starts[run]), max(ends[run])) for run in starts if run in ends])
-
-
 def part_two(args: argparse.Namespace, work: Path, seaweed) -> None:
     postgres = start_postgres()
     emulator = XaiEmulator(
@@ -249,7 +240,7 @@ def part_two(args: argparse.Namespace, work: Path, seaweed) -> None:
             registered_s, done_s, seen = _wait(instance, args.sample, args.timeout)
             successes = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
             succeeded = len({run.tags.get("dagster/partition") for run in successes})
-            overlap = _generation_overlap(instance)
+            overlap = generation_overlap(instance)
             outcomes, submitted_s = _outcomes(instance), _submission_seconds(instance)
         minutes = (done_s - registered_s) / 60
         per_minute, bound = succeeded / minutes, 60 * args.rps

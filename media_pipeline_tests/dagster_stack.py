@@ -188,6 +188,14 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
     return peak
 
 
+def generation_overlap(instance: DagsterInstance) -> int:
+    """The most ``generated_clips`` steps running at one instant, from the event log (steps that ended)."""
+    starts = event_times(instance, DagsterEventType.STEP_START, "generated_clips")
+    ends = {**event_times(instance, DagsterEventType.STEP_FAILURE, "generated_clips"),
+            **event_times(instance, DagsterEventType.STEP_SUCCESS, "generated_clips")}  # fmt: skip
+    return max_overlap([(min(starts[run]), max(ends[run])) for run in starts if run in ends])
+
+
 def rss_bytes(pid: int, *, descendants: bool = True) -> int:
     """Resident memory of a process, with all its descendants by default (Linux /proc)."""
     children: dict[int, list[int]] = {}
